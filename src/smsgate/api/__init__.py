@@ -1,0 +1,1 @@
+"""The HTTP API: FastAPI routes, error answers and the small page at /."""

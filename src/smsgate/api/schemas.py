@@ -1,0 +1,48 @@
+"""The shapes the API reads and writes; they also make the OpenAPI document."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class SendSmsIn(BaseModel):
+    """The seed's request: one number, one text."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    to: str = Field(
+        description="The destination in E.164 form, like +14155552671. Spaces, dashes, dots "
+        "and parentheses are allowed; national forms only when SMSGATE_DEFAULT_REGION is set.",
+        examples=["+14155552671"],
+    )
+    text: str = Field(
+        description="The message: at most 1,600 GSM-7 characters or 737 UCS-2 characters.",
+        examples=["Your code is 123456"],
+    )
+
+
+class SendSmsOut(BaseModel):
+    success: Literal[True] = True
+    message_uuid: str = Field(description="Plivo's UUID for the message.")
+    api_id: str = Field(description="Plivo's id for the API request.")
+    to: str = Field(description="The destination, normalised to E.164.")
+    encoding: Literal["GSM-7", "UCS-2"]
+    segments: int = Field(description="How many SMS parts the text takes (each is billed).")
+
+
+class ErrorOut(BaseModel):
+    success: Literal[False] = False
+    error: str = Field(description="What went wrong, in words for a person.")
+    code: str = Field(description="A stable snake_case code for programs to branch on.")
+
+
+class Health(BaseModel):
+    status: Literal["ok"] = "ok"
+
+
+class Readiness(BaseModel):
+    ready: bool
+    provider: str
+    problem: str | None = None

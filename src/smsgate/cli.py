@@ -1,0 +1,221 @@
+"""The ``smsgate`` command (also ``python -m smsgate``): thin calls into the services.
+
+Exit codes: 0 success; 1 the provider did not take the message; 2 bad input or configuration.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from typing import Annotated, NoReturn
+
+import orjson
+import typer
+from pydantic import ValidationError
+
+from smsgate.bootstrap import build_provider
+from smsgate.config import ConfigError, Settings, get_settings
+from smsgate.domain.encoding import analyse_text
+from smsgate.domain.errors import DomainError
+from smsgate.emulator import DEFAULT_AUTH_ID, DEFAULT_AUTH_TOKEN
+from smsgate.logs import configure_logging, get_logger
+from smsgate.services.sending import SendReport, describe_failure, send_text
+
+app = typer.Typer(
+    name="smsgate",
+    help="Send SMS through Plivo, self-hosted.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+log = get_logger("smsgate.cli")
+
+EXIT_NOT_SENT = 1
+EXIT_BAD_INPUT = 2
+
+
+def fail(message: str, code: int = EXIT_BAD_INPUT) -> NoReturn:
+    """One line on stderr, then exit: what a person reads first when something is wrong."""
+    typer.echo(f"smsgate: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def load_settings(**overrides: object) -> Settings:
+    try:
+        settings = get_settings()
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        fail(f"{env_name(str(error['loc'][0]))} is invalid: {error['msg']}")
+    return settings.model_copy(update=overrides) if overrides else settings
+
+
+def env_name(field: str) -> str:
+    """The variable a user sets for a settings field, for error messages."""
+    name = field.upper()
+    if name.startswith(("PLIVO_", "SMSGATE_")):
+        return name
+    return f"SMSGATE_{name}"
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Address to bind [SMSGATE_HOST].")] = None,
+    port: Annotated[int | None, typer.Option(help="Port to bind [SMSGATE_PORT].")] = None,
+    insecure_no_auth: Annotated[
+        bool,
+        typer.Option(
+            "--insecure-no-auth",
+            help="Serve a non-loopback address without API keys. Anyone who reaches it can "
+            "send SMS at your cost.",
+        ),
+    ] = False,
+) -> None:
+    """Serve the HTTP API and the send page."""
+    import uvicorn
+
+    from smsgate.api.app import create_app
+
+    overrides = {k: v for k, v in {"host": host, "port": port}.items() if v is not None}
+    settings = load_settings(**overrides)
+    try:
+        settings.check_serving(insecure_no_auth=insecure_no_auth)
+    except ConfigError as exc:
+        fail(str(exc))
+    configure_logging(settings.log_level, settings.log_format)
+    warn_about_half_configured_plivo(settings)
+    config = uvicorn.Config(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        loop="uvloop" if sys.platform != "win32" else "asyncio",
+        http="httptools",
+        access_log=False,  # RequestContext writes one structured line per request instead
+        log_level=settings.log_level,
+        server_header=False,
+        proxy_headers=False,
+    )
+    typer.echo(
+        f"smsgate serving http://{settings.host}:{settings.port} "
+        f"(provider: {settings.resolved_provider.value})",
+        err=True,
+    )
+    uvicorn.Server(config).run()
+
+
+def warn_about_half_configured_plivo(settings: Settings) -> None:
+    has_id, has_token = bool(settings.plivo_auth_id), settings.plivo_auth_token is not None
+    if settings.provider is None and has_id != has_token:
+        missing = "PLIVO_AUTH_TOKEN" if has_id else "PLIVO_AUTH_ID"
+        log.warning(
+            "plivo_half_configured",
+            problem=f"{missing} is not set, so the sandbox is used and nothing is sent",
+        )
+
+
+@app.command()
+def send(
+    to: Annotated[str, typer.Option("--to", help="Destination, E.164 (+14155552671).")],
+    text: Annotated[str, typer.Option("--text", help="The message.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the API's JSON answer.")] = False,
+) -> None:
+    """Send one SMS now through the configured provider and print what happened."""
+    settings = load_settings()
+    try:
+        settings.check_provider()
+    except ConfigError as exc:
+        fail(str(exc))
+    configure_logging("warning", settings.log_format)
+
+    async def run() -> SendReport:
+        provider = build_provider(settings)
+        try:
+            return await send_text(
+                to, text, provider=provider, default_region=settings.default_region
+            )
+        finally:
+            await provider.aclose()
+
+    try:
+        report = asyncio.run(run())
+    except DomainError as exc:
+        emit_error(exc.code, exc.message, as_json)
+        raise typer.Exit(EXIT_BAD_INPUT) from None
+    if (accepted := report.accepted) is not None:
+        answer = {
+            "success": True,
+            "message_uuid": accepted.message_uuids[0],
+            "api_id": accepted.api_id,
+            "to": report.to.e164,
+            "encoding": report.text.encoding.value,
+            "segments": report.text.segments,
+        }
+        if as_json:
+            typer.echo(orjson.dumps(answer).decode())
+        else:
+            typer.echo(
+                f"Sent to {report.to.e164} via {settings.resolved_provider.value}: "
+                f"{report.text.encoding.value}, {report.text.segments} segment(s), "
+                f"message UUID {accepted.message_uuids[0]}"
+            )
+        return
+    failure = describe_failure(report.result)
+    assert failure is not None
+    emit_error(failure.code, failure.message, as_json)
+    raise typer.Exit(EXIT_NOT_SENT)
+
+
+def emit_error(code: str, message: str, as_json: bool) -> None:
+    if as_json:
+        typer.echo(orjson.dumps({"success": False, "error": message, "code": code}).decode())
+    else:
+        typer.echo(f"smsgate: not sent: {message} [{code}]", err=True)
+
+
+@app.command()
+def segments(
+    text: Annotated[str, typer.Argument(help="The message to measure.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Show a text's encoding, length and how many SMS segments it takes."""
+    info = analyse_text(text)
+    if as_json:
+        document = {
+            "encoding": info.encoding.value,
+            "characters": info.characters,
+            "units": info.units,
+            "segments": info.segments,
+            "per_segment": info.per_segment,
+            "unicode_characters": list(info.unicode_characters),
+        }
+        typer.echo(orjson.dumps(document).decode())
+        return
+    typer.echo(f"encoding:   {info.encoding.value}")
+    typer.echo(f"characters: {info.characters}")
+    unit = "septets" if info.encoding.value == "GSM-7" else "UTF-16 units"
+    typer.echo(f"length:     {info.units} {unit}")
+    typer.echo(f"segments:   {info.segments} (up to {info.per_segment} per segment)")
+    if info.unicode_characters:
+        shown = " ".join(repr(c) for c in info.unicode_characters[:10])
+        typer.echo(f"UCS-2 because of: {shown}")
+
+
+@app.command()
+def emulator(
+    host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to bind.")] = 8099,
+    auth_id: Annotated[str, typer.Option(help="Auth ID the emulator accepts.")] = DEFAULT_AUTH_ID,
+    auth_token: Annotated[
+        str, typer.Option(help="Auth token the emulator accepts.")
+    ] = DEFAULT_AUTH_TOKEN,
+    latency_ms: Annotated[
+        float, typer.Option(help="Delay before answering each send, in ms.")
+    ] = 0.0,
+) -> None:
+    """Run the Plivo emulator: Plivo's Message API on this machine, for tests and demos."""
+    from smsgate.emulator import run_emulator
+
+    run_emulator(host, port, auth_id=auth_id, auth_token=auth_token, latency_ms=latency_ms)
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,206 @@
+"""Settings, read from the environment and from `.env` (then `.env.local`) in the working directory.
+
+Plivo's variables keep the names of the tutorial smsgate grew from (``PLIVO_AUTH_ID``,
+``PLIVO_AUTH_TOKEN``, ``PLIVO_SENDER_ID``); everything else is ``SMSGATE_*``. Values from the
+environment win over the files. Secrets are ``SecretStr``, so they never show in a repr or a log.
+
+Loading is lenient so that commands which never talk to Plivo (``segments``, ``emulator``) work
+with any configuration; ``check_serving`` is the strict gate that ``serve`` and ``send`` pass first.
+"""
+
+from __future__ import annotations
+
+import re
+from enum import StrEnum
+from functools import lru_cache
+from ipaddress import ip_address
+from typing import Annotated
+
+import phonenumbers
+from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+# Plivo auth IDs are 20 characters: "MA" for a main account, "SA" for a subaccount (reference §1).
+AUTH_ID_PATTERN = re.compile(r"^(MA|SA)[A-Z0-9]{18}$")
+# A sender is a phone number (country code first, at most 14 digits after removing punctuation),
+# a short code, or an alphanumeric ID of at most 11 characters (reference §1, §8).
+SENDER_NUMBER_PATTERN = re.compile(r"^\+?[0-9]{3,14}$")
+SENDER_ALPHANUMERIC_PATTERN = re.compile(r"^(?=.*[A-Za-z])[A-Za-z0-9 ]{1,11}$")
+
+
+class ProviderName(StrEnum):
+    PLIVO = "plivo"
+    SANDBOX = "sandbox"
+
+
+class ConfigError(Exception):
+    """A setting that makes the service unusable; ``variable`` names what to fix."""
+
+    def __init__(self, variable: str, problem: str) -> None:
+        super().__init__(f"{variable} {problem}")
+        self.variable = variable
+        self.problem = problem
+
+
+def _plivo(name: str) -> AliasChoices:
+    # Accept the prefixed spelling too, so every variable can be written SMSGATE_*.
+    return AliasChoices(f"PLIVO_{name}", f"SMSGATE_PLIVO_{name}")
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="SMSGATE_",
+        env_file=(".env", ".env.local"),
+        env_file_encoding="utf-8",
+        extra="ignore",
+        case_sensitive=False,
+        hide_input_in_errors=True,
+        populate_by_name=True,
+    )
+
+    plivo_auth_id: str | None = Field(default=None, validation_alias=_plivo("AUTH_ID"))
+    plivo_auth_token: SecretStr | None = Field(default=None, validation_alias=_plivo("AUTH_TOKEN"))
+    plivo_sender_id: str | None = Field(default=None, validation_alias=_plivo("SENDER_ID"))
+    plivo_api_url: str = Field(default="https://api.plivo.com", validation_alias=_plivo("API_URL"))
+
+    provider: ProviderName | None = None
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    plivo_timeout: float = Field(default=10.0, gt=0, le=300)
+    # Plivo documents 100 simultaneous API requests per account (reference §5); past that it
+    # answers 429, so by default we queue locally instead of provoking it.
+    plivo_max_connections: int = Field(default=100, ge=1, le=10_000)
+    default_region: str | None = None
+    api_keys: Annotated[tuple[SecretStr, ...], NoDecode] = ()
+    log_level: str = "info"
+    log_format: str = "json"
+
+    @field_validator("plivo_auth_id", "plivo_sender_id", "default_region", mode="before")
+    @classmethod
+    def _blank_is_unset(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = value.strip()
+            return value or None
+        return value
+
+    @field_validator("plivo_auth_token", mode="before")
+    @classmethod
+    def _blank_token_is_unset(cls, value: object) -> object:
+        if isinstance(value, str) and not value.strip():
+            return None
+        return value
+
+    @field_validator("provider", mode="before")
+    @classmethod
+    def _provider_lower(cls, value: object) -> object:
+        if isinstance(value, str):
+            return value.strip().lower() or None
+        return value
+
+    @field_validator("default_region")
+    @classmethod
+    def _known_region(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        region = value.upper()
+        if region not in phonenumbers.SUPPORTED_REGIONS:
+            raise ValueError(f"{value!r} is not an ISO 3166 country code libphonenumber knows")
+        return region
+
+    @field_validator("api_keys", mode="before")
+    @classmethod
+    def _split_keys(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(key.strip() for key in value.split(",") if key.strip())
+        return value
+
+    @field_validator("log_level")
+    @classmethod
+    def _known_level(cls, value: str) -> str:
+        level = value.strip().lower()
+        if level not in {"debug", "info", "warning", "error"}:
+            raise ValueError("must be one of debug, info, warning, error")
+        return level
+
+    @field_validator("log_format")
+    @classmethod
+    def _known_format(cls, value: str) -> str:
+        fmt = value.strip().lower()
+        if fmt not in {"json", "console"}:
+            raise ValueError("must be json or console")
+        return fmt
+
+    @property
+    def resolved_provider(self) -> ProviderName:
+        """The explicit choice, else Plivo when both credentials are set, else the sandbox."""
+        if self.provider is not None:
+            return self.provider
+        if self.plivo_auth_id and self.plivo_auth_token:
+            return ProviderName.PLIVO
+        return ProviderName.SANDBOX
+
+    @property
+    def auth_required(self) -> bool:
+        return bool(self.api_keys)
+
+    def check_provider(self) -> None:
+        """Raise ConfigError naming the first variable that stops the provider from working."""
+        if self.resolved_provider is not ProviderName.PLIVO:
+            return
+        if not self.plivo_auth_id:
+            raise ConfigError("PLIVO_AUTH_ID", "is not set; it is required with the plivo provider")
+        if not AUTH_ID_PATTERN.match(self.plivo_auth_id):
+            raise ConfigError(
+                "PLIVO_AUTH_ID",
+                "is malformed: a Plivo auth ID is 20 letters and digits starting MA or SA",
+            )
+        if self.plivo_auth_token is None:
+            raise ConfigError(
+                "PLIVO_AUTH_TOKEN", "is not set; it is required with the plivo provider"
+            )
+        token = self.plivo_auth_token.get_secret_value()
+        if len(token) < 8 or token != token.strip() or not token.isprintable():
+            raise ConfigError("PLIVO_AUTH_TOKEN", "is malformed (too short, or has spaces)")
+        if not self.plivo_sender_id:
+            raise ConfigError(
+                "PLIVO_SENDER_ID",
+                "is not set; it is the number or sender ID messages are sent from",
+            )
+        if not is_valid_sender(self.plivo_sender_id):
+            raise ConfigError(
+                "PLIVO_SENDER_ID",
+                "is malformed: use a phone number in E.164 form (like +14155552671), "
+                "a short code, or an alphanumeric ID of at most 11 characters",
+            )
+        if not self.plivo_api_url.startswith(("https://", "http://")):
+            raise ConfigError("PLIVO_API_URL", "must start with https:// (or http:// for tests)")
+
+    def check_serving(self, *, insecure_no_auth: bool = False) -> None:
+        """The gate ``serve`` passes before it binds: a usable provider, and no open endpoint."""
+        self.check_provider()
+        if not self.auth_required and not insecure_no_auth and not is_loopback(self.host):
+            raise ConfigError(
+                "SMSGATE_API_KEYS",
+                f"is not set, and {self.host} is not a loopback address: an open SMS endpoint "
+                "is a fraud magnet. Set API keys, or pass --insecure-no-auth",
+            )
+
+
+def is_valid_sender(sender: str) -> bool:
+    compact = re.sub(r"[\s\-.()]", "", sender)
+    return bool(SENDER_NUMBER_PATTERN.match(compact) or SENDER_ALPHANUMERIC_PATTERN.match(sender))
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings; tests build ``Settings(...)`` directly instead."""
+    return Settings()

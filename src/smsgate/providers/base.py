@@ -1,0 +1,109 @@
+"""The port every SMS provider adapter implements, and the one typed result a send ends in.
+
+A send has exactly one of these outcomes, and each one tells the caller whether the message may
+have left: that is what keeps retries from turning into double sends.
+
+    SendResult
+     ├── Accepted            the provider took it (message UUIDs)          sent
+     ├── Rejected            the provider refused it (400/403/404)         not sent
+     ├── CredentialsRefused  the provider refused our credentials (401)    not sent
+     ├── RateLimited         the provider asked us to slow down (429)      not sent
+     ├── Transient           unreachable or 5xx after the retries          not sent
+     ├── Unreadable          an answer we cannot parse                     unknown
+     └── Ambiguous           no answer after the request may have arrived  unknown
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol
+
+
+@dataclass(frozen=True, slots=True)
+class OutboundSms:
+    """One text to one number, already validated: ``to`` is E.164."""
+
+    to: str
+    text: str
+    sender: str | None = None
+    callback_url: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Accepted:
+    message_uuids: tuple[str, ...]
+    api_id: str
+    invalid_numbers: tuple[str, ...] = ()
+    attempts: int = 1
+    may_have_been_sent: bool = field(default=True, init=False)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Rejected:
+    """The provider refused the message itself, with its own reason."""
+
+    status: int
+    error: str
+    api_id: str | None = None
+    attempts: int = 1
+    may_have_been_sent: bool = field(default=False, init=False)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CredentialsRefused:
+    error: str
+    attempts: int = 1
+    may_have_been_sent: bool = field(default=False, init=False)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RateLimited:
+    error: str
+    retry_after: float | None = None
+    attempts: int = 1
+    may_have_been_sent: bool = field(default=False, init=False)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Transient:
+    """Unreachable, or a 5xx answer: the provider said it did not take the message."""
+
+    error: str
+    status: int | None = None
+    attempts: int = 1
+    may_have_been_sent: bool = field(default=False, init=False)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Unreadable:
+    """An answer we cannot parse. If its status said success, the message may be out."""
+
+    error: str
+    status: int
+    attempts: int = 1
+    may_have_been_sent: bool = True
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Ambiguous:
+    """The request may have reached the provider and no answer came: never send it again."""
+
+    error: str
+    attempts: int = 1
+    may_have_been_sent: bool = field(default=True, init=False)
+
+
+SendResult = (
+    Accepted | Rejected | CredentialsRefused | RateLimited | Transient | Unreadable | Ambiguous
+)
+
+
+class SmsProvider(Protocol):
+    """Hands one message to an SMS provider. Never raises for a provider's answer."""
+
+    @property
+    def name(self) -> str: ...
+
+    async def send(self, sms: OutboundSms) -> SendResult: ...
+
+    async def aclose(self) -> None: ...

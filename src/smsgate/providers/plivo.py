@@ -1,0 +1,259 @@
+"""The Plivo adapter: one call to Plivo's Message API, its answer turned into one SendResult.
+
+It speaks Plivo's REST API directly rather than through the ``plivo`` SDK, which is synchronous,
+hard-codes its base URL and drops the body of 429 and 5xx answers (reference §9). A contract test
+proves the request we send is the one the SDK would send for the same inputs.
+
+Retries stay inside one deadline and are only ever made when the earlier attempt certainly did not
+send anything: the connection failed before the request went out, or Plivo answered 429, 502 or
+503. A timeout or a dropped connection after the request may have reached Plivo ends the send as
+``Ambiguous``; sending it again could text someone twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import math
+import random
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+import orjson
+
+from smsgate.providers.base import (
+    Accepted,
+    Ambiguous,
+    CredentialsRefused,
+    OutboundSms,
+    RateLimited,
+    Rejected,
+    SendResult,
+    Transient,
+    Unreadable,
+)
+from smsgate.providers.http import HttpAnswer, HttpRequest, HttpTransport, MaybeSent, NotSent
+
+# Statuses after which Plivo has told us it did not take the message and asks us to come back.
+RETRYABLE_STATUSES = frozenset({429, 502, 503})
+# Plivo's success answer is 202; its SDK accepts these too (reference §2).
+SUCCESS_STATUSES = frozenset({200, 201, 202, 204, 206, 207})
+REJECTION_STATUSES = frozenset({400, 403, 404, 405, 409, 422})
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """Capped exponential backoff with full jitter, bounded by attempts and by the deadline."""
+
+    max_attempts: int = 4
+    base_delay: float = 0.2
+    max_delay: float = 2.0
+
+    def delay(self, attempt: int, rng: random.Random) -> float:
+        ceiling = min(self.max_delay, self.base_delay * 2 ** (attempt - 1))
+        return rng.uniform(0, ceiling)
+
+
+@dataclass(frozen=True, slots=True)
+class PlivoCredentials:
+    auth_id: str
+    auth_token: str = ""
+
+    def __repr__(self) -> str:
+        return f"PlivoCredentials(auth_id={self.auth_id!r}, auth_token='**********')"
+
+
+Sleep = Callable[[float], Awaitable[None]]
+
+
+class PlivoProvider:
+    name = "plivo"
+
+    def __init__(
+        self,
+        transport: HttpTransport,
+        credentials: PlivoCredentials,
+        *,
+        sender: str,
+        api_url: str = "https://api.plivo.com",
+        timeout: float = 10.0,
+        retry: RetryPolicy | None = None,
+        sleep: Sleep = asyncio.sleep,
+        clock: Callable[[], float] = time.monotonic,
+        rng: random.Random | None = None,
+    ) -> None:
+        self._transport = transport
+        self._sender = sender
+        self._timeout = timeout
+        self._retry = retry or RetryPolicy()
+        self._sleep = sleep
+        self._clock = clock
+        self._rng = rng or random.Random()
+        self._url = f"{api_url.rstrip('/')}/v1/Account/{credentials.auth_id}/Message/"
+        basic = f"{credentials.auth_id}:{credentials.auth_token}".encode()
+        self._headers = {
+            "Authorization": "Basic " + base64.b64encode(basic).decode("ascii"),
+            "Content-Type": "application/json",
+            "Accept": "application/json",
+            "User-Agent": "smsgate",
+        }
+
+    async def send(self, sms: OutboundSms) -> SendResult:
+        request = HttpRequest("POST", self._url, self._headers, self.payload(sms))
+        deadline = self._clock() + self._timeout
+        attempt = 0
+        while True:
+            attempt += 1
+            result = await self._attempt(request, deadline, attempt)
+            if not isinstance(result, _Retry):
+                return result
+            pause = self._pause_before_next(result, attempt)
+            if pause is None or self._clock() + pause >= deadline:
+                return result.final
+            await self._sleep(pause)
+
+    def payload(self, sms: OutboundSms) -> bytes:
+        """The JSON body, field for field what ``plivo.RestClient().messages.create`` sends."""
+        body: dict[str, Any] = {
+            "src": self._sender,
+            "dst": sms.to,
+            "text": sms.text,
+            "type": "sms",
+            "method": "POST",
+            "log": "true",
+            "trackable": False,
+        }
+        if sms.sender is not None:
+            body["src"] = sms.sender
+        if sms.callback_url is not None:
+            body["url"] = sms.callback_url
+        return orjson.dumps(body)
+
+    async def aclose(self) -> None:
+        await self._transport.aclose()
+
+    async def _attempt(
+        self, request: HttpRequest, deadline: float, attempt: int
+    ) -> SendResult | _Retry:
+        remaining = deadline - self._clock()
+        if remaining <= 0:
+            return Ambiguous(error="no time left for another attempt", attempts=attempt)
+        try:
+            answer = await self._transport.request(request, timeout=remaining)
+        except NotSent as exc:
+            final = Transient(error=f"Plivo unreachable: {exc}", attempts=attempt)
+            return _Retry(final)
+        except MaybeSent as exc:
+            return Ambiguous(error=f"no answer from Plivo ({exc})", attempts=attempt)
+        return interpret(answer, attempt)
+
+    def _pause_before_next(self, retry: _Retry, attempt: int) -> float | None:
+        if attempt >= self._retry.max_attempts:
+            return None
+        backoff = self._retry.delay(attempt, self._rng)
+        final = retry.final
+        if isinstance(final, RateLimited) and final.retry_after is not None:
+            return max(backoff, final.retry_after)
+        return backoff
+
+
+@dataclass(frozen=True, slots=True)
+class _Retry:
+    """An attempt that certainly sent nothing; ``final`` is what we report if we stop here."""
+
+    final: Transient | RateLimited
+
+
+def interpret(answer: HttpAnswer, attempt: int = 1) -> SendResult | _Retry:
+    """Map one HTTP answer from Plivo onto a result (or a retry that is safe to make)."""
+    status = answer.status
+    document = _json_object(answer.body)
+    error = _error_text(document, answer.body, status)
+    if status in SUCCESS_STATUSES:
+        return _accepted(document, status, attempt)
+    if status == 401:
+        return CredentialsRefused(error=error, attempts=attempt)
+    if status in REJECTION_STATUSES:
+        api_id = _str_or_none(document.get("api_id")) if document else None
+        return Rejected(status=status, error=error, api_id=api_id, attempts=attempt)
+    if status == 429:
+        retry_after = parse_retry_after(answer.headers.get("Retry-After"))
+        return _Retry(RateLimited(error=error, retry_after=retry_after, attempts=attempt))
+    if status in RETRYABLE_STATUSES:
+        return _Retry(Transient(error=error, status=status, attempts=attempt))
+    if 500 <= status < 600:
+        # 500 and 504 may come after Plivo began processing; never retried.
+        return Transient(error=error, status=status, attempts=attempt)
+    return Unreadable(
+        error=f"unexpected HTTP {status} from Plivo",
+        status=status,
+        attempts=attempt,
+        may_have_been_sent=False,
+    )
+
+
+def _accepted(document: dict[str, Any] | None, status: int, attempt: int) -> SendResult:
+    uuids = document.get("message_uuid") if document else None
+    api_id = document.get("api_id") if document else None
+    if (
+        not isinstance(uuids, list)
+        or not uuids
+        or not all(isinstance(u, str) for u in uuids)
+        or not isinstance(api_id, str)
+    ):
+        return Unreadable(
+            error=f"Plivo answered {status} without message UUIDs", status=status, attempts=attempt
+        )
+    invalid = document.get("invalid_number") if document else None
+    invalid_numbers = tuple(str(n) for n in invalid) if isinstance(invalid, list) else ()
+    return Accepted(
+        message_uuids=tuple(uuids),
+        api_id=api_id,
+        invalid_numbers=invalid_numbers,
+        attempts=attempt,
+    )
+
+
+def _json_object(body: bytes) -> dict[str, Any] | None:
+    try:
+        document = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return None
+    return document if isinstance(document, dict) else None
+
+
+def _error_text(document: dict[str, Any] | None, body: bytes, status: int) -> str:
+    if document is not None:
+        error = document.get("error")
+        if isinstance(error, str) and error:
+            return error[:500]
+        if isinstance(error, dict | list):
+            return orjson.dumps(error).decode()[:500]
+    if 200 <= status < 300:
+        return ""
+    return f"HTTP {status} from Plivo" + (" with an unreadable body" if body else "")
+
+
+def _str_or_none(value: object) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    """Seconds to wait, from delta-seconds or an HTTP date; None when absent or unreadable."""
+    if value is None:
+        return None
+    value = value.strip()
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            moment = parsedate_to_datetime(value)
+        except (TypeError, ValueError, IndexError):
+            return None
+        seconds = moment.timestamp() - time.time()
+    if not math.isfinite(seconds):
+        return None
+    return min(max(seconds, 0.0), 3600.0)

@@ -1,0 +1,63 @@
+"""Fixtures for every test: a clean environment, settings, and the Plivo emulator."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from smsgate.config import Settings, get_settings
+from smsgate.emulator import DEFAULT_AUTH_ID, DEFAULT_AUTH_TOKEN, EmulatorServer
+
+SENDER = "+14155550199"
+
+
+@pytest.fixture(autouse=True)
+def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
+    """No test sees the developer's PLIVO_*/SMSGATE_* variables or a stray .env file."""
+    for name in list(os.environ):
+        if name.upper().startswith(("PLIVO_", "SMSGATE_")):
+            monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path)
+    get_settings.cache_clear()
+    yield
+    get_settings.cache_clear()
+
+
+SettingsFactory = Callable[..., Settings]
+
+
+@pytest.fixture
+def make_settings() -> SettingsFactory:
+    def factory(**values: Any) -> Settings:
+        return Settings(_env_file=None, **values)
+
+    return factory
+
+
+@pytest.fixture(scope="session")
+def emulator_server() -> Iterator[EmulatorServer]:
+    with EmulatorServer() as server:
+        yield server
+
+
+@pytest.fixture
+def emulator(emulator_server: EmulatorServer) -> EmulatorServer:
+    """The shared emulator, with no faults and no recorded requests."""
+    emulator_server.reset()
+    return emulator_server
+
+
+@pytest.fixture
+def plivo_settings(make_settings: SettingsFactory, emulator: EmulatorServer) -> Settings:
+    """Settings that send through the Plivo adapter to the emulator."""
+    return make_settings(
+        plivo_auth_id=DEFAULT_AUTH_ID,
+        plivo_auth_token=DEFAULT_AUTH_TOKEN,
+        plivo_sender_id=SENDER,
+        plivo_api_url=emulator.base_url,
+        plivo_timeout=2.0,
+    )
