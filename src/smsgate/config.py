@@ -159,7 +159,7 @@ class Settings(BaseSettings):
                 "PLIVO_AUTH_TOKEN", "is not set; it is required with the plivo provider"
             )
         token = self.plivo_auth_token.get_secret_value()
-        if len(token) < 8 or token != token.strip() or not token.isprintable():
+        if len(token) < 8 or not token.isprintable() or any(c.isspace() for c in token):
             raise ConfigError("PLIVO_AUTH_TOKEN", "is malformed (too short, or has spaces)")
         if not self.plivo_sender_id:
             raise ConfigError(

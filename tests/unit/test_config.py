@@ -1,0 +1,148 @@
+"""Settings: where they come from, which provider they pick, and what stops `serve`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from smsgate.config import ConfigError, ProviderName, Settings, is_loopback
+from tests.conftest import SettingsFactory
+
+GOOD_ID = "MAODUXYWQ2ZJAWZWY0OT"
+GOOD_PLIVO = {
+    "plivo_auth_id": GOOD_ID,
+    "plivo_auth_token": "ZDgxZmY5YWRiOTI5YmQ1Njg0",
+    "plivo_sender_id": "+14155550199",
+}
+
+
+def test_without_credentials_the_sandbox_is_the_default(make_settings: SettingsFactory) -> None:
+    assert make_settings().resolved_provider is ProviderName.SANDBOX
+
+
+def test_with_both_credentials_plivo_is_the_default(make_settings: SettingsFactory) -> None:
+    assert make_settings(**GOOD_PLIVO).resolved_provider is ProviderName.PLIVO
+
+
+@pytest.mark.parametrize("missing", ["plivo_auth_id", "plivo_auth_token"])
+def test_with_one_credential_the_sandbox_is_the_default(
+    make_settings: SettingsFactory, missing: str
+) -> None:
+    values = {k: v for k, v in GOOD_PLIVO.items() if k != missing}
+    assert make_settings(**values).resolved_provider is ProviderName.SANDBOX
+
+
+def test_an_explicit_provider_wins(make_settings: SettingsFactory) -> None:
+    assert make_settings(provider="SANDBOX", **GOOD_PLIVO).resolved_provider == "sandbox"
+
+
+def test_settings_come_from_the_environment_with_the_seeds_names(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """PLIVO_* keep the tutorial's names; the rest is SMSGATE_*."""
+    monkeypatch.setenv("PLIVO_AUTH_ID", GOOD_ID)
+    monkeypatch.setenv("PLIVO_AUTH_TOKEN", "secret-token-value")
+    monkeypatch.setenv("PLIVO_SENDER_ID", "+14155550199")
+    monkeypatch.setenv("PLIVO_API_URL", "http://127.0.0.1:9/")
+    monkeypatch.setenv("SMSGATE_PORT", "9001")
+    monkeypatch.setenv("SMSGATE_PLIVO_TIMEOUT", "2.5")
+    monkeypatch.setenv("SMSGATE_DEFAULT_REGION", "gb")
+    monkeypatch.setenv("SMSGATE_API_KEYS", "a, b,,c")
+    settings = Settings()
+    assert settings.plivo_auth_id == GOOD_ID
+    assert settings.plivo_api_url == "http://127.0.0.1:9/"
+    assert settings.port == 9001
+    assert settings.plivo_timeout == 2.5
+    assert settings.default_region == "GB"
+    assert [k.get_secret_value() for k in settings.api_keys] == ["a", "b", "c"]
+    assert settings.resolved_provider is ProviderName.PLIVO
+
+
+def test_a_dotenv_file_in_the_working_directory_is_read(tmp_path: Path) -> None:
+    """`.env` then `.env.local` (the seed's file) are read; the environment wins over both."""
+    (tmp_path / ".env").write_text("SMSGATE_PORT=8100\nPLIVO_SENDER_ID=+14155550100\n")
+    (tmp_path / ".env.local").write_text("PLIVO_SENDER_ID=+14155550199\n")
+    settings = Settings()
+    assert settings.port == 8100
+    assert settings.plivo_sender_id == "+14155550199"
+
+
+def test_the_default_api_url_is_plivos(make_settings: SettingsFactory) -> None:
+    assert make_settings().plivo_api_url == "https://api.plivo.com"
+
+
+def test_secrets_never_appear_in_the_repr(make_settings: SettingsFactory) -> None:
+    settings = make_settings(api_keys="key-abcdef", **GOOD_PLIVO)
+    for text in (repr(settings), str(settings), str(settings.model_dump())):
+        assert "ZDgxZmY5YWRiOTI5YmQ1Njg0" not in text
+        assert "key-abcdef" not in text
+
+
+@pytest.mark.parametrize(
+    ("override", "variable"),
+    [
+        ({"plivo_auth_id": None, "provider": "plivo"}, "PLIVO_AUTH_ID"),
+        ({"plivo_auth_id": "MA123"}, "PLIVO_AUTH_ID"),
+        ({"plivo_auth_id": "XX" + "A" * 18}, "PLIVO_AUTH_ID"),
+        ({"plivo_auth_id": "ma" + "a" * 18}, "PLIVO_AUTH_ID"),
+        ({"plivo_auth_token": None, "provider": "plivo"}, "PLIVO_AUTH_TOKEN"),
+        ({"plivo_auth_token": "short"}, "PLIVO_AUTH_TOKEN"),
+        ({"plivo_auth_token": "has a space in it"}, "PLIVO_AUTH_TOKEN"),
+        ({"plivo_sender_id": None}, "PLIVO_SENDER_ID"),
+        ({"plivo_sender_id": "not a sender!"}, "PLIVO_SENDER_ID"),
+        ({"plivo_sender_id": "TwelveLetter"}, "PLIVO_SENDER_ID"),
+        ({"plivo_api_url": "ftp://api.plivo.com"}, "PLIVO_API_URL"),
+    ],
+    ids=[
+        "id missing",
+        "id short",
+        "id prefix",
+        "id lowercase",
+        "token missing",
+        "token short",
+        "token with spaces",
+        "sender missing",
+        "sender malformed",
+        "sender too long",
+        "api url scheme",
+    ],
+)
+def test_an_unusable_plivo_configuration_names_its_variable(
+    make_settings: SettingsFactory, override: dict[str, object], variable: str
+) -> None:
+    settings = make_settings(**{**GOOD_PLIVO, **override})
+    with pytest.raises(ConfigError) as raised:
+        settings.check_provider()
+    assert raised.value.variable == variable
+    assert str(raised.value).startswith(variable)
+
+
+@pytest.mark.parametrize("sender", ["+14155550199", "1 415 555 0199", "ACME", "Acme Shop", "12345"])
+def test_usable_senders_pass(make_settings: SettingsFactory, sender: str) -> None:
+    make_settings(**{**GOOD_PLIVO, "plivo_sender_id": sender}).check_provider()
+
+
+def test_a_non_loopback_host_without_api_keys_is_refused(make_settings: SettingsFactory) -> None:
+    """An open SMS endpoint on the network is refused unless the operator insists."""
+    settings = make_settings(host="0.0.0.0")
+    with pytest.raises(ConfigError) as raised:
+        settings.check_serving()
+    assert raised.value.variable == "SMSGATE_API_KEYS"
+    settings.check_serving(insecure_no_auth=True)
+    make_settings(host="0.0.0.0", api_keys="k").check_serving()
+
+
+@pytest.mark.parametrize(
+    ("host", "loopback"),
+    [("127.0.0.1", True), ("127.8.0.1", True), ("::1", True), ("[::1]", True),
+     ("localhost", True), ("0.0.0.0", False), ("::", False), ("192.168.1.4", False),
+     ("example.com", False)],
+)
+def test_loopback_detection(host: str, loopback: bool) -> None:
+    assert is_loopback(host) is loopback
+
+
+def test_an_unknown_default_region_is_refused(make_settings: SettingsFactory) -> None:
+    with pytest.raises(ValueError, match="ISO 3166"):
+        make_settings(default_region="XX")
