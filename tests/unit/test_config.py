@@ -146,3 +146,29 @@ def test_loopback_detection(host: str, loopback: bool) -> None:
 def test_an_unknown_default_region_is_refused(make_settings: SettingsFactory) -> None:
     with pytest.raises(ValueError, match="ISO 3166"):
         make_settings(default_region="XX")
+
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_env_example_lists_every_setting() -> None:
+    """`.env.example` documents every variable Settings reads, under the name users set."""
+    listed = {
+        line.split("=", 1)[0]
+        for line in (REPO / ".env.example").read_text().splitlines()
+        if line and not line.startswith("#")
+    }
+    expected = set()
+    for name, field in Settings.model_fields.items():
+        alias = field.validation_alias
+        choices = getattr(alias, "choices", None)
+        expected.add(str(choices[0]) if choices else f"SMSGATE_{name.upper()}")
+    assert listed == expected
+
+
+def test_env_example_copied_to_env_gives_a_working_sandbox(tmp_path: Path) -> None:
+    """A new user who copies the example and fills in nothing gets the sandbox, ready to serve."""
+    (tmp_path / ".env").write_text((REPO / ".env.example").read_text())
+    settings = Settings()
+    assert settings.resolved_provider is ProviderName.SANDBOX
+    settings.check_serving()
