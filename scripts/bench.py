@@ -97,8 +97,18 @@ def emulator_messages(base: str) -> int:
 
 def wrk(url: str, connections: int, seconds: int, script: Path) -> dict[str, float]:
     command = [
-        "taskset", "-c", "1", "wrk", "-t1", f"-c{connections}", f"-d{seconds}s",
-        "--timeout", "10s", "-s", str(script), url,
+        "taskset",
+        "-c",
+        "1",
+        "wrk",
+        "-t1",
+        f"-c{connections}",
+        f"-d{seconds}s",
+        "--timeout",
+        "10s",
+        "-s",
+        str(script),
+        url,
     ]
     output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
     line = next(line for line in output.splitlines() if line.startswith("RESULT "))
@@ -156,8 +166,11 @@ def report(runs: list[Run], description: str) -> str:
         f"- {'met' if latency.p99_ms < TARGET_P99_MS else 'MISSED'}: p99 under "
         f"{TARGET_P99_MS:.0f} ms at 64 connections (measured {latency.p99_ms:.1f} ms).",
     ]
-    return f"""| Connections | req/s | p50 ms | p99 ms | errors | server CPU ms/request | recorded by the emulator / requests |
-|---|---|---|---|---|---|---|
+    header = (
+        "| Connections | req/s | p50 ms | p99 ms | errors | server CPU ms/request "
+        "| recorded by the emulator / requests |\n|---|---|---|---|---|---|---|"
+    )
+    return f"""{header}
 {rows}
 
 Measured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on {description}.
@@ -179,8 +192,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--write", type=Path, help="update the results block in this file")
     parser.add_argument("--duration", type=int, default=15, help="seconds per measured run")
-    parser.add_argument("--max-connections", type=int, default=512,
-                        help="SMSGATE_PLIVO_MAX_CONNECTIONS for the server under test")
+    parser.add_argument(
+        "--max-connections",
+        type=int,
+        default=512,
+        help="SMSGATE_PLIVO_MAX_CONNECTIONS for the server under test",
+    )
     args = parser.parse_args()
     for tool in ("wrk", "taskset"):
         if shutil.which(tool) is None:
@@ -205,14 +222,38 @@ def main() -> None:
         server_log = Path(tmp, "server.log").open("wb")  # noqa: SIM115 (closed with the dir)
         processes = [
             subprocess.Popen(
-                ["taskset", "-c", "1", sys.executable, "-m", "smsgate", "emulator",
-                 "--port", str(emulator_port), "--latency-ms", "50"],
-                stdout=subprocess.DEVNULL, env=env, cwd=tmp,
+                [
+                    "taskset",
+                    "-c",
+                    "1",
+                    sys.executable,
+                    "-m",
+                    "smsgate",
+                    "emulator",
+                    "--port",
+                    str(emulator_port),
+                    "--latency-ms",
+                    "50",
+                ],
+                stdout=subprocess.DEVNULL,
+                env=env,
+                cwd=tmp,
             ),
             subprocess.Popen(
-                ["taskset", "-c", "0", sys.executable, "-m", "smsgate", "serve",
-                 "--port", str(server_port)],
-                stdout=server_log, env=env, cwd=tmp,
+                [
+                    "taskset",
+                    "-c",
+                    "0",
+                    sys.executable,
+                    "-m",
+                    "smsgate",
+                    "serve",
+                    "--port",
+                    str(server_port),
+                ],
+                stdout=server_log,
+                env=env,
+                cwd=tmp,
             ),
         ]
         try:
@@ -225,8 +266,9 @@ def main() -> None:
             for connections in (256, 64):
                 print(f"bench: {connections} connections, {args.duration} s", file=sys.stderr)
                 runs.append(
-                    measure(send_url, connections, args.duration, script,
-                            processes[1].pid, emulator_url)
+                    measure(
+                        send_url, connections, args.duration, script, processes[1].pid, emulator_url
+                    )
                 )
         finally:
             for process in processes:

@@ -33,7 +33,7 @@ SettingsFactory = Callable[..., Settings]
 @pytest.fixture
 def make_settings() -> SettingsFactory:
     def factory(**values: Any) -> Settings:
-        return Settings(_env_file=None, **values)
+        return Settings(_env_file=None, **values)  # type: ignore[call-arg]
 
     return factory
 

@@ -147,8 +147,9 @@ ANSWERS: list[tuple[str, HttpAnswer, Callable[[SendResult], bool]]] = [
     (
         "400 invalid destination",
         answer(400, {"api_id": "a", "error": "'1111111' is not a valid phone number."}),
-        lambda r: r
-        == Rejected(status=400, error="'1111111' is not a valid phone number.", api_id="a"),
+        lambda r: (
+            r == Rejected(status=400, error="'1111111' is not a valid phone number.", api_id="a")
+        ),
     ),
     (
         "403 geo permission",
@@ -198,7 +199,9 @@ ANSWERS: list[tuple[str, HttpAnswer, Callable[[SendResult], bool]]] = [
 ]
 
 
-@pytest.mark.parametrize(("answer_", "check"), [a[1:] for a in ANSWERS], ids=[a[0] for a in ANSWERS])
+@pytest.mark.parametrize(
+    ("answer_", "check"), [a[1:] for a in ANSWERS], ids=[a[0] for a in ANSWERS]
+)
 async def test_each_answer_maps_to_one_result(
     answer_: HttpAnswer, check: Callable[[SendResult], bool]
 ) -> None:

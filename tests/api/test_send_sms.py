@@ -77,15 +77,29 @@ BAD_BODIES: list[tuple[str, bytes, str]] = [
     ("unknown field", b'{"to": "+14155552671", "text": "hi", "from": "x"}', "unknown_field"),
     ("invalid number", b'{"to": "+1 415 555", "text": "hi"}', "number_too_short"),
     ("letters in the number", b'{"to": "+1-800-FLOWERS", "text": "hi"}', "invalid_number_format"),
-    ("national number without region", b'{"to": "415 555 2671", "text": "hi"}', "missing_country_code"),
+    (
+        "national number without region",
+        b'{"to": "415 555 2671", "text": "hi"}',
+        "missing_country_code",
+    ),
     ("unknown country code", b'{"to": "+999 1234 5678", "text": "hi"}', "invalid_country_code"),
-    ("text over 1,600 GSM-7", b'{"to": "+14155552671", "text": "' + b"a" * 1601 + b'"}', "text_too_long"),
-    ("text over 737 UCS-2", ('{"to": "+14155552671", "text": "' + "ç" * 738 + '"}').encode(), "text_too_long"),
+    (
+        "text over 1,600 GSM-7",
+        b'{"to": "+14155552671", "text": "' + b"a" * 1601 + b'"}',
+        "text_too_long",
+    ),
+    (
+        "text over 737 UCS-2",
+        ('{"to": "+14155552671", "text": "' + "ç" * 738 + '"}').encode(),
+        "text_too_long",
+    ),
     ("invalid UTF-8", b'{"to": "+14155552671", "text": "\xff\xfe"}', "invalid_json"),
 ]
 
 
-@pytest.mark.parametrize(("body", "code"), [b[1:] for b in BAD_BODIES], ids=[b[0] for b in BAD_BODIES])
+@pytest.mark.parametrize(
+    ("body", "code"), [b[1:] for b in BAD_BODIES], ids=[b[0] for b in BAD_BODIES]
+)
 def test_bad_requests_get_400_with_their_own_code_and_send_nothing(
     client: TestClient, provider: RecordingProvider, body: bytes, code: str
 ) -> None:
@@ -97,7 +111,8 @@ def test_bad_requests_get_400_with_their_own_code_and_send_nothing(
     document = response.json()
     assert document["success"] is False
     assert document["code"] == code
-    assert isinstance(document["error"], str) and document["error"]
+    assert isinstance(document["error"], str)
+    assert document["error"]
     assert provider.sent == []
 
 
@@ -112,8 +127,20 @@ def test_a_form_content_type_with_a_json_body_is_accepted(client: TestClient) ->
 
 
 OUTCOMES: list[tuple[str, SendResult, int, str, str | None]] = [
-    ("rejected", Rejected(status=400, error="'1415' is not a valid phone number."), 400, "provider_rejected", None),
-    ("credentials", CredentialsRefused(error="Authentication credentials invalid"), 502, "provider_auth_failed", None),
+    (
+        "rejected",
+        Rejected(status=400, error="'1415' is not a valid phone number."),
+        400,
+        "provider_rejected",
+        None,
+    ),
+    (
+        "credentials",
+        CredentialsRefused(error="Authentication credentials invalid"),
+        502,
+        "provider_auth_failed",
+        None,
+    ),
     ("unreadable", Unreadable(error="HTML", status=200), 502, "provider_bad_response", None),
     ("rate limited", RateLimited(error="slow", retry_after=2.5), 429, "provider_rate_limited", "3"),
     ("rate limited, no hint", RateLimited(error="slow"), 429, "provider_rate_limited", "1"),
@@ -123,7 +150,9 @@ OUTCOMES: list[tuple[str, SendResult, int, str, str | None]] = [
 
 
 @pytest.mark.parametrize(
-    ("result", "status", "code", "retry_after"), [o[1:] for o in OUTCOMES], ids=[o[0] for o in OUTCOMES]
+    ("result", "status", "code", "retry_after"),
+    [o[1:] for o in OUTCOMES],
+    ids=[o[0] for o in OUTCOMES],
 )
 def test_each_provider_outcome_gets_its_honest_status(
     client: TestClient,

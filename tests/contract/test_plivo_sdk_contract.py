@@ -25,7 +25,7 @@ CASES = [
     OutboundSms(to="+14155552671", text="Your code is 123456"),
     OutboundSms(to="+447400123456", text="Grüße 👋 — ünïcödé"),
     OutboundSms(to="+14155552671", text="with callback", callback_url="https://example.com/cb"),
-    OutboundSms(to="+14155552671", text="line one\nline two\t{json: \"quotes\"}"),
+    OutboundSms(to="+14155552671", text='line one\nline two\t{json: "quotes"}'),
 ]
 
 

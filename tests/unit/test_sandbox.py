@@ -29,7 +29,8 @@ async def test_an_ordinary_number_is_accepted_with_a_fresh_uuid_and_recorded() -
     sandbox = SandboxProvider(sender="+14155550199")
     first = await sandbox.send(OutboundSms(to="+14155552671", text="one"))
     second = await sandbox.send(OutboundSms(to="+14155552671", text="two"))
-    assert isinstance(first, Accepted) and isinstance(second, Accepted)
+    assert isinstance(first, Accepted)
+    assert isinstance(second, Accepted)
     assert first.message_uuids != second.message_uuids
     uuid.UUID(first.message_uuids[0])
     assert [(s.text, s.sender, s.delivery) for s in sandbox.sent] == [

@@ -1,0 +1,194 @@
+"""The Plivo routes: send a message, get a message, get the account.
+
+The send handler is the emulator's hot path (thousands of requests a second in the
+benchmark), so it does no logging and only the work Plivo's answer needs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+import uuid
+from http import HTTPStatus
+from typing import Final
+
+import orjson
+from aiohttp import web
+
+from smsgate.emulator.auth import authenticate, basic_credentials
+from smsgate.emulator.faults import Faults
+from smsgate.emulator.keys import CALLBACKS, STATE
+from smsgate.emulator.records import MessageRecord, RequestRecord
+from smsgate.emulator.responses import json_response, new_api_id, plivo_error, raw_response
+from smsgate.emulator.state import EmulatorState
+from smsgate.emulator.validation import InvalidSend, SendRequest, validate_send
+
+_FORMS: Final = ("application/x-www-form-urlencoded", "multipart/form-data")
+
+
+async def send_message(request: web.Request) -> web.StreamResponse:
+    """``POST /v1/Account/{auth_id}/Message/``, with the current faults applied."""
+    state = request.app[STATE]
+    faults, hit = state.take_send_faults()
+    if hit and faults.drop == "before_request":
+        return _drop(request)
+    body, body_error = await _read_body(request)
+    messages: list[MessageRecord] = []
+    if hit and faults.drop is None:
+        response = _injected(faults)
+    else:
+        response, messages = _accept(request, state, body, body_error)
+    dropped = hit and faults.drop == "before_response"
+    _record(request, state, body, None if dropped else response.status)
+    if faults.latency_ms:
+        await asyncio.sleep(faults.latency_ms / 1000)
+    if dropped:
+        request.app[CALLBACKS].schedule(messages)  # the send happened; only the answer is lost
+        return _drop(request)
+    if any(message.url for message in messages):
+        # Answer first, so the queued callback cannot overtake the 202, as with Plivo. A
+        # client that hung up meanwhile still gets its callbacks: the send was accepted.
+        with contextlib.suppress(ConnectionError):
+            await response.prepare(request)
+            await response.write_eof()
+        request.app[CALLBACKS].schedule(messages)
+    return response
+
+
+async def get_message(request: web.Request) -> web.Response:
+    """``GET /v1/Account/{auth_id}/Message/{message_uuid}/``."""
+    state = request.app[STATE]
+    response = authenticate(request, state)
+    if response is None:
+        message = state.messages.get(request.match_info["message_uuid"])
+        if message is None:
+            response = plivo_error(404, "not found")
+        else:
+            response = json_response(message.as_api_json(new_api_id(), time.time()))
+    _record(request, state, None, response.status)
+    return response
+
+
+async def get_account(request: web.Request) -> web.Response:
+    """``GET /v1/Account/{auth_id}/``: a cheap authenticated read, shaped like the SDK fixture."""
+    state = request.app[STATE]
+    response = authenticate(request, state) or json_response(
+        {
+            "account_type": "standard",
+            "address": "",
+            "api_id": new_api_id(),
+            "auth_id": state.auth_id,
+            "auto_recharge": False,
+            "billing_mode": "prepaid",
+            "cash_credits": "100.00000",
+            "city": "",
+            "name": "smsgate emulator",
+            "resource_uri": f"/v1/Account/{state.auth_id}/",
+            "state": "",
+            "timezone": "UTC",
+        }
+    )
+    _record(request, state, None, response.status)
+    return response
+
+
+def _accept(
+    request: web.Request, state: EmulatorState, body: object, body_error: str | None
+) -> tuple[web.Response, list[MessageRecord]]:
+    denied = authenticate(request, state)
+    if denied is not None:
+        return denied, []
+    if body_error is not None or not isinstance(body, dict):
+        return plivo_error(400, body_error or "request body must be a JSON object"), []
+    try:
+        send = validate_send(body)
+    except InvalidSend as exc:
+        return plivo_error(400, str(exc)), []
+    messages = [_queue(state, send, dst, request.remote or "") for dst in send.destinations.valid]
+    answer: dict[str, object] = {
+        "api_id": new_api_id(),
+        "message": "message(s) queued",
+        "message_uuid": [message.uuid for message in messages],
+    }
+    if send.destinations.invalid:
+        answer["invalid_number"] = list(send.destinations.invalid)
+    return json_response(answer, 202), messages
+
+
+def _queue(state: EmulatorState, send: SendRequest, dst: str, ip: str) -> MessageRecord:
+    message = MessageRecord(
+        uuid=str(uuid.uuid4()),
+        auth_id=state.auth_id,
+        from_number=send.src,
+        to_number=dst,
+        type=send.type,
+        text=send.text,
+        units=send.units,
+        outcome=state.outcome_for(dst),
+        powerpack_uuid=send.powerpack_uuid,
+        url=send.url,
+        method=send.method,
+        requester_ip=ip,
+        created=time.time(),
+        step_s=state.callback_delay_s,
+    )
+    state.add_message(message)
+    return message
+
+
+async def _read_body(request: web.Request) -> tuple[object, str | None]:
+    """The decoded body (JSON value or form fields) and an error if it cannot be read."""
+    if request.content_type in _FORMS:
+        form = await request.post()
+        return {name: value for name, value in form.items() if isinstance(value, str)}, None
+    raw = await request.read()
+    if not raw:
+        return {}, None
+    try:
+        return orjson.loads(raw), None
+    except orjson.JSONDecodeError:
+        return raw.decode(errors="replace"), "request body is not valid JSON"
+
+
+def _injected(faults: Faults) -> web.Response:
+    status = faults.status or 500
+    headers = None
+    if status == 429 and faults.retry_after is not None:
+        headers = {"Retry-After": str(faults.retry_after)}
+    if faults.body is not None:
+        return raw_response(status, faults.body, headers)
+    return plivo_error(status, _reason(status), headers)
+
+
+def _reason(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:  # a valid but unnamed status, such as 499
+        return "error"
+
+
+def _drop(request: web.Request) -> web.StreamResponse:
+    """Close the connection without an answer.
+
+    aiohttp then finds the transport closing, skips writing the returned response and
+    ends the connection quietly (it logs the "premature disconnection" at debug level).
+    """
+    if request.transport is not None:
+        request.transport.close()
+    return web.Response()
+
+
+def _record(request: web.Request, state: EmulatorState, body: object, status: int | None) -> None:
+    credentials = basic_credentials(request)
+    state.record(
+        RequestRecord(
+            time=time.time(),
+            method=request.method,
+            path=request.path,
+            auth_user=credentials[0] if credentials else None,
+            content_type=request.headers.get("Content-Type", ""),
+            body=body,
+            status=status,
+        )
+    )
