@@ -314,12 +314,25 @@ def test_the_page_shows_the_form_and_the_counter(client: TestClient) -> None:
 
 
 def test_openapi_documents_the_send_route_and_its_errors(client: TestClient) -> None:
-    """/openapi.json describes the request body and each error status."""
+    """/openapi.json describes the request body, the answer and each error status."""
     schema = client.get("/openapi.json").json()
     operation = schema["paths"]["/api/send-sms"]["post"]
-    assert set(operation["requestBody"]["content"]["application/json"]["schema"]["required"]) == {
-        "to",
-        "text",
+
+    def resolve(reference: dict[str, str]) -> dict[str, object]:
+        name = reference["$ref"].rsplit("/", 1)[1]
+        model: dict[str, object] = schema["components"]["schemas"][name]
+        return model
+
+    body = resolve(operation["requestBody"]["content"]["application/json"]["schema"])
+    assert set(body["required"]) == {"to", "text"}  # type: ignore[call-overload]
+    assert body["additionalProperties"] is False
+    answers = operation["responses"]
+    assert {"200", "400", "401", "405", "413", "429", "502", "503", "504"} == set(answers)
+    ok = resolve(answers["200"]["content"]["application/json"]["schema"])
+    assert set(ok["properties"]) == {  # type: ignore[call-overload]
+        "success", "message_uuid", "api_id", "to", "encoding", "segments"
     }
-    assert {"200", "400", "413", "429", "502", "503", "504"} <= set(operation["responses"])
+    error = resolve(answers["503"]["content"]["application/json"]["schema"])
+    assert set(error["properties"]) == {"success", "error", "code"}  # type: ignore[call-overload]
+    assert "/healthz" in schema["paths"]
     assert client.get("/docs").status_code == 200

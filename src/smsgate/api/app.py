@@ -10,8 +10,10 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from smsgate import __version__
+from smsgate.api.auth import ApiKeyGuard
 from smsgate.api.errors import MAX_BODY_BYTES, install_error_handlers
 from smsgate.api.middleware import BodyLimit, RequestContext
+from smsgate.api.openapi import install_openapi
 from smsgate.api.routes import ops, page, send_sms
 from smsgate.bootstrap import build_provider
 from smsgate.config import Settings, get_settings
@@ -47,10 +49,13 @@ def create_app(settings: Settings | None = None, provider: SmsProvider | None = 
     if provider is not None:
         app.state.provider = provider
     install_error_handlers(app)
-    app.include_router(send_sms.router)
+    install_openapi(app)
+    app.router.routes.append(send_sms.route)
     app.include_router(ops.router)
     app.include_router(page.router)
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
     app.add_middleware(BodyLimit, max_bytes=MAX_BODY_BYTES)
+    keys = tuple(key.get_secret_value().encode() for key in settings.api_keys)
+    app.add_middleware(ApiKeyGuard, keys=keys)
     app.add_middleware(RequestContext)
     return app

@@ -26,7 +26,6 @@ SEND_FAILURE_STATUS = {
 }
 
 _STATUS_CODES = {
-    401: ("unauthorized", "A valid API key is required: send 'Authorization: Bearer <key>'."),
     404: ("not_found", "There is nothing at this address."),
     405: ("method_not_allowed", "This method is not allowed here; see the Allow header."),
     413: ("body_too_large", f"The request body is over {MAX_BODY_BYTES // 1024} KiB."),

@@ -5,15 +5,17 @@ returns it in the answer, binds it to every log line, and writes one access line
 is sent. ``BodyLimit`` refuses bodies over the cap before they are buffered: by ``Content-Length``
 up front, and by counting as a chunked body streams in.
 
-They are raw ASGI rather than ``BaseHTTPMiddleware`` because they sit on the hot path: measured,
-the raw form costs a fraction of the wrapper's overhead per request.
+They are raw ASGI rather than ``BaseHTTPMiddleware`` because they sit on the hot path. FastAPI's
+own ``max_body_size`` was tried in place of ``BodyLimit``: when ``Content-Length`` is over the
+cap it replaces the answer with a plain-text 413, breaking the one JSON error shape.
 """
 
 from __future__ import annotations
 
+import itertools
 import re
+import secrets
 import time
-import uuid
 
 import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -66,7 +68,13 @@ def _request_id(scope: Scope) -> str:
     for name, value in scope["headers"]:
         if name == b"x-request-id" and _SANE_REQUEST_ID.match(value):
             return str(value.decode("ascii"))
-    return uuid.uuid4().hex
+    return f"{_PROCESS_ID}-{next(_SEQUENCE):x}"
+
+
+# Generated ids are a random per-process prefix and a counter: unique across processes, ordered
+# within one, and far cheaper than a uuid4 (which reads the OS entropy pool every time).
+_PROCESS_ID = secrets.token_hex(6)
+_SEQUENCE = itertools.count(1)
 
 
 class BodyLimit:
