@@ -6,6 +6,7 @@ Exit codes: 0 success; 1 the provider did not take the message; 2 bad input or c
 from __future__ import annotations
 
 import asyncio
+import gc
 import sys
 from typing import Annotated, NoReturn
 
@@ -94,12 +95,26 @@ def serve(
         server_header=False,
         proxy_headers=False,
     )
+    tune_garbage_collector()
     typer.echo(
         f"smsgate serving http://{settings.host}:{settings.port} "
         f"(provider: {settings.resolved_provider.value})",
         err=True,
     )
     uvicorn.Server(config).run()
+
+
+def tune_garbage_collector() -> None:
+    """Keep the cyclic GC off the hot path: measured +10% sends per second (docs/benchmarks.md).
+
+    Everything built at start-up lives as long as the process, so it is frozen out of the
+    collector's scans; and the youngest generation is collected every 20,000 allocations
+    instead of every 700, which a request-per-task server outruns many times a second.
+    """
+    gc.collect()
+    gc.freeze()
+    _, older, oldest = gc.get_threshold()
+    gc.set_threshold(20_000, older, oldest)
 
 
 def warn_about_half_configured_plivo(settings: Settings) -> None:

@@ -13,6 +13,7 @@ from smsgate.providers.base import (
     Accepted,
     Ambiguous,
     CredentialsRefused,
+    OutboundSms,
     RateLimited,
     Rejected,
     SendResult,
@@ -330,9 +331,40 @@ def test_openapi_documents_the_send_route_and_its_errors(client: TestClient) -> 
     assert {"200", "400", "401", "405", "413", "429", "502", "503", "504"} == set(answers)
     ok = resolve(answers["200"]["content"]["application/json"]["schema"])
     assert set(ok["properties"]) == {  # type: ignore[call-overload]
-        "success", "message_uuid", "api_id", "to", "encoding", "segments"
+        "success",
+        "message_uuid",
+        "api_id",
+        "to",
+        "encoding",
+        "segments",
     }
     error = resolve(answers["503"]["content"]["application/json"]["schema"])
     assert set(error["properties"]) == {"success", "error", "code"}  # type: ignore[call-overload]
     assert "/healthz" in schema["paths"]
     assert client.get("/docs").status_code == 200
+
+
+class ExplodingProvider(RecordingProvider):
+    async def send(self, sms: OutboundSms) -> SendResult:
+        raise RuntimeError("a bug in an adapter")
+
+
+def test_an_unexpected_failure_is_a_500_in_the_error_shape(make_settings: SettingsFactory) -> None:
+    """A bug answers JSON 500 with `internal_error`, and the server keeps serving."""
+    app = create_app(make_settings(), provider=ExplodingProvider())
+    with TestClient(app, raise_server_exceptions=False) as client:
+        response = client.post("/api/send-sms", json={"to": VALID, "text": "hi"})
+        assert response.status_code == 500
+        assert response.json() == {
+            "success": False,
+            "error": "Something went wrong inside smsgate.",
+            "code": "internal_error",
+        }
+        assert client.get("/healthz").status_code == 200
+
+
+@pytest.mark.parametrize("method", ["GET", "PUT", "DELETE", "PATCH"])
+def test_every_other_method_on_the_send_route_gets_405(client: TestClient, method: str) -> None:
+    response = client.request(method, "/api/send-sms")
+    assert response.status_code == 405
+    assert response.headers["allow"] == "POST"

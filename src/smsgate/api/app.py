@@ -1,4 +1,13 @@
-"""The application factory: settings in, a ready FastAPI app out."""
+"""The application factory: settings in, a ready ASGI app out.
+
+The layers, outermost first:
+
+    RequestContext   request id, access log line
+    ApiKeyGuard      bearer keys on /api/* (when SMSGATE_API_KEYS is set)
+    BodyLimit        64 KiB cap on request bodies
+    FastLane         POST /api/send-sms straight to its endpoint
+    FastAPI          every other route, the OpenAPI document and /docs
+"""
 
 from __future__ import annotations
 
@@ -8,13 +17,17 @@ from pathlib import Path
 
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
+from starlette.types import ASGIApp
 
 from smsgate import __version__
 from smsgate.api.auth import ApiKeyGuard
 from smsgate.api.errors import MAX_BODY_BYTES, install_error_handlers
+from smsgate.api.fastlane import FastLane, FastRoute
 from smsgate.api.middleware import BodyLimit, RequestContext
 from smsgate.api.openapi import install_openapi
-from smsgate.api.routes import ops, page, send_sms
+from smsgate.api.routes import ops, page
+from smsgate.api.routes.send_sms import send_sms_endpoint
+from smsgate.api.runtime import Runtime
 from smsgate.bootstrap import build_provider
 from smsgate.config import Settings, get_settings
 from smsgate.logs import get_logger
@@ -23,39 +36,45 @@ from smsgate.providers.base import SmsProvider
 log = get_logger("smsgate.app")
 
 
-def create_app(settings: Settings | None = None, provider: SmsProvider | None = None) -> FastAPI:
-    """Build the app. Without ``provider``, the configured one is built at startup and closed
+def create_app(settings: Settings | None = None, provider: SmsProvider | None = None) -> ASGIApp:
+    """Build the app. Without ``provider``, the configured one is opened at startup and closed
     at shutdown, so its pooled HTTP client lives exactly as long as the server."""
     settings = settings or get_settings()
+    runtime = Runtime(settings)
+    if provider is not None:
+        runtime.provider = provider
+    api = create_fastapi(runtime, provider)
+    app: ASGIApp = FastLane(api, {"/api/send-sms": FastRoute("POST", send_sms_endpoint(runtime))})
+    app = BodyLimit(app, max_bytes=MAX_BODY_BYTES)
+    app = ApiKeyGuard(app, keys=tuple(k.get_secret_value().encode() for k in settings.api_keys))
+    return RequestContext(app)
+
+
+def create_fastapi(runtime: Runtime, provider: SmsProvider | None) -> FastAPI:
+    settings = runtime.settings
 
     @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        owned = provider is None
-        app.state.provider = provider or build_provider(settings)
-        log.info("started", provider=app.state.provider.name, auth=settings.auth_required)
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        runtime.provider = provider or build_provider(settings)
+        log.info("started", provider=runtime.provider.name, auth=settings.auth_required)
         try:
             yield
         finally:
-            if owned:
-                await app.state.provider.aclose()
+            if provider is None:
+                await runtime.provider.aclose()
 
-    app = FastAPI(
+    api = FastAPI(
         title="smsgate",
         version=__version__,
         summary="Send SMS through Plivo, self-hosted.",
         lifespan=lifespan,
+        # OpenTelemetry hooks check the environment on every request; smsgate has no OTel.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
-    app.state.settings = settings
-    if provider is not None:
-        app.state.provider = provider
-    install_error_handlers(app)
-    install_openapi(app)
-    app.router.routes.append(send_sms.route)
-    app.include_router(ops.router)
-    app.include_router(page.router)
-    app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
-    app.add_middleware(BodyLimit, max_bytes=MAX_BODY_BYTES)
-    keys = tuple(key.get_secret_value().encode() for key in settings.api_keys)
-    app.add_middleware(ApiKeyGuard, keys=keys)
-    app.add_middleware(RequestContext)
-    return app
+    api.state.settings = settings
+    install_error_handlers(api)
+    install_openapi(api)
+    api.include_router(ops.router)
+    api.include_router(page.router)
+    api.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
+    return api

@@ -1,4 +1,8 @@
-"""Every failure leaves the API in one shape, with a stable ``code`` and an honest status."""
+"""Every failure leaves the API in one shape, with a stable ``code`` and an honest status.
+
+``error_answer`` turns any exception into that answer; FastAPI's exception handlers and the
+fast lane (``api/fastlane.py``) both call it, so the two paths cannot drift apart.
+"""
 
 from __future__ import annotations
 
@@ -25,7 +29,7 @@ SEND_FAILURE_STATUS = {
     "provider_timeout": 504,
 }
 
-_STATUS_CODES = {
+STATUS_CODES = {
     404: ("not_found", "There is nothing at this address."),
     405: ("method_not_allowed", "This method is not allowed here; see the Allow header."),
     413: ("body_too_large", f"The request body is over {MAX_BODY_BYTES // 1024} KiB."),
@@ -49,41 +53,34 @@ class BodyTooLarge(Exception):
     """The body grew past the cap while it was being read."""
 
 
-def install_error_handlers(app: FastAPI) -> None:
-    app.add_exception_handler(ApiError, _api_error)
-    app.add_exception_handler(DomainError, _domain_error)
-    app.add_exception_handler(RequestValidationError, _validation_error)
-    app.add_exception_handler(StarletteHTTPException, _http_error)
-    app.add_exception_handler(BodyTooLarge, _body_too_large)
-    app.add_exception_handler(Exception, _unexpected)
-
-
-async def _api_error(_: Request, exc: Exception) -> Response:
-    assert isinstance(exc, ApiError)
-    return error_response(exc.status, exc.code, exc.message, exc.headers)
-
-
-async def _domain_error(_: Request, exc: Exception) -> Response:
-    assert isinstance(exc, DomainError)
-    return error_response(400, exc.code, exc.message)
-
-
-async def _validation_error(_: Request, exc: Exception) -> Response:
-    assert isinstance(exc, RequestValidationError)
-    return error_response(400, "invalid_request", "The request is not valid: " + str(exc)[:300])
-
-
-async def _http_error(_: Request, exc: Exception) -> Response:
-    assert isinstance(exc, StarletteHTTPException)
-    code, message = _STATUS_CODES.get(exc.status_code, ("http_error", str(exc.detail)))
-    return error_response(exc.status_code, code, message, dict(exc.headers or {}))
-
-
-async def _body_too_large(_: Request, __: Exception) -> Response:
-    code, message = _STATUS_CODES[413]
-    return error_response(413, code, message)
-
-
-async def _unexpected(request: Request, exc: Exception) -> Response:
-    log.error("unhandled_error", path=request.url.path, error_type=type(exc).__name__)
+def error_answer(exc: Exception, path: str) -> Response:
+    """The JSON error answer for any exception a route let out."""
+    match exc:
+        case ApiError():
+            return error_response(exc.status, exc.code, exc.message, exc.headers)
+        case DomainError():
+            return error_response(400, exc.code, exc.message)
+        case BodyTooLarge():
+            return status_answer(413)
+        case RequestValidationError():
+            return error_response(400, "invalid_request", "The request is not valid.")
+        case StarletteHTTPException():
+            return status_answer(exc.status_code, dict(exc.headers or {}), str(exc.detail))
+    log.error("unhandled_error", path=path, error_type=type(exc).__name__, exc_info=exc)
     return error_response(500, "internal_error", "Something went wrong inside smsgate.")
+
+
+def status_answer(status: int, headers: dict[str, str] | None = None, detail: str = "") -> Response:
+    code, message = STATUS_CODES.get(status, ("http_error", detail))
+    return error_response(status, code, message, headers)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    for kind in (ApiError, DomainError, BodyTooLarge, RequestValidationError):
+        app.add_exception_handler(kind, _handle)
+    app.add_exception_handler(StarletteHTTPException, _handle)
+    app.add_exception_handler(Exception, _handle)
+
+
+async def _handle(request: Request, exc: Exception) -> Response:
+    return error_answer(exc, request.url.path)

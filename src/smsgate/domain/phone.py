@@ -107,14 +107,17 @@ def parse_phone_number(raw: str, default_region: str | None = None) -> PhoneNumb
     number = _parse(raw, text, region)
     _check_no_extension(raw, number)
     _check_possible(raw, number)
-    if not phonenumbers.is_valid_number(number):
+    # is_valid_number(n) is is_valid_number_for_region(n, region_code_for_number(n)); finding
+    # the region once and reusing it halves the cost of this, the slowest step of a send.
+    region_code = phonenumbers.region_code_for_number(number)
+    if region_code is None or not phonenumbers.is_valid_number_for_region(number, region_code):
         raise _invalid(
             raw,
             "invalid_number",
             "is not a number in use in its country's numbering plan",
         )
     e164 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
-    return PhoneNumber(e164=e164, region=_iso_region(number))
+    return PhoneNumber(e164=e164, region=_iso_region(region_code))
 
 
 def mask_number(e164: str) -> str:
@@ -255,10 +258,9 @@ def _check_possible(raw: str, number: phonenumbers.PhoneNumber) -> None:
         raise _invalid(raw, code, problem)
 
 
-def _iso_region(number: phonenumbers.PhoneNumber) -> str | None:
+def _iso_region(region: str | None) -> str | None:
     # libphonenumber answers "001" for numbers of no country (+800, +882...) and "ZZ" when
     # it does not know; neither is an ISO 3166 alpha-2 code.
-    region = phonenumbers.region_code_for_number(number)
     if region is None or len(region) != 2 or not region.isalpha() or region == "ZZ":
         return None
     return str(region)
