@@ -22,6 +22,8 @@ import sys
 import tempfile
 import time
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib.metadata import version
@@ -59,6 +61,7 @@ class Run:
     errors: int
     cpu_ms_per_request: float
     recorded: int
+    plivo_connections: int = 0
 
     @property
     def rps(self) -> float:
@@ -152,10 +155,11 @@ def machine() -> str:
 
 
 def report(runs: list[Run], description: str) -> str:
-    capacity, latency = runs
+    capacity, latency = runs[0], runs[1]
     rows = "\n".join(
-        f"| {r.connections} | {r.rps:,.0f} | {r.p50_ms:.1f} | {r.p99_ms:.1f} | {r.errors} | "
-        f"{r.cpu_ms_per_request:.3f} | {r.recorded:,} / {r.requests:,} |"
+        f"| {r.connections} | {r.plivo_connections} | {r.rps:,.0f} | {r.p50_ms:.1f} | "
+        f"{r.p99_ms:.1f} | {r.errors} | {r.cpu_ms_per_request:.3f} | "
+        f"{r.recorded:,} / {r.requests:,} |"
         for r in runs
     )
     verdict = [
@@ -167,8 +171,9 @@ def report(runs: list[Run], description: str) -> str:
         f"{TARGET_P99_MS:.0f} ms at 64 connections (measured {latency.p99_ms:.1f} ms).",
     ]
     header = (
-        "| Connections | req/s | p50 ms | p99 ms | errors | server CPU ms/request "
-        "| recorded by the emulator / requests |\n|---|---|---|---|---|---|---|"
+        "| Connections | Plivo connections | req/s | p50 ms | p99 ms | errors "
+        "| server CPU ms/request | recorded by the emulator / requests |\n"
+        "|---|---|---|---|---|---|---|---|"
     )
     return f"""{header}
 {rows}
@@ -188,6 +193,22 @@ def write(path: Path, table: str) -> None:
     path.write_text(f"{head}{begin}\n{table}{end}{tail}")
 
 
+@contextmanager
+def running(command: list[str], env: dict[str, str], cwd: str, log: Path) -> Iterator[int]:
+    """Run ``command`` until the block ends (SIGTERM, then wait); yields its pid."""
+    with log.open("wb") as output:
+        process = subprocess.Popen(command, stdout=output, stderr=output, env=env, cwd=cwd)
+        try:
+            yield process.pid
+        finally:
+            process.send_signal(signal.SIGTERM)
+            process.wait(timeout=30)
+
+
+def smsgate_on_core(core: int, *args: str) -> list[str]:
+    return ["taskset", "-c", str(core), sys.executable, "-m", "smsgate", *args]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--write", type=Path, help="update the results block in this file")
@@ -196,7 +217,7 @@ def main() -> None:
         "--max-connections",
         type=int,
         default=512,
-        help="SMSGATE_PLIVO_MAX_CONNECTIONS for the server under test",
+        help="SMSGATE_PLIVO_MAX_CONNECTIONS for the main runs (the default, 100, is run too)",
     )
     args = parser.parse_args()
     for tool in ("wrk", "taskset"):
@@ -205,77 +226,39 @@ def main() -> None:
     if (os.cpu_count() or 1) < 2:
         raise SystemExit("bench: needs two cores, one for the server and one for the load")
 
-    emulator_port, server_port = free_port(), free_port()
-    emulator_url = f"http://127.0.0.1:{emulator_port}"
-    server_url = f"http://127.0.0.1:{server_port}"
+    emulator_url = f"http://127.0.0.1:{free_port()}"
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith(("PLIVO_", "SMSGATE_"))},
         "PLIVO_AUTH_ID": DEFAULT_AUTH_ID,
         "PLIVO_AUTH_TOKEN": DEFAULT_AUTH_TOKEN,
         "PLIVO_SENDER_ID": "+14155550199",
         "PLIVO_API_URL": emulator_url,
-        "SMSGATE_PLIVO_MAX_CONNECTIONS": str(args.max_connections),
     }
+    emulator = smsgate_on_core(
+        1, "emulator", "--port", emulator_url.rsplit(":", 1)[1], "--latency-ms", "50"
+    )
+    runs: list[Run] = []
     with tempfile.TemporaryDirectory() as tmp:
         script = Path(tmp, "send.lua")
         script.write_text(WRK_SCRIPT)
-        server_log = Path(tmp, "server.log").open("wb")  # noqa: SIM115 (closed with the dir)
-        processes = [
-            subprocess.Popen(
-                [
-                    "taskset",
-                    "-c",
-                    "1",
-                    sys.executable,
-                    "-m",
-                    "smsgate",
-                    "emulator",
-                    "--port",
-                    str(emulator_port),
-                    "--latency-ms",
-                    "50",
-                ],
-                stdout=subprocess.DEVNULL,
-                env=env,
-                cwd=tmp,
-            ),
-            subprocess.Popen(
-                [
-                    "taskset",
-                    "-c",
-                    "0",
-                    sys.executable,
-                    "-m",
-                    "smsgate",
-                    "serve",
-                    "--port",
-                    str(server_port),
-                ],
-                stdout=server_log,
-                env=env,
-                cwd=tmp,
-            ),
-        ]
-        try:
+        with running(emulator, env, tmp, Path(tmp, "emulator.log")):
             wait_for(f"{emulator_url}/_emulator/stats")
-            wait_for(f"{server_url}/healthz")
-            send_url = f"{server_url}/api/send-sms"
-            print("bench: warming up (5 s)", file=sys.stderr)
-            wrk(send_url, 64, 5, script)
-            runs = []
-            for connections in (256, 64):
-                print(f"bench: {connections} connections, {args.duration} s", file=sys.stderr)
-                runs.append(
-                    measure(
-                        send_url, connections, args.duration, script, processes[1].pid, emulator_url
-                    )
-                )
-        finally:
-            for process in processes:
-                process.send_signal(signal.SIGTERM)
-            for process in processes:
-                process.wait(timeout=30)
-            server_log.close()
+            for cap, connections in ((args.max_connections, (256, 64)), (100, (256,))):
+                port = free_port()
+                server_env = {**env, "SMSGATE_PLIVO_MAX_CONNECTIONS": str(cap)}
+                server = smsgate_on_core(0, "serve", "--port", str(port))
+                with running(server, server_env, tmp, Path(tmp, f"server-{cap}.log")) as pid:
+                    url = f"http://127.0.0.1:{port}"
+                    wait_for(f"{url}/healthz")
+                    print(f"bench: warming up (5 s), Plivo connections {cap}", file=sys.stderr)
+                    wrk(f"{url}/api/send-sms", 64, 5, script)
+                    for count in connections:
+                        print(f"bench: {count} connections, {args.duration} s", file=sys.stderr)
+                        run = measure(
+                            f"{url}/api/send-sms", count, args.duration, script, pid, emulator_url
+                        )
+                        run.plivo_connections = cap
+                        runs.append(run)
     table = report(runs, machine())
     print(table)
     if args.write:
