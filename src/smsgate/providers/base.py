@@ -16,7 +16,7 @@ have left: that is what keeps retries from turning into double sends.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import ClassVar, Protocol
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,6 +31,7 @@ class OutboundSms:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Accepted:
+    outcome: ClassVar[str] = "accepted"
     message_uuids: tuple[str, ...]
     api_id: str
     invalid_numbers: tuple[str, ...] = ()
@@ -42,6 +43,7 @@ class Accepted:
 class Rejected:
     """The provider refused the message itself, with its own reason."""
 
+    outcome: ClassVar[str] = "rejected"
     status: int
     error: str
     api_id: str | None = None
@@ -51,6 +53,7 @@ class Rejected:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class CredentialsRefused:
+    outcome: ClassVar[str] = "credentials_refused"
     error: str
     attempts: int = 1
     may_have_been_sent: bool = field(default=False, init=False)
@@ -58,6 +61,7 @@ class CredentialsRefused:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RateLimited:
+    outcome: ClassVar[str] = "rate_limited"
     error: str
     retry_after: float | None = None
     attempts: int = 1
@@ -68,6 +72,7 @@ class RateLimited:
 class Transient:
     """Unreachable, or a 5xx answer: the provider said it did not take the message."""
 
+    outcome: ClassVar[str] = "transient"
     error: str
     status: int | None = None
     attempts: int = 1
@@ -78,6 +83,7 @@ class Transient:
 class Unreadable:
     """An answer we cannot parse. If its status said success, the message may be out."""
 
+    outcome: ClassVar[str] = "unreadable"
     error: str
     status: int
     attempts: int = 1
@@ -88,6 +94,7 @@ class Unreadable:
 class Ambiguous:
     """The request may have reached the provider and no answer came: never send it again."""
 
+    outcome: ClassVar[str] = "ambiguous"
     error: str
     attempts: int = 1
     may_have_been_sent: bool = field(default=True, init=False)

@@ -62,7 +62,7 @@ async def send_text(
     log.info(
         "provider_call",
         provider=provider.name,
-        outcome=type(result).__name__.lower(),
+        outcome=result.outcome,
         to=number.masked,
         segments=info.segments,
         attempts=result.attempts,
