@@ -156,16 +156,8 @@ def send(
         emit_error(exc.code, exc.message, as_json)
         raise typer.Exit(EXIT_BAD_INPUT) from None
     if (accepted := report.accepted) is not None:
-        answer = {
-            "success": True,
-            "message_uuid": accepted.message_uuids[0],
-            "api_id": accepted.api_id,
-            "to": report.to.e164,
-            "encoding": report.text.encoding.value,
-            "segments": report.text.segments,
-        }
         if as_json:
-            typer.echo(orjson.dumps(answer).decode())
+            typer.echo(orjson.dumps(report.success_document(accepted)).decode())
         else:
             typer.echo(
                 f"Sent to {report.to.e164} via {settings.resolved_provider.value}: "

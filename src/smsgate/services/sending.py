@@ -38,6 +38,17 @@ class SendReport:
     def accepted(self) -> Accepted | None:
         return self.result if isinstance(self.result, Accepted) else None
 
+    def success_document(self, accepted: Accepted) -> dict[str, object]:
+        """The seed's success answer, which the API returns and ``smsgate send --json`` prints."""
+        return {
+            "success": True,
+            "message_uuid": accepted.message_uuids[0],
+            "api_id": accepted.api_id,
+            "to": self.to.e164,
+            "encoding": self.text.encoding.value,
+            "segments": self.text.segments,
+        }
+
 
 @dataclass(frozen=True, slots=True)
 class Failure:

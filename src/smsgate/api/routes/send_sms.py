@@ -39,16 +39,7 @@ def send_sms_endpoint(runtime: Runtime) -> Callable[[Request], Awaitable[JsonRes
 def answer(report: SendReport) -> JsonResponse:
     """200 with Plivo's ids when the message was taken; otherwise its failure, as an ApiError."""
     if (accepted := report.accepted) is not None:
-        return JsonResponse(
-            {
-                "success": True,
-                "message_uuid": accepted.message_uuids[0],
-                "api_id": accepted.api_id,
-                "to": report.to.e164,
-                "encoding": report.text.encoding.value,
-                "segments": report.text.segments,
-            }
-        )
+        return JsonResponse(report.success_document(accepted))
     failure = describe_failure(report.result)
     assert failure is not None  # not accepted, so there is a failure to describe
     headers = {"Retry-After": str(failure.retry_after)} if failure.retry_after else None
