@@ -109,14 +109,11 @@ async def test_the_request_is_a_json_post_to_the_accounts_message_url_with_basic
     assert transport.timeouts == [10.0]
 
 
-async def test_a_callback_url_and_a_sender_override_are_sent() -> None:
-    """`url` carries the status callback; a per-message sender replaces the default `src`."""
+async def test_a_callback_url_is_sent_as_url() -> None:
+    """`url` carries the status callback."""
     provider, transport, _ = provider_with(ACCEPTED)
-    await provider.send(
-        OutboundSms(to="+14155552671", text="hi", sender="ACME", callback_url="https://x.test/cb")
-    )
+    await provider.send(OutboundSms(to="+14155552671", text="hi", callback_url="https://x.test/cb"))
     body = orjson.loads(transport.requests[0].body)
-    assert body["src"] == "ACME"
     assert body["url"] == "https://x.test/cb"
 
 
@@ -128,9 +125,21 @@ async def test_unicode_text_is_sent_as_utf8_json() -> None:
     assert "Grüße 👋".encode() in transport.requests[0].body
 
 
-async def test_the_credentials_repr_hides_the_token() -> None:
-    """The auth token never shows in a repr, so it cannot slip into a log or a traceback."""
-    assert TOKEN not in repr(PlivoCredentials(AUTH_ID, TOKEN))
+async def test_no_repr_shows_the_token_the_number_or_the_text() -> None:
+    """Reprs end up in logs and tracebacks: credentials, numbers and texts stay out of them."""
+    provider, transport, _ = provider_with(ACCEPTED)
+    await provider.send(SMS)
+    token_in_basic = base64.b64encode(f"{AUTH_ID}:{TOKEN}".encode()).decode()
+    for shown in (
+        repr(PlivoCredentials(AUTH_ID, TOKEN)),
+        repr(transport.requests[0]),
+        repr(SMS),
+        repr(provider),
+    ):
+        assert TOKEN not in shown
+        assert token_in_basic not in shown
+        assert "14155552671" not in shown
+        assert "Your code" not in shown
 
 
 ANSWERS: list[tuple[str, HttpAnswer, Callable[[SendResult], bool]]] = [
@@ -167,14 +176,14 @@ ANSWERS: list[tuple[str, HttpAnswer, Callable[[SendResult], bool]]] = [
         lambda r: r == CredentialsRefused(error="authentication credentials were not provided"),
     ),
     (
-        "500 is transient but not retried",
+        "500 may have been sent, so it is not retried",
         answer(500, {"api_id": "a", "error": "internal error"}),
-        lambda r: r == Transient(error="internal error", status=500),
+        lambda r: r == Transient(error="internal error", status=500, may_have_been_sent=True),
     ),
     (
-        "504 from a gateway is transient, not retried",
+        "504 from a gateway may have been sent, not retried",
         answer(504, b"<html>gateway timeout</html>"),
-        lambda r: isinstance(r, Transient) and r.status == 504 and r.attempts == 1,
+        lambda r: isinstance(r, Transient) and r.status == 504 and r.may_have_been_sent,
     ),
     (
         "202 with an HTML body is unreadable and may have been sent",
@@ -280,6 +289,32 @@ async def test_retry_after_beyond_the_deadline_is_reported_to_the_caller() -> No
     assert len(transport.requests) == 1
 
 
+async def test_no_retry_starts_without_time_for_it_and_the_last_failure_is_reported() -> None:
+    """A retry would have under min_attempt_time left: stop, and say Plivo was unavailable."""
+    failure = answer(503, {"error": "down"})
+    time = FakeTime()
+    provider, transport, _ = provider_with(failure, ACCEPTED, timeout=0.5, time=time)
+    result = await provider.send(SMS)
+    assert result == Transient(error="down", status=503)
+    assert not result.may_have_been_sent
+    assert len(transport.requests) == 1
+
+
+async def test_a_pause_that_overruns_the_deadline_ends_with_the_last_failure() -> None:
+    """If the backoff sleep oversleeps into the deadline, nothing more is tried."""
+
+    class OversleepingTime(FakeTime):
+        async def sleep(self, seconds: float) -> None:
+            await super().sleep(seconds)
+            self.now += 9.8  # the machine stalled
+
+    failure = answer(503, {"error": "down"})
+    provider, transport, _ = provider_with(failure, ACCEPTED, time=OversleepingTime())
+    result = await provider.send(SMS)
+    assert result == Transient(error="down", status=503)
+    assert len(transport.requests) == 1
+
+
 async def test_each_attempt_gets_only_the_time_left_in_the_deadline() -> None:
     """The deadline covers all attempts together, not each one."""
     time = FakeTime()
@@ -317,8 +352,19 @@ async def test_a_request_that_may_have_arrived_is_never_sent_again(failure: Exce
         ("nan", None),
         ("999999", 3600.0),
         ("Wed, 21 Oct 2015 07:28:00 GMT", 0.0),
+        ("Wed, 21 Oct 2015 07:28:00 -0000", 0.0),
     ],
-    ids=["seconds", "fraction", "negative", "garbage", "absent", "nan", "capped", "past date"],
+    ids=[
+        "seconds",
+        "fraction",
+        "negative",
+        "garbage",
+        "absent",
+        "nan",
+        "capped",
+        "past date",
+        "past date, no zone",
+    ],
 )
 def test_retry_after_parsing(header: str | None, seconds: float | None) -> None:
     """Retry-After is read as seconds or an HTTP date, clamped to [0, 1 h]."""
@@ -330,3 +376,18 @@ async def test_closing_the_provider_closes_the_transport() -> None:
     provider, transport, _ = provider_with()
     await provider.aclose()
     assert transport.closed
+
+
+def test_a_future_http_date_gives_the_seconds_until_it() -> None:
+    """Dates are read as UTC whatever the machine's zone, `-0000` included."""
+    from datetime import UTC, datetime, timedelta
+    from email.utils import format_datetime
+
+    moment = datetime.now(UTC) + timedelta(seconds=30)
+    for header in (
+        format_datetime(moment, usegmt=True),
+        format_datetime(moment.replace(tzinfo=None)),
+    ):
+        seconds = parse_retry_after(header)
+        assert seconds is not None
+        assert 25 <= seconds <= 31

@@ -146,6 +146,14 @@ OUTCOMES: list[tuple[str, SendResult, int, str, str | None]] = [
     ("rate limited", RateLimited(error="slow", retry_after=2.5), 429, "provider_rate_limited", "3"),
     ("rate limited, no hint", RateLimited(error="slow"), 429, "provider_rate_limited", "1"),
     ("unavailable", Transient(error="HTTP 503", status=503), 503, "provider_unavailable", "5"),
+    (
+        "500, may have been sent",
+        Transient(error="boom", status=500, may_have_been_sent=True),
+        503,
+        "provider_error",
+        None,
+    ),
+    ("404 from Plivo", Rejected(status=404, error="not found"), 502, "provider_bad_response", None),
     ("timeout", Ambiguous(error="timed out"), 504, "provider_timeout", None),
 ]
 

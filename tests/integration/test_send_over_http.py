@@ -167,9 +167,39 @@ def test_a_connection_dropped_after_sending_is_a_504_and_not_retried(
     assert len(sends(emulator)) == 1
 
 
-def test_a_500_is_a_503_and_not_retried(base_url: str, emulator: EmulatorServer) -> None:
-    """Plivo may have begun processing before a 500, so it is not sent again."""
+def test_a_500_is_a_503_that_says_it_may_have_been_sent_and_is_not_retried(
+    base_url: str, emulator: EmulatorServer
+) -> None:
+    """Plivo may have begun processing before a 500: not sent again, and not "try again"."""
     emulator.set_faults(status=500, times=1)
     response = send(base_url)
     assert response.status_code == 503
+    assert response.json()["code"] == "provider_error"
+    assert "may or may not have been sent" in response.json()["error"]
+    assert "retry-after" not in response.headers
     assert len(sends(emulator)) == 1
+
+
+def test_plivo_not_knowing_the_send_url_is_a_502_not_the_callers_fault(
+    base_url: str, emulator: EmulatorServer
+) -> None:
+    emulator.set_faults(status=404, body='{"api_id": "x", "error": "not found"}')
+    response = send(base_url)
+    assert response.status_code == 502
+    assert response.json()["code"] == "provider_bad_response"
+    assert "PLIVO_API_URL" in response.json()["error"]
+
+
+def test_an_unreachable_plivo_leaks_no_address_or_account_to_the_caller(
+    plivo_settings: Settings,
+) -> None:
+    """Transport errors name hosts and URLs (with the auth ID); the caller sees none of it."""
+    from tests.support.servers import free_port
+
+    port = free_port()
+    settings = plivo_settings.model_copy(update={"plivo_api_url": f"http://127.0.0.1:{port}"})
+    with serve_in_thread(create_app(settings)) as url:
+        response = send(url)
+    assert response.status_code == 503
+    assert str(port) not in response.text
+    assert str(settings.plivo_auth_id) not in response.text

@@ -26,7 +26,7 @@ def anyio_backend() -> str:
 
 
 async def test_an_ordinary_number_is_accepted_with_a_fresh_uuid_and_recorded() -> None:
-    sandbox = SandboxProvider(sender="+14155550199")
+    sandbox = SandboxProvider(sender="+14155550199", keep=10)
     first = await sandbox.send(OutboundSms(to="+14155552671", text="one"))
     second = await sandbox.send(OutboundSms(to="+14155552671", text="two"))
     assert isinstance(first, Accepted)
@@ -57,7 +57,7 @@ async def test_each_test_number_plays_its_failure(number: str, expected: type) -
 
 
 async def test_the_carrier_failure_number_is_accepted_then_reported_undelivered() -> None:
-    sandbox = SandboxProvider()
+    sandbox = SandboxProvider(keep=10)
     await sandbox.send(OutboundSms(to="+15005550002", text="hi"))
     assert sandbox.sent[0].simulation is Simulation.CARRIER_FAILURE
     assert sandbox.sent[0].delivery == ("undelivered", "30")

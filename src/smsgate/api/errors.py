@@ -26,6 +26,7 @@ SEND_FAILURE_STATUS = {
     "provider_bad_response": 502,
     "provider_rate_limited": 429,
     "provider_unavailable": 503,
+    "provider_error": 503,
     "provider_timeout": 504,
 }
 

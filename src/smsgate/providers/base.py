@@ -8,7 +8,7 @@ have left: that is what keeps retries from turning into double sends.
      ├── Rejected            the provider refused it (400/403/404)         not sent
      ├── CredentialsRefused  the provider refused our credentials (401)    not sent
      ├── RateLimited         the provider asked us to slow down (429)      not sent
-     ├── Transient           unreachable or 5xx after the retries          not sent
+     ├── Transient           unreachable, or 5xx after the retries         not sent; 500/504 unknown
      ├── Unreadable          an answer we cannot parse                     unknown
      └── Ambiguous           no answer after the request may have arrived  unknown
 """
@@ -21,11 +21,13 @@ from typing import ClassVar, Protocol
 
 @dataclass(frozen=True, slots=True)
 class OutboundSms:
-    """One text to one number, already validated: ``to`` is E.164."""
+    """One text to one number, already validated: ``to`` is E.164.
 
-    to: str
-    text: str
-    sender: str | None = None
+    Neither the number nor the text shows in the repr, so neither can reach a log that way.
+    """
+
+    to: str = field(repr=False)
+    text: str = field(repr=False)
     callback_url: str | None = None
 
 
@@ -70,13 +72,14 @@ class RateLimited:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Transient:
-    """Unreachable, or a 5xx answer: the provider said it did not take the message."""
+    """Unreachable, or a 5xx answer. After 502/503 nothing was taken; after a 500 or a 504 the
+    provider may have begun processing, so ``may_have_been_sent`` is set."""
 
     outcome: ClassVar[str] = "transient"
     error: str
     status: int | None = None
     attempts: int = 1
-    may_have_been_sent: bool = field(default=False, init=False)
+    may_have_been_sent: bool = False
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 import aiohttp
@@ -26,8 +26,9 @@ import aiohttp
 class HttpRequest:
     method: str
     url: str
-    headers: Mapping[str, str]
-    body: bytes
+    # Out of the repr: the headers carry credentials and the body a message.
+    headers: Mapping[str, str] = field(repr=False)
+    body: bytes = field(repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,8 +82,13 @@ class AiohttpTransport:
             ) as response:
                 body = await response.read()
                 return HttpAnswer(response.status, response.headers, body)
-        except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError) as exc:
-            # Raised before a connection existed (refused, DNS, TLS handshake, pool wait).
+        except (
+            aiohttp.ClientConnectorError,
+            aiohttp.ConnectionTimeoutError,
+            aiohttp.InvalidURL,
+        ) as exc:
+            # Raised before a connection existed (refused, DNS, TLS handshake, pool wait, a URL
+            # that cannot be used).
             raise NotSent(_describe(exc)) from exc
         except (TimeoutError, aiohttp.ClientError) as exc:
             # Everything else happens once the request could be on the wire.
@@ -93,10 +99,10 @@ class AiohttpTransport:
 
 
 def _describe(exc: BaseException) -> str:
+    # The class alone: aiohttp's messages carry the URL, and with it the Plivo auth ID.
     if isinstance(exc, asyncio.TimeoutError):
         return "timed out"
-    text = str(exc)
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+    return type(exc).__name__
 
 
 Handler = Callable[[HttpRequest], Awaitable[HttpAnswer] | HttpAnswer]

@@ -19,6 +19,7 @@ import random
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import UTC
 from email.utils import parsedate_to_datetime
 from typing import Any
 
@@ -51,6 +52,9 @@ class RetryPolicy:
     max_attempts: int = 4
     base_delay: float = 0.2
     max_delay: float = 2.0
+    # A retry is only started with at least this much of the deadline left: a retry squeezed
+    # into the last milliseconds would likely time out and turn "not sent" into "maybe sent".
+    min_attempt_time: float = 0.5
 
     def delay(self, attempt: int, rng: random.Random) -> float:
         ceiling = min(self.max_delay, self.base_delay * 2 ** (attempt - 1))
@@ -101,19 +105,25 @@ class PlivoProvider:
             "User-Agent": "smsgate",
         }
 
+    def __repr__(self) -> str:
+        return f"PlivoProvider(url={self._url!r}, sender={self._sender!r})"
+
     async def send(self, sms: OutboundSms) -> SendResult:
         request = HttpRequest("POST", self._url, self._headers, self.payload(sms))
         deadline = self._clock() + self._timeout
         attempt = 0
         while True:
             attempt += 1
-            result = await self._attempt(request, deadline, attempt)
+            result = await self._attempt(request, deadline - self._clock(), attempt)
             if not isinstance(result, _Retry):
                 return result
             pause = self._pause_before_next(result, attempt)
-            if pause is None or self._clock() + pause >= deadline:
+            room = self._retry.min_attempt_time
+            if pause is None or self._clock() + pause + room > deadline:
                 return result.final
             await self._sleep(pause)
+            if deadline - self._clock() < room:  # the pause overran: stop with what we know
+                return result.final
 
     def payload(self, sms: OutboundSms) -> bytes:
         """The JSON body, field for field what ``plivo.RestClient().messages.create`` sends."""
@@ -126,8 +136,6 @@ class PlivoProvider:
             "log": "true",
             "trackable": False,
         }
-        if sms.sender is not None:
-            body["src"] = sms.sender
         if sms.callback_url is not None:
             body["url"] = sms.callback_url
         return orjson.dumps(body)
@@ -136,15 +144,12 @@ class PlivoProvider:
         await self._transport.aclose()
 
     async def _attempt(
-        self, request: HttpRequest, deadline: float, attempt: int
+        self, request: HttpRequest, remaining: float, attempt: int
     ) -> SendResult | _Retry:
-        remaining = deadline - self._clock()
-        if remaining <= 0:
-            return Ambiguous(error="no time left for another attempt", attempts=attempt)
         try:
             answer = await self._transport.request(request, timeout=remaining)
         except NotSent as exc:
-            final = Transient(error=f"Plivo unreachable: {exc}", attempts=attempt)
+            final = Transient(error=f"Plivo unreachable ({exc})", attempts=attempt)
             return _Retry(final)
         except MaybeSent as exc:
             return Ambiguous(error=f"no answer from Plivo ({exc})", attempts=attempt)
@@ -185,8 +190,9 @@ def interpret(answer: HttpAnswer, attempt: int = 1) -> SendResult | _Retry:
     if status in RETRYABLE_STATUSES:
         return _Retry(Transient(error=error, status=status, attempts=attempt))
     if 500 <= status < 600:
-        # 500 and 504 may come after Plivo began processing; never retried.
-        return Transient(error=error, status=status, attempts=attempt)
+        # A 500 or a 504 may come after Plivo began processing the message: never retried,
+        # and reported as possibly sent.
+        return Transient(error=error, status=status, attempts=attempt, may_have_been_sent=True)
     return Unreadable(
         error=f"unexpected HTTP {status} from Plivo",
         status=status,
@@ -253,6 +259,8 @@ def parse_retry_after(value: str | None) -> float | None:
             moment = parsedate_to_datetime(value)
         except (TypeError, ValueError, IndexError):
             return None
+        if moment.tzinfo is None:  # "-0000" means UTC with no zone given (RFC 5322)
+            moment = moment.replace(tzinfo=UTC)
         seconds = moment.timestamp() - time.time()
     if not math.isfinite(seconds):
         return None

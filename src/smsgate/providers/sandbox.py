@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import uuid
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
 
@@ -62,8 +62,8 @@ class SandboxSend:
     """One message the sandbox pretended to send, as a test or a later status report sees it."""
 
     message_uuid: str | None
-    to: str
-    text: str
+    to: str = field(repr=False)
+    text: str = field(repr=False)
     sender: str | None
     simulation: Simulation
     at: datetime
@@ -76,7 +76,9 @@ class SandboxSend:
 class SandboxProvider:
     name = "sandbox"
 
-    def __init__(self, *, sender: str | None = None, keep: int = 10_000) -> None:
+    def __init__(self, *, sender: str | None = None, keep: int = 0) -> None:
+        # ``keep`` > 0 records the last sends in ``sent`` (tests read them); a served sandbox
+        # keeps none, so no message text lingers in memory.
         self._sender = sender
         self.sent: deque[SandboxSend] = deque(maxlen=keep)
 
@@ -89,7 +91,7 @@ class SandboxProvider:
                 message_uuid=message_uuid,
                 to=sms.to,
                 text=sms.text,
-                sender=sms.sender or self._sender,
+                sender=self._sender,
                 simulation=simulation,
                 at=datetime.now(UTC),
             )

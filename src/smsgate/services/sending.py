@@ -73,20 +73,30 @@ async def send_text(
     log.info(
         "provider_call",
         provider=provider.name,
-        outcome=result.outcome,
         to=number.masked,
         segments=info.segments,
-        attempts=result.attempts,
         latency_ms=round((time.perf_counter() - started) * 1000, 1),
+        **log_fields(result),
     )
     return SendReport(to=number, text=info, result=result)
 
 
 def describe_failure(result: SendResult) -> Failure | None:
-    """None for an accepted message; otherwise what went wrong, for people and programs."""
+    """None for an accepted message; otherwise what went wrong, for people and programs.
+
+    Only Plivo's own rejection reason is passed on; transport details (hosts, URLs) stay in
+    the logs, as does anything else a caller cannot act on.
+    """
     match result:
         case Accepted():
             return None
+        case Rejected(status=404 | 405 as status):
+            # Plivo does not know the URL: our PLIVO_API_URL or PLIVO_AUTH_ID is wrong.
+            return Failure(
+                "provider_bad_response",
+                f"Plivo answered HTTP {status} to the send request; check PLIVO_API_URL and "
+                "PLIVO_AUTH_ID. Nothing was sent.",
+            )
         case Rejected(error=error):
             return Failure("provider_rejected", f"Plivo rejected the message: {error}")
         case CredentialsRefused():
@@ -101,20 +111,37 @@ def describe_failure(result: SendResult) -> Failure | None:
                 f"Plivo is rate-limiting smsgate; try again in {wait} s.",
                 retry_after=wait,
             )
-        case Transient(error=error):
+        case Transient(status=status, may_have_been_sent=True):
+            return Failure(
+                "provider_error",
+                f"Plivo failed while handling the message (HTTP {status}). It may or may not "
+                "have been sent; it was not retried, to avoid sending it twice.",
+            )
+        case Transient():
             return Failure(
                 "provider_unavailable",
-                f"Plivo is unavailable ({error}); nothing was sent. Try again later.",
+                "Plivo is unavailable; nothing was sent. Try again later.",
                 retry_after=5,
             )
-        case Unreadable(error=error, may_have_been_sent=maybe):
+        case Unreadable(status=status, may_have_been_sent=maybe):
             fate = "it may have been sent" if maybe else "nothing was sent"
             return Failure(
-                "provider_bad_response", f"Plivo's answer was unreadable ({error}); {fate}."
+                "provider_bad_response", f"Plivo's answer (HTTP {status}) was unreadable; {fate}."
             )
-        case Ambiguous(error=error):
+        case Ambiguous():
             return Failure(
                 "provider_timeout",
-                f"Plivo did not answer in time ({error}). The message may or may not have been "
-                "sent; it was not retried, to avoid sending it twice.",
+                "Plivo did not answer in time. The message may or may not have been sent; "
+                "it was not retried, to avoid sending it twice.",
             )
+
+
+def log_fields(result: SendResult) -> dict[str, object]:
+    """What a log line may say about a result: never Plivo's free text (it can hold numbers)."""
+    fields: dict[str, object] = {"outcome": result.outcome, "attempts": result.attempts}
+    status = getattr(result, "status", None)
+    if status is not None:
+        fields["http_status"] = status
+    if isinstance(result, Transient | Ambiguous) and status is None:
+        fields["cause"] = result.error  # a transport error's class, or "timed out"
+    return fields
