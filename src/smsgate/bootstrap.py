@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import re
-
-from smsgate.config import ProviderName, Settings
+from smsgate.config import ProviderName, Settings, compact_sender
 from smsgate.providers.base import SmsProvider
 from smsgate.providers.http import AiohttpTransport, HttpTransport
 from smsgate.providers.plivo import PlivoCredentials, PlivoProvider
@@ -29,9 +27,3 @@ def build_provider(settings: Settings, *, transport: HttpTransport | None = None
         api_url=settings.plivo_api_url,
         timeout=settings.plivo_timeout,
     )
-
-
-def compact_sender(sender: str) -> str:
-    """Plivo strips punctuation from numeric senders; do it first so logs show what is sent."""
-    compact = re.sub(r"[\s\-.()]", "", sender)
-    return compact if compact.lstrip("+").isdigit() else sender

@@ -44,24 +44,31 @@ def fail(message: str, code: int = EXIT_BAD_INPUT) -> NoReturn:
 def load_settings(**overrides: object) -> Settings:
     try:
         settings = get_settings()
+        if overrides:
+            # Validated like the environment: a --port out of range fails here, not at bind.
+            settings = Settings.model_validate({**settings.model_dump(), **overrides})
     except ValidationError as exc:
         error = exc.errors()[0]
         fail(f"{env_name(str(error['loc'][0]))} is invalid: {error['msg']}")
-    return settings.model_copy(update=overrides) if overrides else settings
+    return settings
 
 
-def env_name(field: str) -> str:
-    """The variable a user sets for a settings field, for error messages."""
-    name = field.upper()
-    if name.startswith(("PLIVO_", "SMSGATE_")):
-        return name
-    return f"SMSGATE_{name}"
+def env_name(location: str) -> str:
+    """The variable a user sets for a settings field or alias, for error messages."""
+    for name, field in Settings.model_fields.items():
+        choices = getattr(field.validation_alias, "choices", None)
+        aliases = [str(choice).lower() for choice in choices or ()]
+        if location.lower() == name or location.lower() in aliases:
+            return str(choices[0]) if choices else f"SMSGATE_{name.upper()}"
+    return location.upper()
 
 
 @app.command()
 def serve(
     host: Annotated[str | None, typer.Option(help="Address to bind [SMSGATE_HOST].")] = None,
-    port: Annotated[int | None, typer.Option(help="Port to bind [SMSGATE_PORT].")] = None,
+    port: Annotated[
+        int | None, typer.Option(min=1, max=65535, help="Port to bind [SMSGATE_PORT].")
+    ] = None,
     insecure_no_auth: Annotated[
         bool,
         typer.Option(

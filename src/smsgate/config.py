@@ -19,6 +19,7 @@ from typing import Annotated
 import phonenumbers
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from yarl import URL
 
 # Plivo auth IDs are 20 characters: "MA" for a main account, "SA" for a subaccount (reference §1).
 AUTH_ID_PATTERN = re.compile(r"^(MA|SA)[A-Z0-9]{18}$")
@@ -172,8 +173,9 @@ class Settings(BaseSettings):
                 "is malformed: use a phone number in E.164 form (like +14155552671), "
                 "a short code, or an alphanumeric ID of at most 11 characters",
             )
-        if not self.plivo_api_url.startswith(("https://", "http://")):
-            raise ConfigError("PLIVO_API_URL", "must start with https:// (or http:// for tests)")
+        problem = api_url_problem(self.plivo_api_url)
+        if problem is not None:
+            raise ConfigError("PLIVO_API_URL", problem)
 
     def check_serving(self, *, insecure_no_auth: bool = False) -> None:
         """The gate ``serve`` passes before it binds: a usable provider, and no open endpoint."""
@@ -186,9 +188,36 @@ class Settings(BaseSettings):
             )
 
 
-def is_valid_sender(sender: str) -> bool:
+def compact_sender(sender: str) -> str:
+    """A numeric sender without its punctuation (Plivo strips it too); others as they are."""
     compact = re.sub(r"[\s\-.()]", "", sender)
-    return bool(SENDER_NUMBER_PATTERN.match(compact) or SENDER_ALPHANUMERIC_PATTERN.match(sender))
+    return compact if SENDER_NUMBER_PATTERN.match(compact) else sender
+
+
+def is_valid_sender(sender: str) -> bool:
+    return bool(
+        SENDER_NUMBER_PATTERN.match(compact_sender(sender))
+        or SENDER_ALPHANUMERIC_PATTERN.match(sender)
+    )
+
+
+def api_url_problem(url: str) -> str | None:
+    """Why ``url`` cannot be Plivo's API base URL, or None when it can."""
+    try:
+        parsed = URL(url)
+        port = parsed.port  # None when the scheme has no default port
+    except (ValueError, TypeError):
+        return "is not a URL"
+    if parsed.scheme not in {"https", "http"} or not parsed.host or port is None:
+        return "must be an http(s) URL with a host, like https://api.plivo.com"
+    if parsed.user is not None or parsed.password is not None:
+        return "must not hold credentials; use PLIVO_AUTH_ID and PLIVO_AUTH_TOKEN"
+    if parsed.query_string or parsed.fragment:
+        return "must not have a query or a fragment"
+    if parsed.scheme == "http" and not is_loopback(parsed.host):
+        # Basic auth would cross the network in the clear; http is for a local emulator.
+        return "must use https unless it points at this machine (an emulator)"
+    return None
 
 
 def is_loopback(host: str) -> bool:

@@ -57,6 +57,9 @@ GOOD = {
         ({"SMSGATE_PROVIDER": "twilio"}, "SMSGATE_PROVIDER"),
         ({"SMSGATE_HOST": "0.0.0.0"}, "SMSGATE_API_KEYS"),
         ({"SMSGATE_DEFAULT_REGION": "Narnia"}, "SMSGATE_DEFAULT_REGION"),
+        ({"SMSGATE_PLIVO_TIMEOUT": "0"}, "SMSGATE_PLIVO_TIMEOUT"),
+        ({"SMSGATE_PLIVO_MAX_CONNECTIONS": "many"}, "SMSGATE_PLIVO_MAX_CONNECTIONS"),
+        ({**GOOD, "PLIVO_API_URL": "http://127.0.0.1:99999"}, "PLIVO_API_URL"),
     ],
     ids=[
         "malformed auth id",
@@ -68,6 +71,9 @@ GOOD = {
         "unknown provider",
         "open to the network without keys",
         "unknown region",
+        "zero timeout",
+        "connections not a number",
+        "api url port out of range",
     ],
 )
 def test_serve_refuses_a_bad_configuration_with_exit_2_and_one_line(
@@ -78,8 +84,15 @@ def test_serve_refuses_a_bad_configuration_with_exit_2_and_one_line(
     assert result.returncode == 2, result.stderr
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr
-    assert variable in lines[0]
+    assert lines[0].startswith(f"smsgate: {variable} "), lines[0]
     assert TOKEN not in result.stderr + result.stdout
+
+
+@pytest.mark.parametrize("port", ["0", "70000", "http"])
+def test_serve_refuses_a_port_option_out_of_range(port: str, tmp_path: Path) -> None:
+    result = smsgate("serve", "--port", port, cwd=tmp_path)
+    assert result.returncode == 2
+    assert "port" in result.stderr.lower()
 
 
 def test_serve_reads_a_dotenv_file_in_the_working_directory(tmp_path: Path) -> None:

@@ -93,6 +93,13 @@ def test_secrets_never_appear_in_the_repr(make_settings: SettingsFactory) -> Non
         ({"plivo_sender_id": "not a sender!"}, "PLIVO_SENDER_ID"),
         ({"plivo_sender_id": "TwelveLetter"}, "PLIVO_SENDER_ID"),
         ({"plivo_api_url": "ftp://api.plivo.com"}, "PLIVO_API_URL"),
+        ({"plivo_api_url": "http://"}, "PLIVO_API_URL"),
+        ({"plivo_api_url": "http://[::1"}, "PLIVO_API_URL"),
+        ({"plivo_api_url": "http://127.0.0.1:99999"}, "PLIVO_API_URL"),
+        ({"plivo_api_url": "api.plivo.com"}, "PLIVO_API_URL"),
+        ({"plivo_api_url": "http://api.plivo.com"}, "PLIVO_API_URL"),
+        ({"plivo_api_url": "https://user:pw@api.plivo.com"}, "PLIVO_API_URL"),
+        ({"plivo_api_url": "https://api.plivo.com/?debug=1"}, "PLIVO_API_URL"),
     ],
     ids=[
         "id missing",
@@ -106,6 +113,13 @@ def test_secrets_never_appear_in_the_repr(make_settings: SettingsFactory) -> Non
         "sender malformed",
         "sender too long",
         "api url scheme",
+        "api url without host",
+        "api url unparsable",
+        "api url port out of range",
+        "api url without scheme",
+        "api url in clear text to another machine",
+        "api url with credentials",
+        "api url with a query",
     ],
 )
 def test_an_unusable_plivo_configuration_names_its_variable(
@@ -121,6 +135,20 @@ def test_an_unusable_plivo_configuration_names_its_variable(
 @pytest.mark.parametrize("sender", ["+14155550199", "1 415 555 0199", "ACME", "Acme Shop", "12345"])
 def test_usable_senders_pass(make_settings: SettingsFactory, sender: str) -> None:
     make_settings(**{**GOOD_PLIVO, "plivo_sender_id": sender}).check_provider()
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://api.plivo.com",
+        "https://api.plivo.com/",
+        "http://127.0.0.1:8099",
+        "http://localhost:8099/",
+    ],
+)
+def test_usable_api_urls_pass(make_settings: SettingsFactory, url: str) -> None:
+    """https anywhere; plain http only to this machine, where the emulator runs."""
+    make_settings(**{**GOOD_PLIVO, "plivo_api_url": url}).check_provider()
 
 
 def test_a_non_loopback_host_without_api_keys_is_refused(make_settings: SettingsFactory) -> None:
