@@ -21,7 +21,7 @@ def http_scope(method: str = "POST", path: str = "/api/send-sms") -> Scope:
         "path": path,
         "raw_path": path.encode(),
         "query_string": b"",
-        "headers": [(b"content-type", b"application/json")],
+        "headers": [(b"content-type", b"application/json"), (b"host", b"127.0.0.1:8000")],
         "client": ("127.0.0.1", 5000),
         "server": ("127.0.0.1", 8000),
     }

@@ -22,6 +22,7 @@ from smsgate.providers.base import (
 )
 from tests.conftest import SettingsFactory
 from tests.support.fakes import RecordingProvider
+from tests.support.servers import LOCAL_BASE_URL
 
 VALID = "+14155552671"
 
@@ -33,7 +34,9 @@ def provider() -> RecordingProvider:
 
 @pytest.fixture
 def client(make_settings: SettingsFactory, provider: RecordingProvider) -> Iterator[TestClient]:
-    with TestClient(create_app(make_settings(), provider=provider)) as client:
+    with TestClient(
+        create_app(make_settings(), provider=provider), base_url=LOCAL_BASE_URL
+    ) as client:
         yield client
 
 
@@ -249,7 +252,7 @@ def test_a_national_number_is_accepted_with_a_default_region(
 ) -> None:
     """With SMSGATE_DEFAULT_REGION=US, (415) 555-2671 means +14155552671."""
     app = create_app(make_settings(default_region="US"), provider=provider)
-    with TestClient(app) as client:
+    with TestClient(app, base_url=LOCAL_BASE_URL) as client:
         response = client.post("/api/send-sms", json={"to": "(415) 555-2671", "text": "hi"})
     assert response.json()["to"] == VALID
 
@@ -261,7 +264,7 @@ class TestApiKeys:
 
     @pytest.fixture
     def client(self, settings: Settings, provider: RecordingProvider) -> Iterator[TestClient]:
-        with TestClient(create_app(settings, provider=provider)) as client:
+        with TestClient(create_app(settings, provider=provider), base_url=LOCAL_BASE_URL) as client:
             yield client
 
     @pytest.mark.parametrize(
@@ -308,7 +311,7 @@ def test_readyz_reports_an_unusable_configuration_with_503(
 ) -> None:
     """A Plivo configuration missing its sender is not ready, and says why."""
     settings = make_settings(plivo_auth_id="MA" + "A" * 18, plivo_auth_token="token-123456")
-    with TestClient(create_app(settings, provider=provider)) as client:
+    with TestClient(create_app(settings, provider=provider), base_url=LOCAL_BASE_URL) as client:
         response = client.get("/readyz")
     assert response.status_code == 503
     assert response.json()["ready"] is False
@@ -360,7 +363,7 @@ class ExplodingProvider(RecordingProvider):
 def test_an_unexpected_failure_is_a_500_in_the_error_shape(make_settings: SettingsFactory) -> None:
     """A bug answers JSON 500 with `internal_error`, and the server keeps serving."""
     app = create_app(make_settings(), provider=ExplodingProvider())
-    with TestClient(app, raise_server_exceptions=False) as client:
+    with TestClient(app, base_url=LOCAL_BASE_URL, raise_server_exceptions=False) as client:
         response = client.post("/api/send-sms", json={"to": VALID, "text": "hi"})
         assert response.status_code == 500
         assert response.json() == {

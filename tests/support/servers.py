@@ -39,3 +39,7 @@ def serve_in_thread(app: ASGIApp) -> Iterator[str]:
     finally:
         server.should_exit = True
         thread.join(timeout=10)
+
+
+LOCAL_BASE_URL = "http://127.0.0.1:8000"
+"""In-process test clients address the app as this machine: an open smsgate answers no other."""

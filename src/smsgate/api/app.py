@@ -3,7 +3,8 @@
 The layers, outermost first:
 
     RequestContext   request id, access log line
-    ApiKeyGuard      bearer keys on /api/* (when SMSGATE_API_KEYS is set)
+    ApiGuard         /api/*: no cross-site browser requests, local names only when open,
+                     bearer keys when SMSGATE_API_KEYS is set
     BodyLimit        64 KiB cap on request bodies
     FastLane         POST /api/send-sms straight to its endpoint
     FastAPI          every other route, the OpenAPI document and /docs
@@ -20,16 +21,16 @@ from fastapi.staticfiles import StaticFiles
 from starlette.types import ASGIApp
 
 from smsgate import __version__
-from smsgate.api.auth import ApiKeyGuard
 from smsgate.api.errors import MAX_BODY_BYTES, install_error_handlers
 from smsgate.api.fastlane import FastLane, FastRoute
+from smsgate.api.guard import ApiGuard
 from smsgate.api.middleware import BodyLimit, RequestContext
 from smsgate.api.openapi import install_openapi
 from smsgate.api.routes import ops, page
 from smsgate.api.routes.send_sms import send_sms_endpoint
 from smsgate.api.runtime import Runtime
 from smsgate.bootstrap import build_provider
-from smsgate.config import Settings, get_settings
+from smsgate.config import Settings, get_settings, is_loopback
 from smsgate.logs import get_logger
 from smsgate.providers.base import SmsProvider
 
@@ -46,7 +47,11 @@ def create_app(settings: Settings | None = None, provider: SmsProvider | None = 
     api = create_fastapi(runtime, provider)
     app: ASGIApp = FastLane(api, {"/api/send-sms": FastRoute("POST", send_sms_endpoint(runtime))})
     app = BodyLimit(app, max_bytes=MAX_BODY_BYTES)
-    app = ApiKeyGuard(app, keys=tuple(k.get_secret_value().encode() for k in settings.api_keys))
+    app = ApiGuard(
+        app,
+        keys=tuple(key.get_secret_value().encode() for key in settings.api_keys),
+        local_only=not settings.api_keys and is_loopback(settings.host),
+    )
     return RequestContext(app)
 
 
