@@ -20,6 +20,7 @@ from smsgate.domain.encoding import analyse_text
 from smsgate.domain.errors import DomainError
 from smsgate.emulator import DEFAULT_AUTH_ID, DEFAULT_AUTH_TOKEN
 from smsgate.logs import configure_logging, get_logger
+from smsgate.net import is_loopback
 from smsgate.services.sending import SendReport, describe_failure, send_text
 
 app = typer.Typer(
@@ -216,19 +217,46 @@ def segments(
 @app.command()
 def emulator(
     host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port to bind.")] = 8099,
+    port: Annotated[int, typer.Option(min=0, max=65535, help="Port to bind.")] = 8099,
     auth_id: Annotated[str, typer.Option(help="Auth ID the emulator accepts.")] = DEFAULT_AUTH_ID,
     auth_token: Annotated[
         str, typer.Option(help="Auth token the emulator accepts.")
     ] = DEFAULT_AUTH_TOKEN,
     latency_ms: Annotated[
-        float, typer.Option(help="Delay before answering each send, in ms.")
+        float, typer.Option(min=0, help="Delay before answering each send, in ms.")
     ] = 0.0,
+    expose: Annotated[
+        bool,
+        typer.Option(
+            "--expose",
+            help="Listen on a non-loopback address. Its control API has no authentication "
+            "and shows every message it received.",
+        ),
+    ] = False,
+    allow_remote_callbacks: Annotated[
+        bool,
+        typer.Option(
+            "--allow-remote-callbacks",
+            help="Post status callbacks to other machines too (by default only to this one).",
+        ),
+    ] = False,
 ) -> None:
     """Run the Plivo emulator: Plivo's Message API on this machine, for tests and demos."""
     from smsgate.emulator import run_emulator
 
-    run_emulator(host, port, auth_id=auth_id, auth_token=auth_token, latency_ms=latency_ms)
+    if not is_loopback(host) and not expose:
+        fail(
+            f"--host {host} is not a loopback address: the emulator's control API has no "
+            "authentication. Pass --expose if you mean it"
+        )
+    run_emulator(
+        host,
+        port,
+        auth_id=auth_id,
+        auth_token=auth_token,
+        latency_ms=latency_ms,
+        allow_remote_callbacks=allow_remote_callbacks,
+    )
 
 
 def main() -> None:

@@ -13,13 +13,14 @@ from __future__ import annotations
 import re
 from enum import StrEnum
 from functools import lru_cache
-from ipaddress import ip_address
 from typing import Annotated
 
 import phonenumbers
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from yarl import URL
+
+from smsgate.net import is_loopback
 
 # Plivo auth IDs are 20 characters: "MA" for a main account, "SA" for a subaccount (reference §1).
 AUTH_ID_PATTERN = re.compile(r"^(MA|SA)[A-Z0-9]{18}$")
@@ -218,15 +219,6 @@ def api_url_problem(url: str) -> str | None:
         # Basic auth would cross the network in the clear; http is for a local emulator.
         return "must use https unless it points at this machine (an emulator)"
     return None
-
-
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
 
 
 @lru_cache(maxsize=1)

@@ -39,7 +39,7 @@ def configure_logging(level: str = "info", fmt: str = "json") -> None:
     else:
         renderer = structlog.processors.JSONRenderer(serializer=_dumps)
         sink = TurnFlushedSink(sys.stdout.buffer)
-        atexit.register(sink.flush)
+        _flush_at_exit(sink)
         factory = lambda *_: sink  # noqa: E731 (structlog wants a factory; there is one sink)
     structlog.configure(
         processors=[*shared, renderer],
@@ -49,6 +49,17 @@ def configure_logging(level: str = "info", fmt: str = "json") -> None:
     )
     # uvicorn and aiohttp log through the standard library: keep their warnings, on stderr.
     logging.basicConfig(level=max(numeric, logging.INFO), stream=sys.stderr, force=True)
+
+
+_exit_sink: TurnFlushedSink | None = None
+
+
+def _flush_at_exit(sink: TurnFlushedSink) -> None:
+    """Flush the current sink when the process exits (one hook, however often we configure)."""
+    global _exit_sink  # the process has one stdout, so one sink to flush
+    if _exit_sink is None:
+        atexit.register(lambda: _exit_sink.flush() if _exit_sink else None)
+    _exit_sink = sink
 
 
 class TurnFlushedSink:

@@ -95,6 +95,13 @@ def test_serve_refuses_a_port_option_out_of_range(port: str, tmp_path: Path) -> 
     assert "port" in result.stderr.lower()
 
 
+def test_the_emulator_refuses_to_listen_beyond_this_machine_without_expose() -> None:
+    """Its control API has no authentication; exposing it must be a decision."""
+    result = smsgate("emulator", "--host", "0.0.0.0", "--port", str(free_port()))
+    assert result.returncode == 2
+    assert "--expose" in result.stderr
+
+
 def test_serve_reads_a_dotenv_file_in_the_working_directory(tmp_path: Path) -> None:
     (tmp_path / ".env").write_text(
         "PLIVO_AUTH_ID=MAODUXYWQ2ZJAWZWY0OT\nPLIVO_AUTH_TOKEN=abcdefghij\n"

@@ -645,6 +645,19 @@ def test_an_unreachable_callback_url_is_tried_four_times_per_state(
     assert all(a["status"] is None and a["error"] for a in attempts)
 
 
+def test_callbacks_to_another_machine_are_refused_unless_allowed(
+    emulator: EmulatorServer, client: httpx.Client
+) -> None:
+    """An exposed emulator must not post signed requests wherever a caller points it."""
+    send(client, url="http://callbacks.example/status")
+
+    emulator.wait_for_callbacks()
+    attempts = client.get("/_emulator/callbacks").json()["attempts"]
+
+    assert attempts
+    assert all(a["status"] is None and a["error"].startswith("refused") for a in attempts)
+
+
 # The official SDK against the emulator
 
 

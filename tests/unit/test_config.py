@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from smsgate.config import ConfigError, ProviderName, Settings, is_loopback
+from smsgate.config import ConfigError, ProviderName, Settings
+from smsgate.net import is_loopback
 from tests.conftest import SettingsFactory
 
 GOOD_ID = "MAODUXYWQ2ZJAWZWY0OT"

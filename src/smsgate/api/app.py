@@ -30,8 +30,9 @@ from smsgate.api.routes import ops, page
 from smsgate.api.routes.send_sms import send_sms_endpoint
 from smsgate.api.runtime import Runtime
 from smsgate.bootstrap import build_provider
-from smsgate.config import Settings, get_settings, is_loopback
+from smsgate.config import Settings, get_settings
 from smsgate.logs import get_logger
+from smsgate.net import is_loopback
 from smsgate.providers.base import SmsProvider
 
 log = get_logger("smsgate.app")

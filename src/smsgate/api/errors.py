@@ -7,7 +7,6 @@ fast lane (``api/fastlane.py``) both call it, so the two paths cannot drift apar
 from __future__ import annotations
 
 from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
@@ -63,8 +62,6 @@ def error_answer(exc: Exception, path: str) -> Response:
             return error_response(400, exc.code, exc.message)
         case BodyTooLarge():
             return status_answer(413)
-        case RequestValidationError():
-            return error_response(400, "invalid_request", "The request is not valid.")
         case StarletteHTTPException():
             return status_answer(exc.status_code, dict(exc.headers or {}), str(exc.detail))
     log.error("unhandled_error", path=path, error_type=type(exc).__name__, exc_info=exc)
@@ -77,7 +74,7 @@ def status_answer(status: int, headers: dict[str, str] | None = None, detail: st
 
 
 def install_error_handlers(app: FastAPI) -> None:
-    for kind in (ApiError, DomainError, BodyTooLarge, RequestValidationError):
+    for kind in (ApiError, DomainError, BodyTooLarge):
         app.add_exception_handler(kind, _handle)
     app.add_exception_handler(StarletteHTTPException, _handle)
     app.add_exception_handler(Exception, _handle)

@@ -22,7 +22,7 @@ import hmac
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from smsgate.api.responses import error_response
-from smsgate.config import is_loopback
+from smsgate.net import is_loopback
 
 PROTECTED_PREFIX = "/api/"
 _SAME_ORIGIN = (b"same-origin", b"none")

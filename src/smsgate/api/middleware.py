@@ -20,8 +20,7 @@ import time
 import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from smsgate.api.errors import BodyTooLarge
-from smsgate.api.responses import error_response
+from smsgate.api.errors import BodyTooLarge, status_answer
 from smsgate.logs import get_logger
 
 log = get_logger("smsgate.http")
@@ -40,7 +39,8 @@ class RequestContext:
         request_id = _request_id(scope)
         structlog.contextvars.bind_contextvars(request_id=request_id)
         started = time.perf_counter()
-        status = 500
+        # 499 (nginx's "client closed request") stays if no answer was ever started.
+        status = 499
 
         async def send_with_id(message: Message) -> None:
             nonlocal status
@@ -88,10 +88,7 @@ class BodyLimit:
             return
         declared = _content_length(scope)
         if declared is not None and declared > self.max_bytes:
-            response = error_response(
-                413, "body_too_large", f"The request body is over {self.max_bytes // 1024} KiB."
-            )
-            await response(scope, receive, send)
+            await status_answer(413)(scope, receive, send)
             return
         received = 0
 

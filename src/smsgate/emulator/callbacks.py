@@ -27,6 +27,7 @@ from smsgate.emulator.records import (
     plivo_time,
 )
 from smsgate.emulator.state import EmulatorState
+from smsgate.net import is_loopback
 from smsgate.providers.plivo_signature import sign_v2, sign_v3
 
 _RETRY_DELAYS_S: Final = (60, 120, 240)
@@ -101,6 +102,8 @@ class CallbackDispatcher:
             body = None
         else:
             body = fields
+        if not self._state.allow_remote_callbacks and not is_loopback(URL(url).host or ""):
+            return None, "refused: callbacks go to this machine only (--allow-remote-callbacks)"
         headers = signature_headers(message.method, url, self._state.auth_token, body)
         timeout = aiohttp.ClientTimeout(total=self._state.callback_timeout_s)
         try:

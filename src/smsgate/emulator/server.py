@@ -42,12 +42,19 @@ def run_emulator(
     failure_rate: float = 0.0,
     seed: int | None = None,
     callback_delay_s: float = 0.05,
+    allow_remote_callbacks: bool = False,
 ) -> None:
     """Serve the emulator until interrupted (Ctrl-C or SIGTERM), on uvloop when available.
 
     ``latency_ms`` and ``failure_rate`` set the initial faults (failures answer 500).
     """
-    state = EmulatorState(auth_id, auth_token, seed=seed, callback_delay_s=callback_delay_s)
+    state = EmulatorState(
+        auth_id,
+        auth_token,
+        seed=seed,
+        callback_delay_s=callback_delay_s,
+        allow_remote_callbacks=allow_remote_callbacks,
+    )
     state.set_faults(Faults(latency_ms=latency_ms, failure_rate=failure_rate))
     with (
         asyncio.Runner(loop_factory=_fast_loop_factory()) as runner,

@@ -48,6 +48,7 @@ class EmulatorState:
         callback_delay_s: float = 0.05,
         callback_retry_scale: float = 0.001,
         callback_timeout_s: float = 5.0,
+        allow_remote_callbacks: bool = False,
     ) -> None:
         self.auth_id = auth_id
         self.auth_token = auth_token
@@ -55,6 +56,9 @@ class EmulatorState:
         self.callback_delay_s = callback_delay_s
         self.callback_retry_scale = callback_retry_scale
         self.callback_timeout_s = callback_timeout_s
+        # Callbacks go to this machine only unless allowed: an exposed emulator would otherwise
+        # make signed requests to any address a caller names.
+        self.allow_remote_callbacks = allow_remote_callbacks
         self.random = random.Random(seed)
         self.requests: deque[RequestRecord] = deque(maxlen=max_requests)
         self.callback_attempts: deque[CallbackAttempt] = deque(maxlen=max_requests)
