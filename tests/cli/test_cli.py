@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import signal
@@ -182,14 +183,23 @@ def test_serve_logs_one_json_line_per_request_and_call_with_the_number_masked(
             timeout=10,
         )
         assert response.status_code == 200
+        # Plivo's rejection text repeats the number: it reaches the caller, never the log.
+        emulator.set_faults(status=400, body='{"error": "\'14155552671\' is not valid"}')
+        rejected = httpx.post(
+            f"http://127.0.0.1:{port}/api/send-sms",
+            json={"to": "+14155552671", "text": "secret code 424242"},
+            timeout=10,
+        )
+        assert rejected.status_code == 400
+        assert "14155552671" in rejected.json()["error"]
     finally:
         process.send_signal(signal.SIGTERM)
         stdout, stderr = process.communicate(timeout=20)
     assert process.returncode in (0, -signal.SIGTERM), stderr
     output = stdout.decode() + stderr.decode()
-    assert "424242" not in output
-    assert DEFAULT_AUTH_TOKEN not in output
-    assert "+14155552671" not in output
+    basic = base64.b64encode(f"{DEFAULT_AUTH_ID}:{DEFAULT_AUTH_TOKEN}".encode()).decode()
+    for secret in ("424242", DEFAULT_AUTH_TOKEN, basic, "14155552671"):
+        assert secret not in output
     events = [json.loads(line) for line in stdout.decode().splitlines() if line.startswith("{")]
     call = next(e for e in events if e["event"] == "provider_call")
     assert call["to"] == "+1415***2671"
@@ -199,6 +209,8 @@ def test_serve_logs_one_json_line_per_request_and_call_with_the_number_masked(
     request = next(e for e in events if e["event"] == "request" and e["path"] == "/api/send-sms")
     assert request["status"] == 200
     assert request["request_id"] == "req-abc-123"
+    refusal = [e for e in events if e["event"] == "provider_call"][-1]
+    assert (refusal["outcome"], refusal["http_status"]) == ("rejected", 400)
 
 
 def test_send_with_the_sandbox_prints_the_result_and_exits_0(tmp_path: Path) -> None:

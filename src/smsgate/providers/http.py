@@ -86,6 +86,7 @@ class AiohttpTransport:
             aiohttp.ClientConnectorError,
             aiohttp.ConnectionTimeoutError,
             aiohttp.InvalidURL,
+            aiohttp.NonHttpUrlClientError,
         ) as exc:
             # Raised before a connection existed (refused, DNS, TLS handshake, pool wait, a URL
             # that cannot be used).
