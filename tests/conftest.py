@@ -61,3 +61,15 @@ def plivo_settings(make_settings: SettingsFactory, emulator: EmulatorServer) -> 
         plivo_api_url=emulator.base_url,
         plivo_timeout=2.0,
     )
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """An empty database, once on SQLite and once on PostgreSQL."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'smsgate.db'}"
+        return
+    from tests.support.databases import fresh_postgres_database
+
+    with fresh_postgres_database() as url:
+        yield url

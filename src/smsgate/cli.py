@@ -31,6 +31,8 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 log = get_logger("smsgate.cli")
+db_app = typer.Typer(help="Manage the database.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
 
 EXIT_NOT_SENT = 1
 EXIT_BAD_INPUT = 2
@@ -92,6 +94,7 @@ def serve(
         fail(str(exc))
     configure_logging(settings.log_level, settings.log_format)
     warn_about_half_configured_plivo(settings)
+    upgrade_database(settings)
     config = uvicorn.Config(
         create_app(settings),
         host=settings.host,
@@ -133,6 +136,27 @@ def warn_about_half_configured_plivo(settings: Settings) -> None:
             "plivo_half_configured",
             problem=f"{missing} is not set, so the sandbox is used and nothing is sent",
         )
+
+
+def upgrade_database(settings: Settings) -> None:
+    """Bring the schema to the newest migration, or stop with one line saying why not."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from smsgate.db.migrate import upgrade
+
+    try:
+        upgrade(settings.database_url)
+    except (OSError, SQLAlchemyError) as exc:
+        # The exception's text can hold the URL, password included: name only its kind.
+        fail(f"SMSGATE_DATABASE_URL: cannot upgrade the database ({type(exc).__name__})", 1)
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Apply every database migration not applied yet (serve does this on start too)."""
+    settings = load_settings()
+    upgrade_database(settings)
+    typer.echo("smsgate: the database schema is up to date")
 
 
 @app.command()

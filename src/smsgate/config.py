@@ -76,6 +76,8 @@ class Settings(BaseSettings):
     api_keys: Annotated[tuple[SecretStr, ...], NoDecode] = ()
     log_level: str = "info"
     log_format: str = "json"
+    # SQLite in the working directory by default; a postgresql:// URL for PostgreSQL.
+    database_url: str = "sqlite:///./smsgate.db"
 
     @field_validator("plivo_auth_id", "plivo_sender_id", "default_region", mode="before")
     @classmethod
@@ -114,6 +116,19 @@ class Settings(BaseSettings):
     def _split_keys(cls, value: object) -> object:
         if isinstance(value, str):
             return tuple(key.strip() for key in value.split(",") if key.strip())
+        return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _supported_database(cls, value: str) -> str:
+        from sqlalchemy.exc import ArgumentError
+
+        from smsgate.db.engine import async_url
+
+        try:
+            async_url(value)
+        except (ArgumentError, ValueError) as exc:
+            raise ValueError(f"is not a usable database URL: {exc}") from None
         return value
 
     @field_validator("log_level")

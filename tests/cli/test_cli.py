@@ -278,3 +278,36 @@ def test_the_command_without_arguments_shows_help() -> None:
     result = smsgate()
     for command in ("serve", "send", "segments", "emulator"):
         assert command in result.stdout + result.stderr
+
+
+def test_db_upgrade_creates_the_schema_and_can_run_again(tmp_path: Path) -> None:
+    env = environment(SMSGATE_DATABASE_URL=f"sqlite:///{tmp_path / 'store.db'}")
+    for _ in range(2):
+        result = smsgate("db", "upgrade", env=env, cwd=tmp_path)
+        assert result.returncode == 0, result.stderr
+        assert "up to date" in result.stdout
+    import sqlite3
+
+    with sqlite3.connect(tmp_path / "store.db") as connection:
+        names = {row[0] for row in connection.execute("SELECT name FROM sqlite_master")}
+    assert {"messages", "message_events", "idempotency_keys", "alembic_version"} <= names
+
+
+def test_an_unreachable_database_stops_serve_with_one_line_and_no_password(
+    tmp_path: Path,
+) -> None:
+    url = f"postgresql://smsgate:hunter2secret@127.0.0.1:{free_port()}/none"
+    result = smsgate(
+        "serve", "--port", str(free_port()), env=environment(SMSGATE_DATABASE_URL=url), cwd=tmp_path
+    )
+    assert result.returncode == 1
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("smsgate: SMSGATE_DATABASE_URL")
+    assert "hunter2secret" not in result.stderr + result.stdout
+
+
+def test_an_unsupported_database_url_is_refused_at_once(tmp_path: Path) -> None:
+    env = environment(SMSGATE_DATABASE_URL="mysql://root@localhost/smsgate")
+    result = smsgate("db", "upgrade", env=env, cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.startswith("smsgate: SMSGATE_DATABASE_URL ")

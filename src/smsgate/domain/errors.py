@@ -29,3 +29,9 @@ class MessageTooLong(DomainError):
     """The text is over Plivo's limit: 1,600 GSM-7 characters or 737 UCS-2 characters."""
 
     code = "text_too_long"
+
+
+class IllegalTransition(DomainError):
+    """Our own code asked a message's status to move backward, sideways or out of an end."""
+
+    code = "illegal_transition"

@@ -1,0 +1,1 @@
+"""Persistence: the async engine, the tables, their migrations and the message store."""

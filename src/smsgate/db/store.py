@@ -1,0 +1,275 @@
+"""The message store: messages and their status timelines, over any SQLAlchemy async engine.
+
+Callers get plain, frozen ``Message`` values, never mapped rows: no session is held open
+after a call returns, so none can be held across a call to Plivo.
+
+Status changes are compare-and-set: an ``UPDATE ... WHERE status = <the status we read>``,
+retried when another writer got there first. That is safe on PostgreSQL and on SQLite alike,
+where a read-then-write transaction could otherwise fail or overwrite a concurrent change.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any, cast
+
+from sqlalchemy import CursorResult, Result, select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import selectinload
+
+from smsgate.db.ids import new_id
+from smsgate.db.tables import EventRow, MessageRow
+from smsgate.domain.message import MessageStatus, Transition, decide
+
+Clock = Callable[[], datetime]
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class NewMessage:
+    to: str
+    text: str
+    encoding: str
+    segments: int
+    provider: str
+    sender: str | None = None
+    estimated_cost: Decimal | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    status: MessageStatus
+    applied: bool
+    source: str
+    at: datetime
+    detail: dict[str, Any] | None
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    id: str
+    to: str
+    sender: str | None
+    text: str | None
+    encoding: str
+    segments: int
+    estimated_cost: Decimal | None
+    status: MessageStatus
+    provider: str
+    provider_message_uuid: str | None
+    error_code: str | None
+    error_reason: str | None
+    attempts: int
+    units: int | None
+    amount: Decimal | None
+    created_at: datetime
+    updated_at: datetime
+    events: tuple[Event, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What Plivo told us along with a status: whichever fields it carried."""
+
+    provider_message_uuid: str | None = None
+    error_code: str | None = None
+    error_reason: str | None = None
+    units: int | None = None
+    amount: Decimal | None = None
+
+    def columns(self) -> dict[str, object]:
+        return {
+            name: value for name in self.__slots__ if (value := getattr(self, name)) is not None
+        }
+
+
+class MessageStore:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], clock: Clock = utc_now) -> None:
+        self._sessions = sessions
+        self._clock = clock
+
+    async def add(self, new: NewMessage, *, source: str = "api") -> Message:
+        """Store a message as ``accepted``, with the first event of its timeline."""
+        now = self._clock()
+        row = MessageRow(
+            id=new_id(),
+            to_number=new.to,
+            sender=new.sender,
+            text=new.text,
+            encoding=new.encoding,
+            segments=new.segments,
+            estimated_cost=new.estimated_cost,
+            status=MessageStatus.ACCEPTED.value,
+            provider=new.provider,
+            attempts=0,
+            created_at=now,
+            updated_at=now,
+        )
+        event = EventRow(
+            status=MessageStatus.ACCEPTED.value, applied=True, source=source, at=now, detail=None
+        )
+        row.events.append(event)
+        async with self._sessions.begin() as session:
+            session.add(row)
+        return _message(row, [event])
+
+    async def get(self, message_id: str) -> Message | None:
+        async with self._sessions() as session:
+            row = await session.get(
+                MessageRow, message_id, options=[selectinload(MessageRow.events)]
+            )
+            return _message(row, row.events) if row is not None else None
+
+    async def find_by_provider_uuid(self, provider_message_uuid: str) -> Message | None:
+        query = select(MessageRow).where(MessageRow.provider_message_uuid == provider_message_uuid)
+        async with self._sessions() as session:
+            row = (await session.execute(query)).scalar_one_or_none()
+            return _message(row, ()) if row is not None else None
+
+    async def claim(self, message_id: str) -> bool:
+        """Move ``accepted`` to ``sending`` if nobody else has: the one gate before Plivo.
+
+        True for exactly one caller however many race, because the row count of a
+        conditional UPDATE says who won.
+        """
+        now = self._clock()
+        claim = (
+            update(MessageRow)
+            .where(MessageRow.id == message_id, MessageRow.status == MessageStatus.ACCEPTED.value)
+            .values(
+                status=MessageStatus.SENDING.value,
+                attempts=MessageRow.attempts + 1,
+                updated_at=now,
+            )
+        )
+        async with self._sessions.begin() as session:
+            won = _rowcount(await session.execute(claim)) == 1
+            if won:
+                session.add(
+                    EventRow(
+                        message_id=message_id,
+                        status=MessageStatus.SENDING.value,
+                        applied=True,
+                        source="api",
+                        at=now,
+                        detail=None,
+                    )
+                )
+        return won
+
+    async def record(
+        self,
+        message_id: str,
+        status: MessageStatus,
+        *,
+        source: str,
+        outcome: Outcome | None = None,
+        detail: dict[str, Any] | None = None,
+    ) -> Transition | None:
+        """Record that ``status`` was reported, and move the message if that is forward.
+
+        The event is stored either way; the outcome's fields are only written with a move.
+        None when there is no such message.
+        """
+        while True:
+            now = self._clock()
+            async with self._sessions.begin() as session:
+                current = await session.scalar(
+                    select(MessageRow.status).where(MessageRow.id == message_id)
+                )
+                if current is None:
+                    return None
+                decision = decide(MessageStatus(current), status)
+                if decision.applied and not await self._moved(
+                    session, message_id, decision, now, outcome
+                ):
+                    continue  # another writer changed the status since we read it: decide again
+                session.add(
+                    EventRow(
+                        message_id=message_id,
+                        status=status.value,
+                        applied=decision.applied,
+                        source=source,
+                        at=now,
+                        detail=detail,
+                    )
+                )
+                return decision
+
+    async def list(
+        self,
+        *,
+        status: MessageStatus | None = None,
+        to: str | None = None,
+        created_after: datetime | None = None,
+        created_before: datetime | None = None,
+        before_id: str | None = None,
+        limit: int = 50,
+    ) -> list[Message]:
+        """Messages newest first; pass the last id of a page as ``before_id`` for the next."""
+        query = select(MessageRow).order_by(MessageRow.id.desc()).limit(limit)
+        if status is not None:
+            query = query.where(MessageRow.status == status.value)
+        if to is not None:
+            query = query.where(MessageRow.to_number == to)
+        if created_after is not None:
+            query = query.where(MessageRow.created_at >= created_after)
+        if created_before is not None:
+            query = query.where(MessageRow.created_at < created_before)
+        if before_id is not None:
+            query = query.where(MessageRow.id < before_id)
+        async with self._sessions() as session:
+            rows = (await session.execute(query)).scalars().all()
+            return [_message(row, ()) for row in rows]
+
+    @staticmethod
+    async def _moved(
+        session: AsyncSession,
+        message_id: str,
+        decision: Transition,
+        now: datetime,
+        outcome: Outcome | None,
+    ) -> bool:
+        columns = outcome.columns() if outcome is not None else {}
+        move = (
+            update(MessageRow)
+            .where(MessageRow.id == message_id, MessageRow.status == decision.old.value)
+            .values(status=decision.new.value, updated_at=now, **columns)
+        )
+        return _rowcount(await session.execute(move)) == 1
+
+
+def _rowcount(result: Result[Any]) -> int:
+    # An UPDATE's result is a CursorResult, which alone carries the row count.
+    return cast(CursorResult[Any], result).rowcount
+
+
+def _message(row: MessageRow, events: Any) -> Message:
+    return Message(
+        id=row.id,
+        to=row.to_number,
+        sender=row.sender,
+        text=row.text,
+        encoding=row.encoding,
+        segments=row.segments,
+        estimated_cost=row.estimated_cost,
+        status=MessageStatus(row.status),
+        provider=row.provider,
+        provider_message_uuid=row.provider_message_uuid,
+        error_code=row.error_code,
+        error_reason=row.error_reason,
+        attempts=row.attempts,
+        units=row.units,
+        amount=row.amount,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+        events=tuple(
+            Event(MessageStatus(e.status), e.applied, e.source, e.at, e.detail) for e in events
+        ),
+    )

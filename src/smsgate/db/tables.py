@@ -1,0 +1,100 @@
+"""The tables, as SQLAlchemy 2 mapped classes. Migrations in ``migrations/`` build the same.
+
+Every message is a row before it is sent, and every change of its status is a row in
+``message_events``, whether or not it moved the status (a late callback is kept, and shown in
+the timeline, without taking the message backward).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    ForeignKey,
+    Integer,
+    MetaData,
+    Numeric,
+    String,
+    Text,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from smsgate.db.types import BigId, UtcDateTime
+
+# Named constraints, so migrations can refer to them on every database (and SQLite batch
+# mode can rebuild tables).
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+Money = Numeric(12, 5)
+
+
+class MessageRow(Base):
+    __tablename__ = "messages"
+
+    id: Mapped[str] = mapped_column(String(26), primary_key=True)  # a ULID: sorts by time
+    to_number: Mapped[str] = mapped_column(String(16), index=True)
+    sender: Mapped[str | None] = mapped_column(String(20))
+    text: Mapped[str | None] = mapped_column(Text)  # None once redacted
+    encoding: Mapped[str] = mapped_column(String(8))
+    segments: Mapped[int] = mapped_column(Integer)
+    estimated_cost: Mapped[Decimal | None] = mapped_column(Money)
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    provider: Mapped[str] = mapped_column(String(16))
+    provider_message_uuid: Mapped[str | None] = mapped_column(String(64), unique=True)
+    error_code: Mapped[str | None] = mapped_column(String(8))
+    error_reason: Mapped[str | None] = mapped_column(Text)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    units: Mapped[int | None] = mapped_column(Integer)
+    amount: Mapped[Decimal | None] = mapped_column(Money)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+    events: Mapped[list[EventRow]] = relationship(
+        back_populates="message", order_by="EventRow.id", cascade="all, delete-orphan"
+    )
+
+
+class EventRow(Base):
+    __tablename__ = "message_events"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    message_id: Mapped[str] = mapped_column(
+        ForeignKey("messages.id", ondelete="CASCADE"), index=True
+    )
+    status: Mapped[str] = mapped_column(String(16))
+    applied: Mapped[bool] = mapped_column(Boolean)  # False: recorded, status left as it was
+    source: Mapped[str] = mapped_column(String(16))  # api, provider, callback, sweeper
+    at: Mapped[datetime] = mapped_column(UtcDateTime)
+    detail: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # e.g. a callback's fields
+
+    message: Mapped[MessageRow] = relationship(back_populates="events")
+
+
+class IdempotencyKeyRow(Base):
+    """One use of an ``Idempotency-Key``: the primary key makes a second insert fail."""
+
+    __tablename__ = "idempotency_keys"
+
+    scope: Mapped[str] = mapped_column(String(64), primary_key=True)  # who used it (API key)
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    request_hash: Mapped[str] = mapped_column(String(64))
+    status_code: Mapped[int | None] = mapped_column(Integer)  # None while the first is running
+    response: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    message_id: Mapped[str | None] = mapped_column(String(26))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)

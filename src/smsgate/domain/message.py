@@ -1,0 +1,167 @@
+"""The status of an outbound message, and the only moves it may make.
+
+A message walks one track, forward only::
+
+    accepted -> sending -> unknown -> queued -> sent -> delivered | undelivered | failed
+       |           |
+       |           +-> rejected                (Plivo refused the hand-off)
+       +-> rejected | expired | canceled       (it never left us)
+
+Steps may be skipped (a fast callback can take ``sending`` straight to ``delivered``), but a
+status never moves back and an end status never changes. ``unknown`` is where a hand-off
+lands when it timed out after the request may have reached Plivo; a later Plivo callback
+that proves what happened moves it on like any other.
+
+Two ways in, because two kinds of caller ask:
+
+* Plivo callbacks use :func:`decide`. Callbacks arrive late, twice, or out of order, so a
+  move that would go back is normal: the caller records the event and keeps the status.
+* Our own code paths use :func:`transition`. There a backward move is a bug, so it raises
+  :class:`IllegalTransition` instead of being quietly ignored.
+
+Asking for the status a message already has is a no-op either way, never an error: Plivo
+repeats callbacks it thinks we missed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from types import MappingProxyType
+
+from smsgate.domain.errors import IllegalTransition
+
+__all__ = [
+    "PROVIDER_STATUSES",
+    "TERMINAL",
+    "IllegalTransition",
+    "MessageStatus",
+    "Transition",
+    "can_transition",
+    "decide",
+    "from_provider_status",
+    "is_terminal",
+    "transition",
+]
+
+
+class MessageStatus(StrEnum):
+    """Where an outbound message stands; the values are stored and shown by the API."""
+
+    ACCEPTED = "accepted"  # stored, not yet handed to Plivo
+    SENDING = "sending"  # hand-off to Plivo started
+    UNKNOWN = "unknown"  # hand-off timed out after the request may have reached Plivo
+    QUEUED = "queued"  # Plivo accepted it and holds it in its queue
+    SENT = "sent"  # Plivo passed it to the carrier
+    DELIVERED = "delivered"  # the carrier reported it on the handset
+    UNDELIVERED = "undelivered"  # the carrier reported it could not deliver it
+    FAILED = "failed"  # Plivo never got it to the carrier
+    REJECTED = "rejected"  # refused before or by Plivo
+    EXPIRED = "expired"  # waited too long in our queue; never handed to Plivo
+    CANCELED = "canceled"  # withdrawn from our queue; never handed to Plivo
+
+
+# Position on the main track. A move is forward when the new rank is higher, so equal ranks
+# (delivered vs failed) can never replace each other, and every step may be skipped.
+_RANK: Mapping[MessageStatus, int] = MappingProxyType(
+    {
+        MessageStatus.ACCEPTED: 0,
+        MessageStatus.SENDING: 1,
+        # Below queued: any word from Plivo says more than "we don't know".
+        MessageStatus.UNKNOWN: 2,
+        MessageStatus.QUEUED: 3,
+        MessageStatus.SENT: 4,
+        MessageStatus.DELIVERED: 5,
+        MessageStatus.UNDELIVERED: 5,
+        MessageStatus.FAILED: 5,
+    }
+)
+
+# Ends off the track, each reachable only from the statuses listed: once the hand-off may
+# have reached Plivo, only Plivo can say how the message ended.
+_OFF_TRACK_FROM: Mapping[MessageStatus, frozenset[MessageStatus]] = MappingProxyType(
+    {
+        # From sending too: Plivo answers the hand-off itself with a refusal.
+        MessageStatus.REJECTED: frozenset({MessageStatus.ACCEPTED, MessageStatus.SENDING}),
+        MessageStatus.EXPIRED: frozenset({MessageStatus.ACCEPTED}),
+        MessageStatus.CANCELED: frozenset({MessageStatus.ACCEPTED}),
+    }
+)
+
+# Statuses that never change again.
+TERMINAL: frozenset[MessageStatus] = frozenset(
+    {
+        MessageStatus.DELIVERED,
+        MessageStatus.UNDELIVERED,
+        MessageStatus.FAILED,
+        MessageStatus.REJECTED,
+        MessageStatus.EXPIRED,
+        MessageStatus.CANCELED,
+    }
+)
+
+# Plivo's callback ``Status`` values. "read" (WhatsApp only) is left out on purpose: it says
+# nothing about an SMS. "rejected" is in older docs and the SDK's filter, so it is kept.
+PROVIDER_STATUSES: Mapping[str, MessageStatus] = MappingProxyType(
+    {
+        "queued": MessageStatus.QUEUED,
+        "sent": MessageStatus.SENT,
+        "delivered": MessageStatus.DELIVERED,
+        "undelivered": MessageStatus.UNDELIVERED,
+        "failed": MessageStatus.FAILED,
+        "rejected": MessageStatus.REJECTED,
+    }
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Transition:
+    """What :func:`decide` made of a move: ``new`` is what was asked, even if not applied."""
+
+    old: MessageStatus
+    new: MessageStatus
+    applied: bool
+
+    @property
+    def status(self) -> MessageStatus:
+        """The status the message has after the decision."""
+        return self.new if self.applied else self.old
+
+
+def is_terminal(status: MessageStatus) -> bool:
+    """Whether ``status`` is an end that never changes."""
+    return status in TERMINAL
+
+
+def can_transition(current: MessageStatus, new: MessageStatus) -> bool:
+    """Whether moving from ``current`` to ``new`` changes the status legally.
+
+    False for a repeat of the same status too: that changes nothing.
+    """
+    if current == new or is_terminal(current):
+        return False
+    if new in _OFF_TRACK_FROM:
+        return current in _OFF_TRACK_FROM[new]
+    return _RANK[new] > _RANK[current]
+
+
+def decide(current: MessageStatus, new: MessageStatus) -> Transition:
+    """Decide a move reported by Plivo; one that is not applied is still worth recording."""
+    return Transition(old=current, new=new, applied=can_transition(current, new))
+
+
+def transition(current: MessageStatus, new: MessageStatus) -> MessageStatus:
+    """Move a status on our own code's request; a move that is not forward is a bug.
+
+    Raises:
+        IllegalTransition: the move would go backward, sideways or out of an end status.
+    """
+    if current == new or can_transition(current, new):
+        return new
+    raise IllegalTransition(f"a message cannot move from {current} to {new}")
+
+
+def from_provider_status(value: str) -> MessageStatus | None:
+    """Our status for a Plivo callback ``Status``, or None for one we don't track."""
+    return PROVIDER_STATUSES.get(value.strip().lower())
