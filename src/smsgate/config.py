@@ -78,6 +78,14 @@ class Settings(BaseSettings):
     log_format: str = "json"
     # SQLite in the working directory by default; a postgresql:// URL for PostgreSQL.
     database_url: str = "sqlite:///./smsgate.db"
+    # The address Plivo reaches this smsgate at (scheme, host, port, path prefix), e.g.
+    # https://sms.example.com. When set, sends ask Plivo for status callbacks there, and
+    # callback signatures are checked against it (so they hold behind a proxy).
+    public_url: str | None = None
+    # How long an Idempotency-Key is remembered, in hours.
+    idempotency_ttl_hours: float = Field(default=24.0, gt=0, le=24 * 30)
+    # The reply to an inbound HELP or INFO, as Plivo Message XML; empty sends no reply.
+    help_reply: str = "Reply STOP to stop messages, START to receive them again."
 
     @field_validator("plivo_auth_id", "plivo_sender_id", "default_region", mode="before")
     @classmethod
@@ -116,6 +124,20 @@ class Settings(BaseSettings):
     def _split_keys(cls, value: object) -> object:
         if isinstance(value, str):
             return tuple(key.strip() for key in value.split(",") if key.strip())
+        return value
+
+    @field_validator("public_url", mode="before")
+    @classmethod
+    def _public_url(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = value.strip().rstrip("/")
+            if not value:
+                return None
+            parsed = URL(value)
+            if parsed.scheme not in {"http", "https"} or not parsed.host:
+                raise ValueError("must be an http(s) URL, like https://sms.example.com")
+            if parsed.query_string or parsed.fragment:
+                raise ValueError("must not have a query or a fragment")
         return value
 
     @field_validator("database_url")
