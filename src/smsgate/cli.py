@@ -14,14 +14,15 @@ import orjson
 import typer
 from pydantic import ValidationError
 
-from smsgate.bootstrap import build_provider
+from smsgate.bootstrap import Runtime
 from smsgate.config import ConfigError, Settings, get_settings
+from smsgate.db.store import StoreUnavailable
 from smsgate.domain.encoding import analyse_text
 from smsgate.domain.errors import DomainError
 from smsgate.emulator import DEFAULT_AUTH_ID, DEFAULT_AUTH_TOKEN
 from smsgate.logs import configure_logging, get_logger
 from smsgate.net import is_loopback
-from smsgate.services.sending import SendReport, describe_failure, send_text
+from smsgate.services.sending import SendReport, describe_failure
 
 app = typer.Typer(
     name="smsgate",
@@ -173,20 +174,23 @@ def send(
         fail(str(exc))
     configure_logging("warning", settings.log_format)
 
+    upgrade_database(settings)
+
     async def run() -> SendReport:
-        provider = build_provider(settings)
+        runtime = Runtime(settings)
+        await runtime.open()
         try:
-            return await send_text(
-                to, text, provider=provider, default_region=settings.default_region
-            )
+            return await runtime.sender.send(to, text)
         finally:
-            await provider.aclose()
+            await runtime.close()
 
     try:
         report = asyncio.run(run())
     except DomainError as exc:
         emit_error(exc.code, exc.message, as_json)
         raise typer.Exit(EXIT_BAD_INPUT) from None
+    except StoreUnavailable as exc:
+        fail(f"SMSGATE_DATABASE_URL: the database is unavailable ({exc}); nothing was sent", 1)
     if (accepted := report.accepted) is not None:
         if as_json:
             typer.echo(orjson.dumps(report.success_document(accepted)).decode())

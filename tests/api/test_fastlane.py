@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
-from starlette.types import Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Scope
 
 from smsgate.api.app import create_app
 from tests.conftest import SettingsFactory
@@ -27,7 +29,8 @@ def http_scope(method: str = "POST", path: str = "/api/send-sms") -> Scope:
     }
 
 
-def run(app: object, scope: Scope, incoming: list[Message]) -> list[Message]:
+def run(app: ASGIApp, scope: Scope, incoming: list[Message]) -> list[Message]:
+    """One request through ``app``, inside its lifespan, as a server would run it."""
     sent: list[Message] = []
 
     async def receive() -> Message:
@@ -36,11 +39,30 @@ def run(app: object, scope: Scope, incoming: list[Message]) -> list[Message]:
     async def send(message: Message) -> None:
         sent.append(message)
 
-    async def call(app: object, receive: Receive, send: Send) -> None:
-        await app(scope, receive, send)  # type: ignore[operator]
+    async def main() -> None:
+        async with lifespan(app):
+            await app(scope, receive, send)
 
-    asyncio.run(call(app, receive, send))
+    asyncio.run(main())
     return sent
+
+
+@asynccontextmanager
+async def lifespan(app: ASGIApp) -> AsyncIterator[None]:
+    to_app: asyncio.Queue[Message] = asyncio.Queue()
+    from_app: asyncio.Queue[Message] = asyncio.Queue()
+    async def serve_lifespan() -> None:
+        await app({"type": "lifespan", "asgi": {"version": "3.0"}}, to_app.get, from_app.put)
+
+    task = asyncio.create_task(serve_lifespan())
+    await to_app.put({"type": "lifespan.startup"})
+    assert (await from_app.get())["type"] == "lifespan.startup.complete"
+    try:
+        yield
+    finally:
+        await to_app.put({"type": "lifespan.shutdown"})
+        assert (await from_app.get())["type"] == "lifespan.shutdown.complete"
+        await task
 
 
 def test_a_caller_who_leaves_before_sending_its_body_gets_nothing_and_nothing_is_sent(

@@ -6,7 +6,7 @@ The layers, outermost first:
     ApiGuard         /api/*: no cross-site browser requests, local names only when open,
                      bearer keys when SMSGATE_API_KEYS is set
     BodyLimit        64 KiB cap on request bodies
-    FastLane         POST /api/send-sms straight to its endpoint
+    FastLane         the two send routes straight to their endpoints
     FastAPI          every other route, the OpenAPI document and /docs
 """
 
@@ -22,14 +22,14 @@ from starlette.types import ASGIApp
 
 from smsgate import __version__
 from smsgate.api.errors import MAX_BODY_BYTES, install_error_handlers
-from smsgate.api.fastlane import FastLane, FastRoute
+from smsgate.api.fastlane import FastLane
 from smsgate.api.guard import ApiGuard
 from smsgate.api.middleware import BodyLimit, RequestContext
 from smsgate.api.openapi import install_openapi
-from smsgate.api.routes import ops, page
+from smsgate.api.routes import messages, ops, page
+from smsgate.api.routes.messages import create_message_endpoint
 from smsgate.api.routes.send_sms import send_sms_endpoint
-from smsgate.api.runtime import Runtime
-from smsgate.bootstrap import build_provider
+from smsgate.bootstrap import Runtime
 from smsgate.config import Settings, get_settings
 from smsgate.logs import get_logger
 from smsgate.net import is_loopback
@@ -39,14 +39,20 @@ log = get_logger("smsgate.app")
 
 
 def create_app(settings: Settings | None = None, provider: SmsProvider | None = None) -> ASGIApp:
-    """Build the app. Without ``provider``, the configured one is opened at startup and closed
-    at shutdown, so its pooled HTTP client lives exactly as long as the server."""
+    """Build the app. The lifespan opens the provider (unless one is given: tests pass fakes)
+    and the database engine, and closes them at shutdown. The schema must be migrated first:
+    ``serve`` does it, and so does ``smsgate db upgrade``."""
     settings = settings or get_settings()
-    runtime = Runtime(settings)
-    if provider is not None:
-        runtime.provider = provider
-    api = create_fastapi(runtime, provider)
-    app: ASGIApp = FastLane(api, {"/api/send-sms": FastRoute("POST", send_sms_endpoint(runtime))})
+    runtime = Runtime(settings, injected_provider=provider)
+    send_sms = send_sms_endpoint(runtime)
+    create_message = create_message_endpoint(runtime)
+    api = create_fastapi(runtime)
+    api.add_route("/api/send-sms", send_sms, methods=["POST"], include_in_schema=False)
+    api.add_route("/api/v1/messages", create_message, methods=["POST"], include_in_schema=False)
+    app: ASGIApp = FastLane(
+        api,
+        {("POST", "/api/send-sms"): send_sms, ("POST", "/api/v1/messages"): create_message},
+    )
     app = BodyLimit(app, max_bytes=MAX_BODY_BYTES)
     app = ApiGuard(
         app,
@@ -56,18 +62,17 @@ def create_app(settings: Settings | None = None, provider: SmsProvider | None = 
     return RequestContext(app)
 
 
-def create_fastapi(runtime: Runtime, provider: SmsProvider | None) -> FastAPI:
+def create_fastapi(runtime: Runtime) -> FastAPI:
     settings = runtime.settings
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        runtime.provider = provider or build_provider(settings)
-        log.info("started", provider=runtime.provider.name, auth=settings.auth_required)
+        await runtime.open()
+        log.info("started", provider=runtime.sender.provider.name, auth=settings.auth_required)
         try:
             yield
         finally:
-            if provider is None:
-                await runtime.provider.aclose()
+            await runtime.close()
 
     api = FastAPI(
         title="smsgate",
@@ -78,8 +83,10 @@ def create_fastapi(runtime: Runtime, provider: SmsProvider | None) -> FastAPI:
         telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     api.state.settings = settings
+    api.state.runtime = runtime
     install_error_handlers(api)
     install_openapi(api)
+    api.include_router(messages.router)
     api.include_router(ops.router)
     api.include_router(page.router)
     api.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")

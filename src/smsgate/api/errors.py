@@ -6,13 +6,19 @@ fast lane (``api/fastlane.py``) both call it, so the two paths cannot drift apar
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
 from smsgate.api.responses import error_response
+from smsgate.db.store import StoreUnavailable
 from smsgate.domain.errors import DomainError
 from smsgate.logs import get_logger
+from smsgate.services.idempotency import IdempotencyError
+from smsgate.services.sending import RecipientOptedOut
 
 log = get_logger("smsgate.api")
 
@@ -40,41 +46,91 @@ class ApiError(Exception):
     """Raised by routes and dependencies to answer with a given status and code."""
 
     def __init__(
-        self, status: int, code: str, message: str, headers: dict[str, str] | None = None
+        self,
+        status: int,
+        code: str,
+        message: str,
+        headers: dict[str, str] | None = None,
+        extra: dict[str, object] | None = None,
     ) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
         self.message = message
         self.headers = headers
+        self.extra = extra
 
 
 class BodyTooLarge(Exception):
     """The body grew past the cap while it was being read."""
 
 
-def error_answer(exc: Exception, path: str) -> Response:
-    """The JSON error answer for any exception a route let out."""
+# Domain errors answer 400 unless listed here.
+DOMAIN_ERROR_STATUS = {"recipient_opted_out": 409}
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    status: int
+    code: str
+    message: str
+    headers: dict[str, str] | None = None
+    extra: dict[str, object] | None = None  # more fields for the body, e.g. a message "id"
+
+    def response(self) -> Response:
+        return error_response(self.status, self.code, self.message, self.headers, self.extra)
+
+
+def problem_for(exc: Exception) -> Problem | None:
+    """The answer an expected exception stands for; None for a bug."""
     match exc:
         case ApiError():
-            return error_response(exc.status, exc.code, exc.message, exc.headers)
+            return Problem(exc.status, exc.code, exc.message, exc.headers, exc.extra)
+        case IdempotencyError():
+            return Problem(exc.status, exc.code, exc.message)
+        case RecipientOptedOut():
+            return Problem(409, exc.code, exc.message, extra={"id": exc.message_id})
         case DomainError():
-            return error_response(400, exc.code, exc.message)
+            return Problem(DOMAIN_ERROR_STATUS.get(exc.code, 400), exc.code, exc.message)
+        case StoreUnavailable():
+            message = "smsgate's database is unavailable; nothing was sent. Try again shortly."
+            return Problem(503, "store_unavailable", message, {"Retry-After": "5"})
         case BodyTooLarge():
-            return status_answer(413)
+            code, message = STATUS_CODES[413]
+            return Problem(413, code, message)
+        case RequestValidationError():
+            return Problem(400, "invalid_query", _first_problem(exc))
         case StarletteHTTPException():
-            return status_answer(exc.status_code, dict(exc.headers or {}), str(exc.detail))
+            code, message = STATUS_CODES.get(exc.status_code, ("http_error", str(exc.detail)))
+            return Problem(exc.status_code, code, message, dict(exc.headers or {}))
+    return None
+
+
+def _first_problem(exc: RequestValidationError) -> str:
+    errors = exc.errors()
+    if not errors:
+        return "The request is not valid."
+    first = errors[0]
+    where = ".".join(str(part) for part in first.get("loc", ()) if part not in {"query", "path"})
+    return f"{where or 'The request'}: {first.get('msg', 'is not valid')}."
+
+
+def error_answer(exc: Exception, path: str) -> Response:
+    """The JSON error answer for any exception a route let out."""
+    problem = problem_for(exc)
+    if problem is not None:
+        return problem.response()
     log.error("unhandled_error", path=path, error_type=type(exc).__name__, exc_info=exc)
     return error_response(500, "internal_error", "Something went wrong inside smsgate.")
 
 
-def status_answer(status: int, headers: dict[str, str] | None = None, detail: str = "") -> Response:
-    code, message = STATUS_CODES.get(status, ("http_error", detail))
+def status_answer(status: int, headers: dict[str, str] | None = None) -> Response:
+    code, message = STATUS_CODES[status]
     return error_response(status, code, message, headers)
 
 
 def install_error_handlers(app: FastAPI) -> None:
-    for kind in (ApiError, DomainError, BodyTooLarge):
+    for kind in (ApiError, DomainError, BodyTooLarge, StoreUnavailable, RequestValidationError):
         app.add_exception_handler(kind, _handle)
     app.add_exception_handler(StarletteHTTPException, _handle)
     app.add_exception_handler(Exception, _handle)

@@ -15,9 +15,16 @@ class JsonResponse(Response):
         return orjson.dumps(content)
 
 
+def error_body(code: str, message: str, extra: dict[str, object] | None = None) -> dict[str, Any]:
+    """The one error shape: ``{"success": false, "error": ..., "code": ...}`` (plus ``extra``)."""
+    return {"success": False, "error": message, "code": code, **(extra or {})}
+
+
 def error_response(
-    status: int, code: str, message: str, headers: dict[str, str] | None = None
+    status: int,
+    code: str,
+    message: str,
+    headers: dict[str, str] | None = None,
+    extra: dict[str, object] | None = None,
 ) -> JsonResponse:
-    """The one error shape: ``{"success": false, "error": ..., "code": ...}``."""
-    body = {"success": False, "error": message, "code": code}
-    return JsonResponse(body, status_code=status, headers=headers)
+    return JsonResponse(error_body(code, message, extra), status_code=status, headers=headers)

@@ -10,13 +10,15 @@ where a read-then-write transaction could otherwise fail or overwrite a concurre
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+import functools
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any, cast
+from typing import Any, ParamSpec, TypeVar, cast
 
 from sqlalchemy import CursorResult, Result, select, update
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import selectinload
 
@@ -25,6 +27,8 @@ from smsgate.db.tables import EventRow, MessageRow
 from smsgate.domain.message import MessageStatus, Transition, decide
 
 Clock = Callable[[], datetime]
+P = ParamSpec("P")
+T = TypeVar("T")
 
 
 def utc_now() -> datetime:
@@ -84,9 +88,40 @@ class Outcome:
     amount: Decimal | None = None
 
     def columns(self) -> dict[str, object]:
+        """The fields that were given, by column name."""
         return {
             name: value for name in self.__slots__ if (value := getattr(self, name)) is not None
         }
+
+    def applied_to(self, message: Message, status: MessageStatus) -> Message:
+        """``message`` as the store holds it after a move to ``status`` with these fields."""
+        return replace(
+            message,
+            status=status,
+            provider_message_uuid=self.provider_message_uuid or message.provider_message_uuid,
+            error_code=self.error_code or message.error_code,
+            error_reason=self.error_reason or message.error_reason,
+            units=self.units if self.units is not None else message.units,
+            amount=self.amount if self.amount is not None else message.amount,
+        )
+
+
+class StoreUnavailable(Exception):
+    """The database could not be reached or refused the work; the API answers 503."""
+
+
+def _guarded(method: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]]:
+    """Turn the database's failures into StoreUnavailable, the one error callers handle."""
+
+    @functools.wraps(method)
+    async def guarded(*args: P.args, **kwargs: P.kwargs) -> T:
+        try:
+            return await method(*args, **kwargs)
+        except (SQLAlchemyError, OSError) as exc:
+            # Only the kind: the message of a connection error can hold the URL and password.
+            raise StoreUnavailable(type(exc).__name__) from exc
+
+    return guarded
 
 
 class MessageStore:
@@ -94,9 +129,16 @@ class MessageStore:
         self._sessions = sessions
         self._clock = clock
 
-    async def add(self, new: NewMessage, *, source: str = "api") -> Message:
-        """Store a message as ``accepted``, with the first event of its timeline."""
+    @_guarded
+    async def add(self, new: NewMessage, *, source: str = "api", claimed: bool = False) -> Message:
+        """Store a message as ``accepted``, with the first event of its timeline.
+
+        ``claimed`` stores it already ``sending`` (both events written), for a caller that
+        hands it to the provider at once: no other worker can see it as ``accepted`` in between,
+        so it needs no separate claim, and the send costs one transaction less.
+        """
         now = self._clock()
+        statuses = [MessageStatus.ACCEPTED] + ([MessageStatus.SENDING] if claimed else [])
         row = MessageRow(
             id=new_id(),
             to_number=new.to,
@@ -105,20 +147,22 @@ class MessageStore:
             encoding=new.encoding,
             segments=new.segments,
             estimated_cost=new.estimated_cost,
-            status=MessageStatus.ACCEPTED.value,
+            status=statuses[-1].value,
             provider=new.provider,
-            attempts=0,
+            attempts=1 if claimed else 0,
             created_at=now,
             updated_at=now,
         )
-        event = EventRow(
-            status=MessageStatus.ACCEPTED.value, applied=True, source=source, at=now, detail=None
-        )
-        row.events.append(event)
+        events = [
+            EventRow(status=status.value, applied=True, source=source, at=now, detail=None)
+            for status in statuses
+        ]
+        row.events.extend(events)
         async with self._sessions.begin() as session:
             session.add(row)
-        return _message(row, [event])
+        return _message(row, events)
 
+    @_guarded
     async def get(self, message_id: str) -> Message | None:
         async with self._sessions() as session:
             row = await session.get(
@@ -126,12 +170,14 @@ class MessageStore:
             )
             return _message(row, row.events) if row is not None else None
 
+    @_guarded
     async def find_by_provider_uuid(self, provider_message_uuid: str) -> Message | None:
         query = select(MessageRow).where(MessageRow.provider_message_uuid == provider_message_uuid)
         async with self._sessions() as session:
             row = (await session.execute(query)).scalar_one_or_none()
             return _message(row, ()) if row is not None else None
 
+    @_guarded
     async def claim(self, message_id: str) -> bool:
         """Move ``accepted`` to ``sending`` if nobody else has: the one gate before Plivo.
 
@@ -163,6 +209,7 @@ class MessageStore:
                 )
         return won
 
+    @_guarded
     async def record(
         self,
         message_id: str,
@@ -202,6 +249,7 @@ class MessageStore:
                 )
                 return decision
 
+    @_guarded
     async def list(
         self,
         *,

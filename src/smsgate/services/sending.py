@@ -1,6 +1,6 @@
-"""Send one text now: validate, hand it to the provider, and say what became of it.
+"""Send one text now: validate, store, hand it to the provider, and say what became of it.
 
-The API and the CLI both call ``send_text``; each turns the ``SendReport`` into its own answer.
+The API and the CLI both use ``Sender``; each turns the ``SendReport`` into its own answer.
 """
 
 from __future__ import annotations
@@ -8,8 +8,12 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass
+from typing import NoReturn, Protocol
 
+from smsgate.db.store import Message, MessageStore, NewMessage, Outcome, StoreUnavailable
 from smsgate.domain.encoding import TextInfo, check_length
+from smsgate.domain.errors import DomainError
+from smsgate.domain.message import MessageStatus
 from smsgate.domain.phone import PhoneNumber, parse_phone_number
 from smsgate.logs import get_logger
 from smsgate.providers.base import (
@@ -30,6 +34,7 @@ log = get_logger("smsgate.sending")
 
 @dataclass(frozen=True, slots=True)
 class SendReport:
+    message: Message  # as stored, with the status the provider's answer gave it
     to: PhoneNumber
     text: TextInfo
     result: SendResult
@@ -42,6 +47,7 @@ class SendReport:
         """The seed's success answer, which the API returns and ``smsgate send --json`` prints."""
         return {
             "success": True,
+            "id": self.message.id,
             "message_uuid": accepted.message_uuids[0],
             "api_id": accepted.api_id,
             "to": self.to.e164,
@@ -59,26 +65,104 @@ class Failure:
     retry_after: int | None = None
 
 
+class OptOutList(Protocol):
+    async def is_opted_out(self, number: str) -> bool: ...
+
+
+class RecipientOptedOut(DomainError):
+    """The number asked not to get messages (STOP); nothing is sent to it."""
+
+    code = "recipient_opted_out"
+
+    def __init__(self, message: str, message_id: str) -> None:
+        super().__init__(message)
+        self.message_id = message_id
+
+
 def validate(to: str, text: str, *, default_region: str | None) -> tuple[PhoneNumber, TextInfo]:
     """Raise a DomainError (with its code) unless the number and the text can be sent."""
     return parse_phone_number(to, default_region), check_length(text)
 
 
-async def send_text(
-    to: str, text: str, *, provider: SmsProvider, default_region: str | None = None
-) -> SendReport:
-    number, info = validate(to, text, default_region=default_region)
-    started = time.perf_counter()
-    result = await provider.send(OutboundSms(to=number.e164, text=text))
-    log.info(
-        "provider_call",
-        provider=provider.name,
-        to=number.masked,
-        segments=info.segments,
-        latency_ms=round((time.perf_counter() - started) * 1000, 1),
-        **log_fields(result),
-    )
-    return SendReport(to=number, text=info, result=result)
+class Sender:
+    """Sends one text now: validated, stored, handed to the provider, and the outcome stored.
+
+    The row is written (already ``sending``) before the provider is called, and no database
+    session is open during the call. If the outcome cannot be stored afterwards, the row stays
+    ``sending``, which says "may have been sent": it is never sent again.
+    """
+
+    def __init__(
+        self,
+        provider: SmsProvider,
+        store: MessageStore,
+        *,
+        opt_outs: OptOutList | None = None,
+        default_region: str | None = None,
+        sender_id: str | None = None,
+        callback_url: str | None = None,
+    ) -> None:
+        self.provider = provider
+        self._store = store
+        self._opt_outs = opt_outs
+        self._default_region = default_region
+        self._sender_id = sender_id
+        self._callback_url = callback_url
+
+    async def send(self, to: str, text: str) -> SendReport:
+        number, info = validate(to, text, default_region=self._default_region)
+        new = NewMessage(
+            to=number.e164,
+            text=text,
+            encoding=info.encoding.value,
+            segments=info.segments,
+            provider=self.provider.name,
+            sender=self._sender_id,
+        )
+        if self._opt_outs is not None and await self._opt_outs.is_opted_out(number.e164):
+            await self._refuse_opted_out(new)
+        message = await self._store.add(new, claimed=True)
+        started = time.perf_counter()
+        result = await self.provider.send(
+            OutboundSms(to=number.e164, text=text, callback_url=self._callback_url)
+        )
+        log.info(
+            "provider_call",
+            provider=self.provider.name,
+            message_id=message.id,
+            to=number.masked,
+            segments=info.segments,
+            latency_ms=round((time.perf_counter() - started) * 1000, 1),
+            **log_fields(result),
+        )
+        status, outcome = stored_outcome(result)
+        await self._record(message.id, status, outcome)
+        return SendReport(
+            message=outcome.applied_to(message, status), to=number, text=info, result=result
+        )
+
+    async def _refuse_opted_out(self, new: NewMessage) -> NoReturn:
+        message = await self._store.add(new)
+        reason = "The recipient opted out (replied STOP); nothing was sent."
+        await self._record(message.id, MessageStatus.REJECTED, Outcome(error_reason=reason))
+        raise RecipientOptedOut(reason, message.id)
+
+    async def _record(self, message_id: str, status: MessageStatus, outcome: Outcome) -> None:
+        try:
+            await self._store.record(message_id, status, source="provider", outcome=outcome)
+        except StoreUnavailable:
+            # The send itself stands; the row stays "sending", which is never sent again.
+            log.error("outcome_not_stored", message_id=message_id, status=status.value)
+
+
+def stored_outcome(result: SendResult) -> tuple[MessageStatus, Outcome]:
+    """The status a provider's answer gives the stored message, and the fields to keep."""
+    if isinstance(result, Accepted):
+        return MessageStatus.QUEUED, Outcome(provider_message_uuid=result.message_uuids[0])
+    failure = describe_failure(result)
+    reason = failure.message if failure is not None else None
+    status = MessageStatus.UNKNOWN if result.may_have_been_sent else MessageStatus.REJECTED
+    return status, Outcome(error_reason=reason)
 
 
 def describe_failure(result: SendResult) -> Failure | None:

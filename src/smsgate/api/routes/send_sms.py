@@ -1,8 +1,8 @@
 """``POST /api/send-sms``: the seed's route, same request and answer, strict and honest.
 
-The body is parsed here rather than by FastAPI so that each way a body can be wrong gets its own
-code (malformed JSON, not an object, a missing field, a wrong type, an empty value, an unknown
-field) with HTTP 400, where FastAPI would answer 422 for all of them.
+The message is stored before it is sent, and the answer adds its ``id``. The body is parsed by
+``api.sending.parse_body`` rather than by FastAPI so that each way a body can be wrong gets its
+own code with HTTP 400, where FastAPI would answer 422 for all of them.
 """
 
 from __future__ import annotations
@@ -10,40 +10,26 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-import orjson
-from pydantic import BaseModel, ValidationError
-from pydantic_core import ErrorDetails
+from pydantic import BaseModel
 from starlette.requests import Request
 
-from smsgate.api.errors import SEND_FAILURE_STATUS, ApiError
 from smsgate.api.responses import JsonResponse
-from smsgate.api.runtime import Runtime
 from smsgate.api.schemas import ErrorOut, SendSmsIn, SendSmsOut
-from smsgate.services.sending import SendReport, describe_failure, send_text
+from smsgate.api.sending import failure_answer, send_endpoint
+from smsgate.bootstrap import Runtime
+from smsgate.services.idempotency import Answer
+from smsgate.services.sending import SendReport
 
 
 def send_sms_endpoint(runtime: Runtime) -> Callable[[Request], Awaitable[JsonResponse]]:
-    async def send_sms(request: Request) -> JsonResponse:
-        body = parse_body(await request.body())
-        report = await send_text(
-            body.to,
-            body.text,
-            provider=runtime.provider,
-            default_region=runtime.settings.default_region,
-        )
-        return answer(report)
-
-    return send_sms
+    return send_endpoint(runtime, seed_answer)
 
 
-def answer(report: SendReport) -> JsonResponse:
-    """200 with Plivo's ids when the message was taken; otherwise its failure, as an ApiError."""
+def seed_answer(report: SendReport) -> Answer:
+    """200 with Plivo's ids, as the tutorial answered, plus the stored message's ``id``."""
     if (accepted := report.accepted) is not None:
-        return JsonResponse(report.success_document(accepted))
-    failure = describe_failure(report.result)
-    assert failure is not None  # not accepted, so there is a failure to describe
-    headers = {"Retry-After": str(failure.retry_after)} if failure.retry_after else None
-    raise ApiError(SEND_FAILURE_STATUS[failure.code], failure.code, failure.message, headers)
+        return Answer(200, report.success_document(accepted), message_id=report.message.id)
+    return failure_answer(report)
 
 
 ERROR_STATUSES = {
@@ -83,37 +69,3 @@ def openapi_operation(ref: Callable[[type[BaseModel]], dict[str, str]]) -> dict[
         },
         "responses": dict(sorted(answers.items())),
     }
-
-
-def parse_body(raw: bytes) -> SendSmsIn:
-    if not raw.strip():
-        raise ApiError(400, "empty_body", "The body is empty: send JSON like " + _EXAMPLE)
-    try:
-        document = orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        raise ApiError(400, "invalid_json", "The body is not valid JSON: " + _EXAMPLE) from None
-    if not isinstance(document, dict):
-        raise ApiError(400, "invalid_body", "The body must be a JSON object: " + _EXAMPLE)
-    try:
-        body = SendSmsIn.model_validate(document)
-    except ValidationError as exc:
-        raise _field_error(exc.errors()[0]) from None
-    for name in ("to", "text"):
-        if not getattr(body, name).strip():
-            raise ApiError(400, "empty_field", f"The field '{name}' must not be empty.")
-    return body
-
-
-_EXAMPLE = '{"to": "+14155552671", "text": "Hello"}.'
-
-
-def _field_error(error: ErrorDetails) -> ApiError:
-    field = ".".join(str(part) for part in error["loc"]) or "body"
-    kind = error["type"]
-    if kind == "missing":
-        return ApiError(400, "missing_field", f"The field '{field}' is required.")
-    if kind == "extra_forbidden":
-        return ApiError(
-            400, "unknown_field", f"The field '{field}' is not accepted here; send only to, text."
-        )
-    return ApiError(400, "invalid_field_type", f"The field '{field}' must be a string.")

@@ -1,0 +1,151 @@
+"""``/api/v1/messages``: send and store one message, read one with its timeline, list, export.
+
+``POST`` is served by the fast lane (and by FastAPI for the other methods); the reads are
+ordinary FastAPI routes.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import StreamingResponse
+
+from smsgate.api.errors import ApiError
+from smsgate.api.resources import CSV_COLUMNS, csv_row, message_resource
+from smsgate.api.responses import JsonResponse
+from smsgate.api.sending import failure_answer, send_endpoint
+from smsgate.bootstrap import Runtime
+from smsgate.db.store import Message, MessageStore
+from smsgate.domain.message import MessageStatus
+from smsgate.domain.phone import parse_phone_number
+from smsgate.services.idempotency import Answer
+from smsgate.services.sending import SendReport
+
+router = APIRouter(prefix="/api/v1", tags=["messages"])
+
+PAGE_LIMIT = 200
+EXPORT_PAGE = 500
+
+
+def create_message_endpoint(runtime: Runtime) -> Callable[[Request], Awaitable[JsonResponse]]:
+    return send_endpoint(runtime, created_answer)
+
+
+def created_answer(report: SendReport) -> Answer:
+    """201 with the stored message when the provider took it; else the failure and its id."""
+    if report.accepted is not None:
+        return Answer(201, message_resource(report.message), message_id=report.message.id)
+    return failure_answer(report)
+
+
+def runtime_of(request: Request) -> Runtime:
+    runtime: Runtime = request.app.state.runtime
+    return runtime
+
+
+@router.get("/messages/{message_id}", summary="One message with its status timeline")
+async def get_message(message_id: str, request: Request) -> JsonResponse:
+    message = await runtime_of(request).store.get(message_id)
+    if message is None:
+        raise ApiError(404, "message_not_found", f"There is no message {message_id[:40]!r}.")
+    return JsonResponse(message_resource(message, with_events=True))
+
+
+Status = Annotated[MessageStatus | None, Query(description="Only messages in this status.")]
+To = Annotated[str | None, Query(description="Only messages to this number (any format).")]
+After = Annotated[datetime | None, Query(description="Created at or after (ISO 8601, with zone).")]
+Before = Annotated[datetime | None, Query(description="Created before (ISO 8601, with zone).")]
+Cursor = Annotated[str | None, Query(max_length=26, description="`next_cursor` of the last page.")]
+Limit = Annotated[int, Query(ge=1, le=PAGE_LIMIT)]
+
+
+@router.get("/messages", summary="Messages, newest first, filtered and paged")
+async def list_messages(
+    request: Request,
+    status: Status = None,
+    to: To = None,
+    created_after: After = None,
+    created_before: Before = None,
+    cursor: Cursor = None,
+    limit: Limit = 50,
+) -> JsonResponse:
+    runtime = runtime_of(request)
+    filters = _filters(runtime, status, to, created_after, created_before)
+    page = await runtime.store.list(**filters, before_id=cursor, limit=limit)
+    next_cursor = page[-1].id if len(page) == limit else None
+    return JsonResponse({"data": [message_resource(m) for m in page], "next_cursor": next_cursor})
+
+
+@router.get(
+    "/messages.csv",
+    summary="The same messages as CSV (without their text), streamed",
+    response_class=StreamingResponse,
+)
+async def export_messages(
+    request: Request,
+    status: Status = None,
+    to: To = None,
+    created_after: After = None,
+    created_before: Before = None,
+) -> StreamingResponse:
+    runtime = runtime_of(request)
+    filters = _filters(runtime, status, to, created_after, created_before)
+    return StreamingResponse(
+        _csv_lines(runtime.store, filters),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": 'attachment; filename="messages.csv"'},
+    )
+
+
+async def _csv_lines(store: MessageStore, filters: dict[str, Any]) -> AsyncIterator[str]:
+    """Page through the store so the export never holds more than one page in memory."""
+    yield _csv_line(list(CSV_COLUMNS))
+    cursor: str | None = None
+    while True:
+        page: list[Message] = await store.list(**filters, before_id=cursor, limit=EXPORT_PAGE)
+        for message in page:
+            yield _csv_line(csv_row(message))
+        if len(page) < EXPORT_PAGE:
+            return
+        cursor = page[-1].id
+
+
+def _csv_line(cells: list[str]) -> str:
+    buffer = io.StringIO()
+    csv.writer(buffer).writerow([_defused(cell) for cell in cells])
+    return buffer.getvalue()
+
+
+def _defused(cell: str) -> str:
+    # A cell starting with = + - @ runs as a formula in spreadsheets (CSV injection).
+    return "'" + cell if cell[:1] in {"=", "+", "-", "@"} and not _is_number(cell) else cell
+
+
+def _is_number(cell: str) -> bool:
+    return cell.lstrip("+-").replace(".", "", 1).isdigit()
+
+
+def _filters(
+    runtime: Runtime,
+    status: MessageStatus | None,
+    to: str | None,
+    created_after: datetime | None,
+    created_before: datetime | None,
+) -> dict[str, Any]:
+    for name, moment in (("created_after", created_after), ("created_before", created_before)):
+        if moment is not None and moment.tzinfo is None:
+            raise ApiError(
+                400, "invalid_query", f"{name} needs a time zone, like 2026-01-31T09:00:00Z."
+            )
+    number = parse_phone_number(to, runtime.settings.default_region).e164 if to else None
+    return {
+        "status": status,
+        "to": number,
+        "created_after": created_after,
+        "created_before": created_before,
+    }

@@ -1,0 +1,94 @@
+"""What the two send routes share: reading the body, the Idempotency-Key, and the answer.
+
+``POST /api/send-sms`` (the seed's route) and ``POST /api/v1/messages`` differ only in how
+they word a result; both store the message first, and both honour ``Idempotency-Key``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+import orjson
+from pydantic import ValidationError
+from pydantic_core import ErrorDetails
+from starlette.requests import Request
+
+from smsgate.api.errors import SEND_FAILURE_STATUS, ApiError, problem_for
+from smsgate.api.responses import JsonResponse, error_body
+from smsgate.api.schemas import SendSmsIn
+from smsgate.bootstrap import Runtime
+from smsgate.services.idempotency import Answer, request_hash
+from smsgate.services.sending import SendReport, describe_failure
+
+Wording = Callable[[SendReport], Answer]
+_EXAMPLE = '{"to": "+14155552671", "text": "Hello"}.'
+
+
+def send_endpoint(
+    runtime: Runtime, wording: Wording
+) -> Callable[[Request], Awaitable[JsonResponse]]:
+    async def endpoint(request: Request) -> JsonResponse:
+        raw = await request.body()
+
+        async def make() -> Answer:
+            try:
+                body = parse_body(raw)
+                report = await runtime.sender.send(body.to, body.text)
+            except Exception as exc:
+                problem = problem_for(exc)
+                if problem is None or problem.status >= 500:
+                    raise  # no answer worth repeating: the key is released for a retry
+                body_ = error_body(problem.code, problem.message, problem.extra)
+                return Answer(problem.status, body_, problem.headers)
+            return wording(report)
+
+        key = request.headers.get("idempotency-key")
+        if key is None:
+            answer = await make()
+        else:
+            fingerprint = request_hash("POST", request.url.path, raw)
+            answer = await runtime.idempotency.run("", key, fingerprint, make)
+        return JsonResponse(answer.body, status_code=answer.status, headers=answer.headers)
+
+    return endpoint
+
+
+def failure_answer(report: SendReport) -> Answer:
+    """The error answer for a send the provider did not take, naming the stored message."""
+    failure = describe_failure(report.result)
+    assert failure is not None  # only called for a result that is not Accepted
+    headers = {"Retry-After": str(failure.retry_after)} if failure.retry_after else None
+    body = error_body(failure.code, failure.message, {"id": report.message.id})
+    return Answer(SEND_FAILURE_STATUS[failure.code], body, headers, report.message.id)
+
+
+def parse_body(raw: bytes) -> SendSmsIn:
+    """The body as ``{"to", "text"}``, or an ApiError with the code for what is wrong."""
+    if not raw.strip():
+        raise ApiError(400, "empty_body", "The body is empty: send JSON like " + _EXAMPLE)
+    try:
+        document = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        raise ApiError(400, "invalid_json", "The body is not valid JSON: " + _EXAMPLE) from None
+    if not isinstance(document, dict):
+        raise ApiError(400, "invalid_body", "The body must be a JSON object: " + _EXAMPLE)
+    try:
+        body = SendSmsIn.model_validate(document)
+    except ValidationError as exc:
+        raise _field_error(exc.errors()[0]) from None
+    for name in ("to", "text"):
+        if not getattr(body, name).strip():
+            raise ApiError(400, "empty_field", f"The field '{name}' must not be empty.")
+    return body
+
+
+def _field_error(error: ErrorDetails) -> ApiError:
+    field = ".".join(str(part) for part in error["loc"]) or "body"
+    kind = error["type"]
+    if kind == "missing":
+        return ApiError(400, "missing_field", f"The field '{field}' is required.")
+    if kind == "extra_forbidden":
+        return ApiError(
+            400, "unknown_field", f"The field '{field}' is not accepted here; send only to, text."
+        )
+    return ApiError(400, "invalid_field_type", f"The field '{field}' must be a string.")

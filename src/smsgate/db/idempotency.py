@@ -1,0 +1,118 @@
+"""Idempotency keys: the first request with a key runs; repeats get its stored answer.
+
+The claim is an INSERT into a table whose primary key is (scope, key): of any number of
+concurrent requests with one key, the database lets exactly one insert succeed. The others
+read the row, and wait while its answer is still being made.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from smsgate.db.store import Clock, StoreUnavailable, utc_now
+from smsgate.db.tables import IdempotencyKeyRow
+
+
+@dataclass(frozen=True, slots=True)
+class StoredAnswer:
+    request_hash: str
+    status_code: int | None  # None while the first request is still running
+    response: dict[str, Any] | None
+    expired: bool
+
+
+class IdempotencyStore:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], clock: Clock = utc_now) -> None:
+        self._sessions = sessions
+        self._clock = clock
+
+    async def claim(self, scope: str, key: str, request_hash: str, ttl: timedelta) -> bool:
+        """True if this request is the first with the key (and must make the answer)."""
+        now = self._clock()
+        row = IdempotencyKeyRow(
+            scope=scope,
+            key=key,
+            request_hash=request_hash,
+            created_at=now,
+            expires_at=now + ttl,
+        )
+        try:
+            async with self._sessions.begin() as session:
+                session.add(row)
+        except IntegrityError:
+            return False
+        except (SQLAlchemyError, OSError) as exc:
+            raise StoreUnavailable(type(exc).__name__) from exc
+        return True
+
+    async def read(self, scope: str, key: str) -> StoredAnswer | None:
+        query = select(IdempotencyKeyRow).where(
+            IdempotencyKeyRow.scope == scope, IdempotencyKeyRow.key == key
+        )
+        try:
+            async with self._sessions() as session:
+                row = (await session.execute(query)).scalar_one_or_none()
+        except (SQLAlchemyError, OSError) as exc:
+            raise StoreUnavailable(type(exc).__name__) from exc
+        if row is None:
+            return None
+        return StoredAnswer(
+            row.request_hash, row.status_code, row.response, row.expires_at <= self._clock()
+        )
+
+    async def complete(
+        self,
+        scope: str,
+        key: str,
+        status_code: int,
+        response: dict[str, Any],
+        message_id: str | None,
+    ) -> None:
+        values = {"status_code": status_code, "response": response, "message_id": message_id}
+        await self._write(
+            update(IdempotencyKeyRow)
+            .where(IdempotencyKeyRow.scope == scope, IdempotencyKeyRow.key == key)
+            .values(**values)
+        )
+
+    async def release(self, scope: str, key: str) -> None:
+        """Forget a claim whose request failed without an answer, so a retry can run."""
+        await self._write(
+            delete(IdempotencyKeyRow).where(
+                IdempotencyKeyRow.scope == scope, IdempotencyKeyRow.key == key
+            )
+        )
+
+    async def release_expired(self, scope: str, key: str) -> None:
+        """Forget the key only if it is still expired: never a claim someone just renewed."""
+        await self._write(
+            delete(IdempotencyKeyRow).where(
+                IdempotencyKeyRow.scope == scope,
+                IdempotencyKeyRow.key == key,
+                IdempotencyKeyRow.expires_at <= self._clock(),
+            )
+        )
+
+    async def purge(self, before: datetime | None = None) -> int:
+        """Delete keys that expired (before ``before``, default now); returns how many."""
+        cutoff = before or self._clock()
+        statement = delete(IdempotencyKeyRow).where(IdempotencyKeyRow.expires_at <= cutoff)
+        try:
+            async with self._sessions.begin() as session:
+                result = await session.execute(statement)
+        except (SQLAlchemyError, OSError) as exc:
+            raise StoreUnavailable(type(exc).__name__) from exc
+        return int(getattr(result, "rowcount", 0) or 0)
+
+    async def _write(self, statement: Any) -> None:
+        try:
+            async with self._sessions.begin() as session:
+                await session.execute(statement)
+        except (SQLAlchemyError, OSError) as exc:
+            raise StoreUnavailable(type(exc).__name__) from exc

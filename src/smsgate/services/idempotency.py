@@ -1,0 +1,129 @@
+"""Idempotent requests: the same ``Idempotency-Key`` and body give the first answer again.
+
+The first request with a key claims it and makes the answer; every repeat, even one arriving
+while the first is still talking to Plivo, waits for that answer and returns it, so Plivo is
+called once. The same key with another body is refused (422 ``idempotency_key_reused``). An
+expired key is forgotten and claimed afresh.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+import orjson
+
+from smsgate.db.idempotency import IdempotencyStore
+from smsgate.domain.errors import DomainError
+
+MAX_KEY_LENGTH = 255
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    status: int
+    body: dict[str, Any]
+    headers: dict[str, str] | None = None
+    message_id: str | None = None
+
+
+class IdempotencyError(DomainError):
+    """A key that cannot be used as given; ``status`` is the HTTP status to answer."""
+
+    def __init__(self, message: str, *, code: str, status: int) -> None:
+        super().__init__(message, code=code)
+        self.status = status
+
+
+def request_hash(method: str, path: str, body: bytes) -> str:
+    """What makes two requests "the same": method, path and the body's JSON value.
+
+    The body is compared as parsed JSON, so key order and spacing do not matter.
+    """
+    try:
+        canonical = orjson.dumps(orjson.loads(body), option=orjson.OPT_SORT_KEYS)
+    except orjson.JSONDecodeError:
+        canonical = body
+    return hashlib.sha256(method.encode() + b" " + path.encode() + b"\n" + canonical).hexdigest()
+
+
+def check_key(key: str) -> str:
+    key = key.strip()
+    if not key or len(key) > MAX_KEY_LENGTH or not key.isprintable():
+        raise IdempotencyError(
+            f"Idempotency-Key must be 1 to {MAX_KEY_LENGTH} printable characters.",
+            code="invalid_idempotency_key",
+            status=400,
+        )
+    return key
+
+
+class Idempotency:
+    def __init__(
+        self,
+        store: IdempotencyStore,
+        *,
+        ttl: timedelta,
+        wait: float,
+        poll: float = 0.05,
+    ) -> None:
+        self._store = store
+        self._ttl = ttl
+        self._wait = wait  # how long a repeat waits for the first request's answer
+        self._poll = poll
+
+    async def run(
+        self, scope: str, key: str, fingerprint: str, make: Callable[[], Awaitable[Answer]]
+    ) -> Answer:
+        key = check_key(key)
+        while True:
+            if await self._store.claim(scope, key, fingerprint, self._ttl):
+                return await self._first(scope, key, make)
+            stored = await self._settled(scope, key, fingerprint)
+            if stored is not None:
+                return stored
+            # The key expired (or was released) while we looked: claim it afresh.
+
+    async def _first(self, scope: str, key: str, make: Callable[[], Awaitable[Answer]]) -> Answer:
+        try:
+            answer = await make()
+        except BaseException:
+            # No answer was made (a bug, the database, a cancelled request): let a retry run.
+            await asyncio.shield(self._store.release(scope, key))
+            raise
+        document = {"status": answer.status, "body": answer.body, "headers": answer.headers}
+        await self._store.complete(scope, key, answer.status, document, answer.message_id)
+        return answer
+
+    async def _settled(self, scope: str, key: str, fingerprint: str) -> Answer | None:
+        """The stored answer, once there is one; None when the key is gone or expired."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._wait
+        while True:
+            stored = await self._store.read(scope, key)
+            if stored is None:
+                return None
+            if stored.expired:
+                await self._store.release_expired(scope, key)
+                return None
+            if stored.request_hash != fingerprint:
+                raise IdempotencyError(
+                    "This Idempotency-Key was used with a different request.",
+                    code="idempotency_key_reused",
+                    status=422,
+                )
+            if stored.status_code is not None and stored.response is not None:
+                document = stored.response
+                return Answer(document["status"], document["body"], document.get("headers"))
+            if loop.time() >= deadline:
+                raise IdempotencyError(
+                    "A request with this Idempotency-Key is still being processed; "
+                    "try again shortly.",
+                    code="idempotency_key_in_use",
+                    status=409,
+                )
+            await asyncio.sleep(self._poll)
