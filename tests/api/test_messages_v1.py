@@ -1,0 +1,225 @@
+"""/api/v1/messages in-process: create, read with timeline, list, export, idempotency."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterator
+
+import pytest
+from fastapi.testclient import TestClient
+
+from smsgate.api.app import create_app
+from smsgate.providers.base import Accepted, Ambiguous, Rejected, Transient
+from tests.conftest import SettingsFactory
+from tests.support.fakes import RecordingProvider
+from tests.support.servers import LOCAL_BASE_URL
+
+TO = "+14155552671"
+
+
+@pytest.fixture
+def provider() -> RecordingProvider:
+    return RecordingProvider()
+
+
+@pytest.fixture
+def client(make_settings: SettingsFactory, provider: RecordingProvider) -> Iterator[TestClient]:
+    app = create_app(make_settings(), provider=provider)
+    with TestClient(app, base_url=LOCAL_BASE_URL) as client:
+        yield client
+
+
+def create(client: TestClient, text: str = "hi", to: str = TO, **headers: str) -> dict[str, object]:
+    response = client.post("/api/v1/messages", json={"to": to, "text": text}, headers=headers)
+    document: dict[str, object] = response.json()
+    document["_status"] = response.status_code
+    return document
+
+
+def test_a_created_message_is_answered_201_and_reads_back_with_its_timeline(
+    client: TestClient, provider: RecordingProvider
+) -> None:
+    provider.results.append(Accepted(message_uuids=("plivo-1",), api_id="a"))
+    created = create(client, text="Grüße ç")
+    assert created["_status"] == 201
+    assert created["status"] == "queued"
+    assert created["provider_message_uuid"] == "plivo-1"
+    assert (created["encoding"], created["segments"]) == ("UCS-2", 1)
+    shown = client.get(f"/api/v1/messages/{created['id']}").json()
+    assert shown["text"] == "Grüße ç"
+    assert [(e["status"], e["source"]) for e in shown["events"]] == [
+        ("accepted", "api"),
+        ("sending", "api"),
+        ("queued", "provider"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("result", "status", "stored"),
+    [
+        (Rejected(status=400, error="bad number"), 400, "rejected"),
+        (Transient(error="down", status=503), 503, "rejected"),
+        (Ambiguous(error="timed out"), 504, "unknown"),
+        (Transient(error="boom", status=500, may_have_been_sent=True), 503, "unknown"),
+    ],
+    ids=["refused", "unavailable", "timeout", "500"],
+)
+def test_a_send_that_failed_is_stored_with_what_is_known_of_it(
+    client: TestClient,
+    provider: RecordingProvider,
+    result: object,
+    status: int,
+    stored: str,
+) -> None:
+    """Nothing sent: rejected. Maybe sent: unknown, so nothing will ever send it again."""
+    provider.results.append(result)  # type: ignore[arg-type]
+    answer = create(client)
+    assert answer["_status"] == status
+    assert answer["success"] is False
+    message = client.get(f"/api/v1/messages/{answer['id']}").json()
+    assert message["status"] == stored
+    assert message["error"]["reason"]
+
+
+def test_the_seed_route_stores_its_messages_too(client: TestClient) -> None:
+    sent = client.post("/api/send-sms", json={"to": TO, "text": "seed"}).json()
+    assert client.get(f"/api/v1/messages/{sent['id']}").json()["text"] == "seed"
+
+
+def test_an_unknown_message_is_404(client: TestClient) -> None:
+    response = client.get("/api/v1/messages/01ZZZZZZZZZZZZZZZZZZZZZZZZ")
+    assert response.status_code == 404
+    assert response.json()["code"] == "message_not_found"
+
+
+def test_invalid_input_is_not_stored(client: TestClient) -> None:
+    assert create(client, to="+1 415 555")["_status"] == 400
+    assert client.get("/api/v1/messages").json()["data"] == []
+
+
+def test_the_list_is_newest_first_filtered_and_paged(
+    client: TestClient, provider: RecordingProvider
+) -> None:
+    provider.results.extend([Accepted(message_uuids=(f"p{n}",), api_id="a") for n in range(4)])
+    provider.results.append(Rejected(status=400, error="no"))
+    ids = [create(client, text=f"m{n}")["id"] for n in range(5)]
+    first = client.get("/api/v1/messages", params={"limit": 2}).json()
+    assert [m["id"] for m in first["data"]] == ids[::-1][:2]
+    second = client.get("/api/v1/messages", params={"limit": 2, "cursor": first["next_cursor"]})
+    assert [m["id"] for m in second.json()["data"]] == ids[::-1][2:4]
+    rejected = client.get("/api/v1/messages", params={"status": "rejected"}).json()["data"]
+    assert [m["id"] for m in rejected] == [ids[4]]
+    by_number = client.get("/api/v1/messages", params={"to": "+1 (415) 555-2671"}).json()
+    assert len(by_number["data"]) == 5
+    assert (
+        client.get("/api/v1/messages", params={"created_after": "2999-01-01T00:00:00Z"}).json()[
+            "data"
+        ]
+        == []
+    )
+
+
+@pytest.mark.parametrize(
+    ("params", "code"),
+    [
+        ({"status": "lost"}, "invalid_query"),
+        ({"limit": "0"}, "invalid_query"),
+        ({"limit": "201"}, "invalid_query"),
+        ({"created_after": "yesterday"}, "invalid_query"),
+        ({"created_after": "2026-01-01T00:00:00"}, "invalid_query"),
+        ({"to": "+1 415 555"}, "number_too_short"),
+    ],
+    ids=["unknown status", "limit 0", "limit over 200", "not a date", "no zone", "bad number"],
+)
+def test_bad_filters_get_400_with_a_code(
+    client: TestClient, params: dict[str, str], code: str
+) -> None:
+    response = client.get("/api/v1/messages", params=params)
+    assert response.status_code == 400
+    assert response.json()["code"] == code
+
+
+def test_the_csv_export_has_a_header_a_row_per_message_and_no_text(client: TestClient) -> None:
+    for n in range(3):
+        create(client, text=f"secret {n}")
+    response = client.get("/api/v1/messages.csv")
+    assert response.headers["content-type"].startswith("text/csv")
+    rows = list(csv.reader(io.StringIO(response.text)))
+    assert rows[0][:5] == ["id", "created_at", "to", "from", "status"]
+    assert len(rows) == 4
+    assert "secret" not in response.text
+
+
+def test_other_methods_on_the_create_route_get_405_with_allow(client: TestClient) -> None:
+    response = client.delete("/api/v1/messages")
+    assert response.status_code == 405
+    assert set(response.headers["allow"].replace(" ", "").split(",")) >= {"GET", "POST"}
+
+
+class TestIdempotencyKeys:
+    def test_a_repeat_returns_the_first_answer_and_sends_once(
+        self, client: TestClient, provider: RecordingProvider
+    ) -> None:
+        first = create(client, **{"Idempotency-Key": "order-1"})
+        again = create(client, **{"Idempotency-Key": "order-1"})
+        assert first == again
+        assert len(provider.sent) == 1
+
+    def test_the_key_works_on_the_seed_route_too(
+        self, client: TestClient, provider: RecordingProvider
+    ) -> None:
+        body = {"to": TO, "text": "hi"}
+        headers = {"Idempotency-Key": "seed-1"}
+        first = client.post("/api/send-sms", json=body, headers=headers).json()
+        again = client.post("/api/send-sms", json=body, headers=headers).json()
+        assert first == again
+        assert len(provider.sent) == 1
+
+    def test_the_same_key_with_another_body_is_422(
+        self, client: TestClient, provider: RecordingProvider
+    ) -> None:
+        create(client, text="one", **{"Idempotency-Key": "k"})
+        reused = create(client, text="two", **{"Idempotency-Key": "k"})
+        assert reused["_status"] == 422
+        assert reused["code"] == "idempotency_key_reused"
+        assert len(provider.sent) == 1
+
+    def test_json_spacing_and_key_order_do_not_make_a_different_body(
+        self, client: TestClient, provider: RecordingProvider
+    ) -> None:
+        headers = {"Idempotency-Key": "k2", "Content-Type": "application/json"}
+        a = client.post(
+            "/api/v1/messages", content=b'{"to":"+14155552671","text":"x"}', headers=headers
+        )
+        b = client.post(
+            "/api/v1/messages", content=b'{ "text": "x",  "to": "+14155552671" }', headers=headers
+        )
+        assert a.json() == b.json()
+        assert len(provider.sent) == 1
+
+    def test_a_failed_answer_is_repeated_too(
+        self, client: TestClient, provider: RecordingProvider
+    ) -> None:
+        """A refusal is an answer: repeating the request repeats it, and sends nothing."""
+        provider.results.append(Rejected(status=400, error="no"))
+        first = create(client, **{"Idempotency-Key": "k3"})
+        again = create(client, **{"Idempotency-Key": "k3"})
+        assert first == again
+        assert first["_status"] == 400
+        assert len(provider.sent) == 1
+
+    @pytest.mark.parametrize("key", ["", " ", "x" * 256, "tab\tkey"])
+    def test_an_unusable_key_is_400(self, client: TestClient, key: str) -> None:
+        answer = create(client, **{"Idempotency-Key": key})
+        assert answer["_status"] == 400
+        assert answer["code"] == "invalid_idempotency_key"
+
+    def test_keys_expire_after_their_ttl(
+        self, make_settings: SettingsFactory, provider: RecordingProvider
+    ) -> None:
+        app = create_app(make_settings(idempotency_ttl_hours=1e-6), provider=provider)
+        with TestClient(app, base_url=LOCAL_BASE_URL) as client:
+            create(client, **{"Idempotency-Key": "short"})
+            create(client, **{"Idempotency-Key": "short"})
+        assert len(provider.sent) == 2
