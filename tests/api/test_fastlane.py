@@ -51,6 +51,7 @@ def run(app: ASGIApp, scope: Scope, incoming: list[Message]) -> list[Message]:
 async def lifespan(app: ASGIApp) -> AsyncIterator[None]:
     to_app: asyncio.Queue[Message] = asyncio.Queue()
     from_app: asyncio.Queue[Message] = asyncio.Queue()
+
     async def serve_lifespan() -> None:
         await app({"type": "lifespan", "asgi": {"version": "3.0"}}, to_app.get, from_app.put)
 

@@ -110,7 +110,7 @@ class StoreUnavailable(Exception):
     """The database could not be reached or refused the work; the API answers 503."""
 
 
-def _guarded(method: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]]:
+def guarded(method: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]]:
     """Turn the database's failures into StoreUnavailable, the one error callers handle."""
 
     @functools.wraps(method)
@@ -129,7 +129,7 @@ class MessageStore:
         self._sessions = sessions
         self._clock = clock
 
-    @_guarded
+    @guarded
     async def add(self, new: NewMessage, *, source: str = "api", claimed: bool = False) -> Message:
         """Store a message as ``accepted``, with the first event of its timeline.
 
@@ -162,7 +162,7 @@ class MessageStore:
             session.add(row)
         return _message(row, events)
 
-    @_guarded
+    @guarded
     async def get(self, message_id: str) -> Message | None:
         async with self._sessions() as session:
             row = await session.get(
@@ -170,14 +170,14 @@ class MessageStore:
             )
             return _message(row, row.events) if row is not None else None
 
-    @_guarded
+    @guarded
     async def find_by_provider_uuid(self, provider_message_uuid: str) -> Message | None:
         query = select(MessageRow).where(MessageRow.provider_message_uuid == provider_message_uuid)
         async with self._sessions() as session:
             row = (await session.execute(query)).scalar_one_or_none()
             return _message(row, ()) if row is not None else None
 
-    @_guarded
+    @guarded
     async def claim(self, message_id: str) -> bool:
         """Move ``accepted`` to ``sending`` if nobody else has: the one gate before Plivo.
 
@@ -209,7 +209,7 @@ class MessageStore:
                 )
         return won
 
-    @_guarded
+    @guarded
     async def record(
         self,
         message_id: str,
@@ -249,7 +249,7 @@ class MessageStore:
                 )
                 return decision
 
-    @_guarded
+    @guarded
     async def list(
         self,
         *,

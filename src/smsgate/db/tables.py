@@ -23,6 +23,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+from smsgate.db.ids import new_id
 from smsgate.db.types import BigId, UtcDateTime
 
 # Named constraints, so migrations can refer to them on every database (and SQLite batch
@@ -98,3 +99,30 @@ class IdempotencyKeyRow(Base):
     message_id: Mapped[str | None] = mapped_column(String(26))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
     expires_at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
+
+
+class InboundRow(Base):
+    """A message someone sent to one of our numbers, as Plivo posted it."""
+
+    __tablename__ = "inbound_messages"
+
+    id: Mapped[str] = mapped_column(String(26), primary_key=True, default=new_id)  # a ULID
+    # Unique: Plivo retries a post it thinks we missed, and the retry must not store twice.
+    provider_message_uuid: Mapped[str | None] = mapped_column(String(64), unique=True)
+    from_number: Mapped[str] = mapped_column(String(16), index=True)
+    to_number: Mapped[str] = mapped_column(String(16))
+    text: Mapped[str | None] = mapped_column(Text)
+    units: Mapped[int | None] = mapped_column(Integer)
+    intent: Mapped[str | None] = mapped_column(String(16))  # Plivo's MessageIntent, if any
+    received_at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
+    raw: Mapped[dict[str, Any]] = mapped_column(JSON)  # every field Plivo posted
+
+
+class OptOutRow(Base):
+    """A number that asked not to be texted: the primary key makes a second insert fail."""
+
+    __tablename__ = "opt_outs"
+
+    number: Mapped[str] = mapped_column(String(16), primary_key=True)  # E.164
+    source: Mapped[str] = mapped_column(String(16))  # keyword, api, plivo
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)

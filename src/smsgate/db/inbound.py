@@ -1,0 +1,116 @@
+"""Inbound messages: what people texted to our numbers, each stored once.
+
+Plivo posts an inbound message again when it did not get a 200 in time, with the same
+``MessageUUID``; the unique column and ``INSERT ... ON CONFLICT DO NOTHING`` keep one row.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, cast
+
+from sqlalchemy import CursorResult, Insert, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from smsgate.db.ids import new_id
+from smsgate.db.store import guarded
+from smsgate.db.tables import InboundRow
+
+__all__ = ["InboundMessage", "InboundSms", "InboundStore"]
+
+
+@dataclass(frozen=True, slots=True)
+class InboundSms:
+    """An inbound message as Plivo posted it, numbers already normalised by the caller."""
+
+    from_number: str
+    to_number: str
+    text: str | None
+    received_at: datetime
+    provider_message_uuid: str | None = None
+    units: int | None = None
+    intent: str | None = None
+    raw: dict[str, str] = field(default_factory=dict)  # every field Plivo posted
+
+
+@dataclass(frozen=True, slots=True)
+class InboundMessage:
+    """An inbound message as stored: :class:`InboundSms` with its id."""
+
+    id: str
+    from_number: str
+    to_number: str
+    text: str | None
+    received_at: datetime
+    provider_message_uuid: str | None
+    units: int | None
+    intent: str | None
+    raw: dict[str, Any]
+
+
+class InboundStore:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self._sessions = sessions
+
+    @guarded
+    async def add(self, sms: InboundSms) -> bool:
+        """Store ``sms``; False when its ``MessageUUID`` is stored already (a Plivo retry)."""
+        values = {
+            "id": new_id(),
+            "provider_message_uuid": sms.provider_message_uuid,
+            "from_number": sms.from_number,
+            "to_number": sms.to_number,
+            "text": sms.text,
+            "units": sms.units,
+            "intent": sms.intent,
+            "received_at": sms.received_at,
+            "raw": dict(sms.raw),
+        }
+        async with self._sessions.begin() as session:
+            insert = _insert_ignoring_duplicates(session, values)
+            result = cast(CursorResult[Any], await session.execute(insert))
+            return result.rowcount == 1
+
+    @guarded
+    async def list(self, limit: int = 50, before_id: str | None = None) -> list[InboundMessage]:
+        """Newest first; pass the last id of a page as ``before_id`` for the next."""
+        query = select(InboundRow).order_by(InboundRow.id.desc()).limit(limit)
+        if before_id is not None:
+            query = query.where(InboundRow.id < before_id)
+        async with self._sessions() as session:
+            rows = (await session.execute(query)).scalars().all()
+            return [_inbound(row) for row in rows]
+
+
+def _insert_ignoring_duplicates(session: AsyncSession, values: Mapping[str, object]) -> Insert:
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        return (
+            postgresql.insert(InboundRow)
+            .values(values)
+            .on_conflict_do_nothing(index_elements=[InboundRow.provider_message_uuid])
+        )
+    if dialect == "sqlite":
+        return (
+            sqlite.insert(InboundRow)
+            .values(values)
+            .on_conflict_do_nothing(index_elements=[InboundRow.provider_message_uuid])
+        )
+    raise NotImplementedError(f"no insert-or-ignore for {dialect}")
+
+
+def _inbound(row: InboundRow) -> InboundMessage:
+    return InboundMessage(
+        id=row.id,
+        from_number=row.from_number,
+        to_number=row.to_number,
+        text=row.text,
+        received_at=row.received_at,
+        provider_message_uuid=row.provider_message_uuid,
+        units=row.units,
+        intent=row.intent,
+        raw=row.raw,
+    )

@@ -1,0 +1,126 @@
+"""The opt-out list: numbers that asked not to be texted, by keyword, by hand or through Plivo.
+
+Adding is an ``INSERT ... ON CONFLICT DO NOTHING`` on the number (the primary key), so any
+number of concurrent adds of one number store it once and exactly one of them says it was new.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, ParamSpec, TypeVar, cast
+
+from sqlalchemy import CursorResult, Insert, Result, delete, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from smsgate.db.store import Clock, guarded, utc_now
+from smsgate.db.tables import OptOutRow
+
+__all__ = ["OptOut", "OptOutSource", "OptOutStore", "guarded", "is_e164"]
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+# "+", a country code that does not start with 0, at most 15 digits in all (ITU-T E.164).
+_E164 = re.compile(r"\+[1-9][0-9]{1,14}")
+
+
+class OptOutSource(StrEnum):
+    """How a number came onto the list; stored, and shown by the API."""
+
+    KEYWORD = "keyword"  # the person texted STOP (or another opt-out word)
+    API = "api"  # added by hand through /api/v1/opt-outs
+    PLIVO = "plivo"  # Plivo marked the inbound message as an opt-out (MessageIntent)
+
+
+@dataclass(frozen=True, slots=True)
+class OptOut:
+    number: str
+    source: OptOutSource
+    created_at: datetime
+
+
+def is_e164(number: str) -> bool:
+    """Whether ``number`` is written in E.164 form: ``+`` and 2 to 15 digits."""
+    return _E164.fullmatch(number) is not None
+
+
+class OptOutStore:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], clock: Clock = utc_now) -> None:
+        self._sessions = sessions
+        self._clock = clock
+
+    @guarded
+    async def add(self, number: str, source: OptOutSource) -> bool:
+        """Put ``number`` (E.164) on the list; True if it was not on it already.
+
+        A number already on the list keeps its first source and time.
+
+        Raises:
+            ValueError: ``number`` is not in E.164 form (callers normalise it first).
+        """
+        _check(number)
+        values = {
+            "number": number,
+            "source": OptOutSource(source).value,
+            "created_at": self._clock(),
+        }
+        async with self._sessions.begin() as session:
+            insert = _insert_ignoring_duplicates(session, values)
+            return _rowcount(await session.execute(insert)) == 1
+
+    @guarded
+    async def remove(self, number: str) -> bool:
+        """Take ``number`` off the list; True if it was on it."""
+        async with self._sessions.begin() as session:
+            result = await session.execute(delete(OptOutRow).where(OptOutRow.number == number))
+            return _rowcount(result) == 1
+
+    @guarded
+    async def is_opted_out(self, number: str) -> bool:
+        async with self._sessions() as session:
+            return await session.get(OptOutRow, number) is not None
+
+    @guarded
+    async def get(self, number: str) -> OptOut | None:
+        async with self._sessions() as session:
+            row = await session.get(OptOutRow, number)
+            return _opt_out(row) if row is not None else None
+
+    @guarded
+    async def list(self, limit: int = 100, after: str | None = None) -> list[OptOut]:
+        """Numbers in order; pass the last number of a page as ``after`` for the next."""
+        query = select(OptOutRow).order_by(OptOutRow.number).limit(limit)
+        if after is not None:
+            query = query.where(OptOutRow.number > after)
+        async with self._sessions() as session:
+            rows = (await session.execute(query)).scalars().all()
+            return [_opt_out(row) for row in rows]
+
+
+def _check(number: str) -> None:
+    if not is_e164(number):
+        raise ValueError("an opt-out number must be in E.164 form, like +14155552671")
+
+
+def _insert_ignoring_duplicates(session: AsyncSession, values: Mapping[str, object]) -> Insert:
+    # Both dialects spell it the same way, but each has its own construct.
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        return postgresql.insert(OptOutRow).values(values).on_conflict_do_nothing()
+    if dialect == "sqlite":
+        return sqlite.insert(OptOutRow).values(values).on_conflict_do_nothing()
+    raise NotImplementedError(f"no insert-or-ignore for {dialect}")
+
+
+def _rowcount(result: Result[Any]) -> int:
+    # An INSERT's or DELETE's result is a CursorResult, which alone carries the row count.
+    return cast(CursorResult[Any], result).rowcount
+
+
+def _opt_out(row: OptOutRow) -> OptOut:
+    return OptOut(number=row.number, source=OptOutSource(row.source), created_at=row.created_at)
