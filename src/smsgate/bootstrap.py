@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import secrets
+from dataclasses import dataclass
 from datetime import timedelta
 
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -10,6 +11,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from smsgate.config import ProviderName, Settings, compact_sender
 from smsgate.db.engine import make_engine, make_sessions
 from smsgate.db.idempotency import IdempotencyStore
+from smsgate.db.inbound import InboundStore
+from smsgate.db.opt_outs import OptOutStore
 from smsgate.db.store import MessageStore
 from smsgate.providers.base import SmsProvider
 from smsgate.providers.http import AiohttpTransport, HttpTransport
@@ -19,10 +22,20 @@ from smsgate.services.idempotency import Idempotency
 from smsgate.services.sending import Sender
 
 
-def build_provider(settings: Settings, *, transport: HttpTransport | None = None) -> SmsProvider:
-    """Build the configured provider. Call it inside the running event loop (aiohttp needs one)."""
+def build_provider(
+    settings: Settings,
+    *,
+    transport: HttpTransport | None = None,
+    sandbox_callback_token: str | None = None,
+) -> SmsProvider:
+    """Build the configured provider. Call it inside the running event loop (aiohttp needs one).
+
+    The sandbox signs the delivery reports it simulates with ``sandbox_callback_token``.
+    """
     if settings.resolved_provider is ProviderName.SANDBOX:
-        return SandboxProvider(sender=settings.plivo_sender_id)
+        return SandboxProvider(
+            sender=settings.plivo_sender_id, callback_token=sandbox_callback_token
+        )
     settings.check_provider()
     assert settings.plivo_auth_id is not None  # checked just above
     assert settings.plivo_auth_token is not None
@@ -42,57 +55,88 @@ def build_provider(settings: Settings, *, transport: HttpTransport | None = None
 STATUS_CALLBACK_PATH = "/api/v1/webhooks/plivo/status"
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
+class Services:
+    """What the routes and commands use, once the runtime is open."""
+
+    store: MessageStore
+    idempotency: Idempotency
+    sender: Sender
+    opt_outs: OptOutStore
+    inbound: InboundStore
+    # Callbacks are signed with Plivo's auth token; the sandbox signs its own with this too.
+    callback_token: str
+    # Where callbacks are addressed and what their signatures cover: SMSGATE_PUBLIC_URL, else
+    # this server's own address.
+    callback_base_url: str
+
+
 class Runtime:
     """Everything a running smsgate uses, opened together and closed together."""
 
-    settings: Settings
-    injected_provider: SmsProvider | None = None  # tests pass a fake; else built from settings
-    _engine: AsyncEngine | None = field(default=None, repr=False)
-    _store: MessageStore | None = field(default=None, repr=False)
-    _sender: Sender | None = field(default=None, repr=False)
-    _idempotency: Idempotency | None = field(default=None, repr=False)
+    def __init__(self, settings: Settings, injected_provider: SmsProvider | None = None) -> None:
+        self.settings = settings
+        self.injected_provider = injected_provider  # tests pass a fake; else from settings
+        self._engine: AsyncEngine | None = None
+        self._services: Services | None = None
 
-    async def open(self) -> None:
-        provider = self.injected_provider or build_provider(self.settings)
-        self._engine = make_engine(self.settings.database_url)
+    async def open(self) -> Services:
+        settings = self.settings
+        token = callback_token(settings)
+        base = settings.public_url or f"http://{settings.host}:{settings.port}"
+        provider = self.injected_provider or build_provider(settings, sandbox_callback_token=token)
+        self._engine = make_engine(settings.database_url)
         sessions = make_sessions(self._engine)
-        self._store = MessageStore(sessions)
-        self._idempotency = Idempotency(
-            IdempotencyStore(sessions),
-            ttl=timedelta(hours=self.settings.idempotency_ttl_hours),
-            # A repeat waits as long as the first request may take: its whole Plivo deadline.
-            wait=self.settings.plivo_timeout + 5,
+        store = MessageStore(sessions)
+        opt_outs = OptOutStore(sessions)
+        # Plivo is asked for callbacks only at a public address; the sandbox posts its
+        # simulated ones to this server itself.
+        wants_callbacks = settings.public_url is not None or provider.name == "sandbox"
+        self._services = Services(
+            store=store,
+            idempotency=Idempotency(
+                IdempotencyStore(sessions),
+                ttl=timedelta(hours=settings.idempotency_ttl_hours),
+                # A repeat waits as long as the first request may take: its whole deadline.
+                wait=settings.plivo_timeout + 5,
+            ),
+            sender=Sender(
+                provider,
+                store,
+                opt_outs=opt_outs,
+                default_region=settings.default_region,
+                sender_id=settings.plivo_sender_id,
+                callback_url=f"{base}{STATUS_CALLBACK_PATH}" if wants_callbacks else None,
+            ),
+            opt_outs=opt_outs,
+            inbound=InboundStore(sessions),
+            callback_token=token,
+            callback_base_url=base,
         )
-        public = self.settings.public_url
-        self._sender = Sender(
-            provider,
-            self._store,
-            default_region=self.settings.default_region,
-            sender_id=self.settings.plivo_sender_id,
-            callback_url=f"{public}{STATUS_CALLBACK_PATH}" if public else None,
-        )
+        return self._services
 
     async def close(self) -> None:
-        if self._sender is not None and self.injected_provider is None:
-            await self._sender.provider.aclose()
+        if self._services is not None and self.injected_provider is None:
+            await self._services.sender.provider.aclose()
         if self._engine is not None:
             await self._engine.dispose()
 
     @property
-    def store(self) -> MessageStore:
-        if self._store is None:
-            raise RuntimeError("the store is opened by the app's lifespan; it has not run")
-        return self._store
+    def services(self) -> Services:
+        if self._services is None:
+            raise RuntimeError("the runtime is opened by the app's lifespan; it has not run")
+        return self._services
 
-    @property
-    def idempotency(self) -> Idempotency:
-        if self._idempotency is None:
-            raise RuntimeError("idempotency is opened by the app's lifespan; it has not run")
-        return self._idempotency
 
-    @property
-    def sender(self) -> Sender:
-        if self._sender is None:
-            raise RuntimeError("the sender is opened by the app's lifespan; it has not run")
-        return self._sender
+def callback_token(settings: Settings) -> str:
+    """Plivo's auth token when there is one; else a secret of this process, for the sandbox.
+
+    Several sandbox processes behind one address need one shared secret: set PLIVO_AUTH_TOKEN
+    (without PLIVO_AUTH_ID the provider stays the sandbox).
+    """
+    if settings.plivo_auth_token is not None:
+        return settings.plivo_auth_token.get_secret_value()
+    return _PROCESS_SECRET
+
+
+_PROCESS_SECRET = secrets.token_urlsafe(32)

@@ -180,7 +180,7 @@ def send(
         runtime = Runtime(settings)
         await runtime.open()
         try:
-            return await runtime.sender.send(to, text)
+            return await runtime.services.sender.send(to, text)
         finally:
             await runtime.close()
 

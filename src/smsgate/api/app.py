@@ -26,7 +26,7 @@ from smsgate.api.fastlane import FastLane
 from smsgate.api.guard import ApiGuard
 from smsgate.api.middleware import BodyLimit, RequestContext
 from smsgate.api.openapi import install_openapi
-from smsgate.api.routes import messages, ops, page
+from smsgate.api.routes import messages, ops, opt_outs, page, webhooks
 from smsgate.api.routes.messages import create_message_endpoint
 from smsgate.api.routes.send_sms import send_sms_endpoint
 from smsgate.bootstrap import Runtime
@@ -67,8 +67,8 @@ def create_fastapi(runtime: Runtime) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        await runtime.open()
-        log.info("started", provider=runtime.sender.provider.name, auth=settings.auth_required)
+        services = await runtime.open()
+        log.info("started", provider=services.sender.provider.name, auth=settings.auth_required)
         try:
             yield
         finally:
@@ -87,6 +87,8 @@ def create_fastapi(runtime: Runtime) -> FastAPI:
     install_error_handlers(api)
     install_openapi(api)
     api.include_router(messages.router)
+    api.include_router(opt_outs.router)
+    api.include_router(webhooks.router)
     api.include_router(ops.router)
     api.include_router(page.router)
     api.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")

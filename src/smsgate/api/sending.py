@@ -33,7 +33,7 @@ def send_endpoint(
         async def make() -> Answer:
             try:
                 body = parse_body(raw)
-                report = await runtime.sender.send(body.to, body.text)
+                report = await runtime.services.sender.send(body.to, body.text)
             except Exception as exc:
                 problem = problem_for(exc)
                 if problem is None or problem.status >= 500:
@@ -47,7 +47,7 @@ def send_endpoint(
             answer = await make()
         else:
             fingerprint = request_hash("POST", request.url.path, raw)
-            answer = await runtime.idempotency.run("", key, fingerprint, make)
+            answer = await runtime.services.idempotency.run("", key, fingerprint, make)
         return JsonResponse(answer.body, status_code=answer.status, headers=answer.headers)
 
     return endpoint

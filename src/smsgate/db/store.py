@@ -11,7 +11,7 @@ where a read-then-write transaction could otherwise fail or overwrite a concurre
 from __future__ import annotations
 
 import functools
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -110,7 +110,9 @@ class StoreUnavailable(Exception):
     """The database could not be reached or refused the work; the API answers 503."""
 
 
-def guarded(method: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]]:
+def guarded(
+    method: Callable[P, Coroutine[Any, Any, T]],
+) -> Callable[P, Coroutine[Any, Any, T]]:
     """Turn the database's failures into StoreUnavailable, the one error callers handle."""
 
     @functools.wraps(method)

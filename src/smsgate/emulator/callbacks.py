@@ -8,7 +8,6 @@ one), ``step_s`` apart. A callback that gets no 2xx is retried three times, 60, 
 from __future__ import annotations
 
 import asyncio
-import secrets
 import time
 from collections.abc import Iterable
 from typing import Final
@@ -28,7 +27,7 @@ from smsgate.emulator.records import (
 )
 from smsgate.emulator.state import EmulatorState
 from smsgate.net import is_loopback
-from smsgate.providers.plivo_signature import sign_v2, sign_v3
+from smsgate.providers.plivo_signature import signature_headers
 
 _RETRY_DELAYS_S: Final = (60, 120, 240)
 
@@ -148,26 +147,3 @@ def callback_fields(message: MessageRecord, index: int) -> dict[str, str]:
         "PowerpackUUID": message.powerpack_uuid,
         "requester_ip": message.requester_ip,
     }
-
-
-def signature_headers(
-    method: str, url: str, auth_token: str, form: dict[str, str] | None
-) -> dict[str, str]:
-    """Plivo's V2 and V3 signature headers; the emulator's account is its own main account."""
-    nonce_v2, nonce_v3 = _nonce(), _nonce()
-    v2 = sign_v2(url, nonce_v2, auth_token)
-    v3 = sign_v3(method, url, nonce_v3, auth_token, form)
-    return {
-        "X-Plivo-Signature-V2": v2,
-        "X-Plivo-Signature-Ma-V2": v2,
-        "X-Plivo-Signature-V2-Nonce": nonce_v2,
-        "X-Plivo-Signature-V3": v3,
-        "X-Plivo-Signature-Ma-V3": v3,
-        "X-Plivo-Signature-V3-Nonce": nonce_v3,
-    }
-
-
-def _nonce() -> str:
-    # Plivo's nonces are 20 digits. secrets, not the state's seeded generator, so that
-    # callbacks do not shift the failure-rate draws a test relies on.
-    return f"{secrets.randbelow(10**20):020d}"

@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import secrets
 from collections.abc import Mapping, Sequence
 from urllib.parse import parse_qs, urlparse, urlunparse
 
@@ -110,3 +111,27 @@ def _hmac_b64(auth_token: str, message: str) -> str:
 def _same(expected: str, given: str) -> bool:
     # Bytes, because compare_digest refuses non-ASCII str and a header may hold anything.
     return hmac.compare_digest(expected.encode(), given.encode())
+
+
+def signature_headers(
+    method: str, url: str, auth_token: str, form: dict[str, str] | None
+) -> dict[str, str]:
+    """The V2 and V3 signature headers Plivo puts on a callback (the -Ma- ones alike, as for a
+    main account): the emulator and the sandbox sign their callbacks with them."""
+    nonce_v2, nonce_v3 = _nonce(), _nonce()
+    v2 = sign_v2(url, nonce_v2, auth_token)
+    v3 = sign_v3(method, url, nonce_v3, auth_token, form)
+    return {
+        "X-Plivo-Signature-V2": v2,
+        "X-Plivo-Signature-Ma-V2": v2,
+        "X-Plivo-Signature-V2-Nonce": nonce_v2,
+        "X-Plivo-Signature-V3": v3,
+        "X-Plivo-Signature-Ma-V3": v3,
+        "X-Plivo-Signature-V3-Nonce": nonce_v3,
+    }
+
+
+def _nonce() -> str:
+    # Plivo's nonces are 20 digits. secrets, not a seeded generator: a nonce must not repeat,
+    # and the emulator's seeded failure draws must not shift because callbacks were signed.
+    return f"{secrets.randbelow(10**20):020d}"

@@ -8,12 +8,16 @@ that developers know from other providers' test numbers.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections import deque
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
 
+import aiohttp
+
+from smsgate.domain.encoding import analyse_text
 from smsgate.domain.phone import mask_number
 from smsgate.logs import get_logger
 from smsgate.providers.base import (
@@ -26,6 +30,7 @@ from smsgate.providers.base import (
     SendResult,
     Transient,
 )
+from smsgate.providers.plivo_signature import signature_headers
 
 log = get_logger("smsgate.sandbox")
 
@@ -74,13 +79,32 @@ class SandboxSend:
 
 
 class SandboxProvider:
+    """Sends nothing; with ``callback_token``, reports delivery like Plivo would.
+
+    An accepted send that carries a ``callback_url`` gets Plivo-shaped status callbacks, posted
+    over HTTP and signed (V2 and V3) with ``callback_token``: ``sent``, then ``delivered`` (or
+    ``undelivered`` with error 30 for the carrier-failure number). They go through smsgate's
+    real callback route, so the whole delivery path runs without Plivo.
+    """
+
     name = "sandbox"
 
-    def __init__(self, *, sender: str | None = None, keep: int = 0) -> None:
+    def __init__(
+        self,
+        *,
+        sender: str | None = None,
+        keep: int = 0,
+        callback_token: str | None = None,
+        callback_delay: float = 0.2,
+    ) -> None:
         # ``keep`` > 0 records the last sends in ``sent`` (tests read them); a served sandbox
         # keeps none, so no message text lingers in memory.
         self._sender = sender
         self.sent: deque[SandboxSend] = deque(maxlen=keep)
+        self._callback_token = callback_token
+        self._callback_delay = callback_delay
+        self._session: aiohttp.ClientSession | None = None
+        self._reports: set[asyncio.Task[None]] = set()
 
     async def send(self, sms: OutboundSms) -> SendResult:
         simulation = SIMULATED_NUMBERS.get(sms.to, Simulation.DELIVERED)
@@ -103,10 +127,70 @@ class SandboxProvider:
             simulation=simulation.value,
             message_uuid=message_uuid,
         )
+        outcome = DELIVERY_OUTCOMES.get(simulation)
+        if message_uuid and outcome and sms.callback_url and self._callback_token:
+            task = asyncio.create_task(self._report(sms, message_uuid, outcome))
+            self._reports.add(task)
+            task.add_done_callback(self._reports.discard)
         return result
 
     async def aclose(self) -> None:
-        return None
+        for task in list(self._reports):
+            task.cancel()
+        await asyncio.gather(*self._reports, return_exceptions=True)
+        if self._session is not None:
+            await self._session.close()
+
+    async def _report(self, sms: OutboundSms, message_uuid: str, outcome: tuple[str, str]) -> None:
+        final, error_code = outcome
+        for sequence, status in enumerate(("sent", final), start=1):
+            await asyncio.sleep(self._callback_delay)
+            fields = _callback_fields(sms, message_uuid, status, sequence, self._sender)
+            if status == final and final != "delivered":
+                fields["ErrorCode"] = error_code
+            await self._post(str(sms.callback_url), fields, message_uuid)
+
+    async def _post(self, url: str, fields: dict[str, str], message_uuid: str) -> None:
+        assert self._callback_token is not None  # only scheduled with a token
+        if self._session is None:
+            self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10))
+        headers = signature_headers("POST", url, self._callback_token, fields)
+        try:
+            async with self._session.post(url, data=fields, headers=headers) as answer:
+                status = answer.status
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            log.warning(
+                "sandbox_callback_failed", message_uuid=message_uuid, error=type(exc).__name__
+            )
+            return
+        if status != 200:
+            log.warning("sandbox_callback_refused", message_uuid=message_uuid, http_status=status)
+
+
+def _callback_fields(
+    sms: OutboundSms, message_uuid: str, status: str, sequence: int, sender: str | None
+) -> dict[str, str]:
+    """The form fields Plivo posts on a status change (reference §3)."""
+    now = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+    units = str(max(1, analyse_text(sms.text).segments))
+    return {
+        "MessageUUID": message_uuid,
+        "ParentMessageUUID": message_uuid,
+        "To": sms.to.removeprefix("+"),
+        "From": (sender or "").removeprefix("+"),
+        "Type": "sms",
+        "Status": status,
+        "Units": units,
+        "TotalRate": "0.00000",
+        "TotalAmount": "0.00000",
+        "MCC": "",
+        "MNC": "",
+        "ErrorCode": "",
+        "PartInfo": "1 of 1",
+        "Sequence": str(sequence),
+        "MessageTime": now,
+        "PowerpackUUID": "",
+    }
 
 
 def _simulate(simulation: Simulation, to: str) -> SendResult:

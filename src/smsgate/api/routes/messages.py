@@ -50,7 +50,7 @@ def runtime_of(request: Request) -> Runtime:
 
 @router.get("/messages/{message_id}", summary="One message with its status timeline")
 async def get_message(message_id: str, request: Request) -> JsonResponse:
-    message = await runtime_of(request).store.get(message_id)
+    message = await runtime_of(request).services.store.get(message_id)
     if message is None:
         raise ApiError(404, "message_not_found", f"There is no message {message_id[:40]!r}.")
     return JsonResponse(message_resource(message, with_events=True))
@@ -76,7 +76,7 @@ async def list_messages(
 ) -> JsonResponse:
     runtime = runtime_of(request)
     filters = _filters(runtime, status, to, created_after, created_before)
-    page = await runtime.store.list(**filters, before_id=cursor, limit=limit)
+    page = await runtime.services.store.list(**filters, before_id=cursor, limit=limit)
     next_cursor = page[-1].id if len(page) == limit else None
     return JsonResponse({"data": [message_resource(m) for m in page], "next_cursor": next_cursor})
 
@@ -96,7 +96,7 @@ async def export_messages(
     runtime = runtime_of(request)
     filters = _filters(runtime, status, to, created_after, created_before)
     return StreamingResponse(
-        _csv_lines(runtime.store, filters),
+        _csv_lines(runtime.services.store, filters),
         media_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": 'attachment; filename="messages.csv"'},
     )

@@ -1,0 +1,83 @@
+"""``/api/v1/webhooks/plivo/*``: what Plivo (or the sandbox) posts back to smsgate.
+
+No API key guards these routes: Plivo cannot send one. Every request must carry a valid Plivo
+signature instead (V3 or V2, made with the auth token over SMSGATE_PUBLIC_URL + path), or it
+gets 403 and changes nothing. The answers are quick and always 200 for a signed request, even
+for a message smsgate does not know, so that Plivo stops retrying.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from urllib.parse import parse_qs
+
+from fastapi import APIRouter, Request
+from starlette.responses import Response
+
+from smsgate.api.errors import ApiError
+from smsgate.api.webhook_signature import verify_plivo_request
+from smsgate.bootstrap import Runtime, Services
+from smsgate.logs import get_logger
+from smsgate.services.callbacks import apply_status_report
+from smsgate.services.inbound import handle_inbound
+
+router = APIRouter(prefix="/api/v1/webhooks/plivo", tags=["webhooks"])
+log = get_logger("smsgate.webhooks")
+
+
+@router.post("/status", summary="Plivo's delivery reports", operation_id="plivo_status_report")
+@router.get("/status", include_in_schema=False, operation_id="plivo_status_report_get")
+async def status_report(request: Request) -> Response:
+    services = _services(request)
+    fields = await _signed_fields(request, services)
+    result = await apply_status_report(fields, services.store)
+    if result.ignored:
+        log.info("status_report_ignored", reason=result.ignored)
+    return Response(status_code=200)
+
+
+@router.post("/inbound", summary="Messages sent to our number", operation_id="plivo_inbound")
+@router.get("/inbound", include_in_schema=False, operation_id="plivo_inbound_get")
+async def inbound(request: Request) -> Response:
+    services = _services(request)
+    fields = await _signed_fields(request, services)
+    settings = _runtime(request).settings
+    result = await handle_inbound(fields, services.inbound, services.opt_outs, settings.help_reply)
+    if result.reply_xml is None:
+        return Response(status_code=200)
+    return Response(result.reply_xml, status_code=200, media_type="application/xml")
+
+
+def _runtime(request: Request) -> Runtime:
+    runtime: Runtime = request.app.state.runtime
+    return runtime
+
+
+def _services(request: Request) -> Services:
+    return _runtime(request).services
+
+
+async def _signed_fields(request: Request, services: Services) -> Mapping[str, str]:
+    """The posted (or queried) fields, once the signature over them holds; else 403."""
+    query = request.scope.get("query_string", b"").decode("latin-1")
+    form: dict[str, list[str]] | None = None
+    if request.method == "POST":
+        body = (await request.body()).decode("utf-8", errors="replace")
+        form = parse_qs(body, keep_blank_values=True)
+        values = form
+    else:
+        values = parse_qs(query, keep_blank_values=True)
+    path = request.scope.get("raw_path", request.url.path.encode()).decode("latin-1")
+    path = path.split("?", 1)[0]
+    if not verify_plivo_request(
+        request.method,
+        services.callback_base_url,
+        path,
+        query,
+        request.headers,
+        form,
+        services.callback_token,
+    ):
+        log.warning("webhook_signature_refused", path=request.url.path)
+        raise ApiError(403, "invalid_signature", "The request is not signed by Plivo.")
+    return {name: items[-1] for name, items in values.items()}
