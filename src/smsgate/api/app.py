@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from fastapi import FastAPI
@@ -68,6 +69,11 @@ def create_fastapi(runtime: Runtime) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         services = await runtime.open()
+        # A send lasts at most its deadline: anything "sending" for twice that was cut off.
+        cutoff = datetime.now(UTC) - timedelta(seconds=2 * settings.plivo_timeout)
+        settled = await services.store.settle_interrupted_sends(cutoff)
+        if settled:
+            log.warning("interrupted_sends_settled", count=len(settled), status="unknown")
         log.info("started", provider=services.sender.provider.name, auth=settings.auth_required)
         try:
             yield
