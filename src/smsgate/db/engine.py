@@ -6,8 +6,11 @@ URLs are accepted the way people write them (``sqlite:///./smsgate.db``,
 
 from __future__ import annotations
 
+import sqlite3
+from collections.abc import Callable, Generator
 from typing import Any
 
+import aiosqlite
 from sqlalchemy import event
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
@@ -42,10 +45,57 @@ def is_sqlite(url: str | URL) -> bool:
 def make_engine(url: str, **options: Any) -> AsyncEngine:
     target = async_url(url)
     if target.get_backend_name() == "sqlite":
-        engine = create_async_engine(target, **options)
+        database = target.database or ":memory:"
+        # One connection: its calls run on the loop's thread, so a second connection waiting
+        # for the write lock the first holds would wait on itself.
+        engine = create_async_engine(
+            target,
+            async_creator=lambda: _inline_sqlite(database),
+            pool_size=1,
+            max_overflow=0,
+            pool_timeout=60,
+            **options,
+        )
         event.listen(engine.sync_engine, "connect", _tune_sqlite)
         return engine
     return create_async_engine(target, pool_pre_ping=True, **options)
+
+
+class InlineSqliteConnection(aiosqlite.Connection):
+    """aiosqlite's interface, with each call run right away on the event loop's thread.
+
+    aiosqlite hands every call to a worker thread and back: SQLAlchemy makes some twenty such
+    calls per transaction, and the hand-offs cost far more than SQLite's own work, which for
+    smsgate's small writes takes microseconds (measured: docs/benchmarks.md). The price is that
+    a call waiting on SQLite's write lock holds up the loop, which only another process
+    writing to the same file can cause: run one process on SQLite, or use PostgreSQL.
+    """
+
+    def __await__(self) -> Generator[Any, None, aiosqlite.Connection]:
+        return self._connect().__await__()  # no worker thread to start
+
+    async def _connect(self) -> aiosqlite.Connection:
+        if self._connection is None:
+            self._connection = self._connector()
+        return self
+
+    async def _execute(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        if not self._running or not self._connection:
+            raise ValueError("Connection closed")
+        return fn(*args, **kwargs)
+
+    def stop(self) -> None:
+        self._running = False
+        if self._connection is not None:
+            self._connection.close()
+            self._connection = None
+
+
+async def _inline_sqlite(database: str) -> aiosqlite.Connection:
+    connection = InlineSqliteConnection(
+        lambda: sqlite3.connect(database, check_same_thread=False), iter_chunk_size=64
+    )
+    return await connection
 
 
 def make_sessions(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
