@@ -103,7 +103,6 @@ class Runtime:
             sender=Sender(
                 provider,
                 store,
-                opt_outs=opt_outs,
                 default_region=settings.default_region,
                 sender_id=settings.plivo_sender_id,
                 callback_url=f"{base}{STATUS_CALLBACK_PATH}" if wants_callbacks else None,
@@ -116,8 +115,10 @@ class Runtime:
         return self._services
 
     async def close(self) -> None:
-        if self._services is not None and self.injected_provider is None:
-            await self._services.sender.provider.aclose()
+        if self._services is not None:
+            if self.injected_provider is None:
+                await self._services.sender.provider.aclose()
+            await self._services.store.close()
         if self._engine is not None:
             await self._engine.dispose()
 

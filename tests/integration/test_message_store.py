@@ -31,9 +31,11 @@ def migrated(database_url: str) -> str:
 @pytest.fixture
 async def store(migrated: str) -> AsyncIterator[MessageStore]:
     engine = make_engine(migrated)
+    store = MessageStore(make_sessions(engine))
     try:
-        yield MessageStore(make_sessions(engine))
+        yield store
     finally:
+        await store.close()
         await engine.dispose()
 
 
@@ -178,5 +180,6 @@ async def test_only_sends_interrupted_long_enough_ago_are_settled_as_unknown(
         settled = await store.get(old.id)
         assert settled is not None
         assert settled.events[-1].source == "recovery"
+        await store.close()
     finally:
         await engine.dispose()

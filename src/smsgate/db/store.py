@@ -10,6 +10,7 @@ where a read-then-write transaction could otherwise fail or overwrite a concurre
 
 from __future__ import annotations
 
+import asyncio
 import functools
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, replace
@@ -22,12 +23,14 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.orm import selectinload
 
+from smsgate.db.group_commit import OPTED_OUT, Change, GroupCommit, Insert, Write, refuse
 from smsgate.db.ids import new_id
-from smsgate.db.tables import EventRow, MessageRow
+from smsgate.db.tables import EventRow, MessageRow, OptOutRow
 from smsgate.domain.message import MessageStatus, Transition, decide
 
 MESSAGES = cast(Table, MessageRow.__table__)
 EVENTS = cast(Table, EventRow.__table__)
+OPT_OUTS = cast(Table, OptOutRow.__table__)
 
 Clock = Callable[[], datetime]
 P = ParamSpec("P")
@@ -134,14 +137,29 @@ class MessageStore:
         self._sessions = sessions
         self._engine: AsyncEngine = sessions.kw["bind"]
         self._clock = clock
+        self._group = GroupCommit(self._engine, MESSAGES, EVENTS, OPT_OUTS, self._apply_alone)
+
+    async def close(self) -> None:
+        """Stop the group-commit writer (queued writes are done first by their waiters)."""
+        await self._group.close()
 
     @guarded
-    async def add(self, new: NewMessage, *, source: str = "api", claimed: bool = False) -> Message:
+    async def add(
+        self,
+        new: NewMessage,
+        *,
+        source: str = "api",
+        claimed: bool = False,
+        unless_opted_out: bool = False,
+    ) -> Message:
         """Store a message as ``accepted``, with the first event of its timeline.
 
         ``claimed`` stores it already ``sending`` (both events written), for a caller that
         hands it to the provider at once: no other worker can see it as ``accepted`` in between,
         so it needs no separate claim, and the send costs one transaction less.
+
+        ``unless_opted_out`` checks the opt-out list in the same transaction; a message to an
+        opted-out number is stored (and returned) as ``rejected``, with the reason.
         """
         now = self._clock()
         statuses = [MessageStatus.ACCEPTED] + ([MessageStatus.SENDING] if claimed else [])
@@ -165,15 +183,49 @@ class MessageStore:
             updated_at=now,
             events=tuple(Event(status, True, source, now, None) for status in statuses),
         )
-        # Core statements, not the ORM's unit of work: measured, the ORM cost ten times as much
-        # CPU as SQLite itself on this, the hottest write (docs/benchmarks.md).
-        async with self._engine.begin() as connection:
-            await connection.execute(insert(MESSAGES), _row(message))
-            await connection.execute(
-                insert(EVENTS),
-                [_event_row(message.id, event) for event in message.events],
+        # Core statements through group commit, not the ORM's unit of work in a transaction of
+        # its own: measured, those cost more than all the rest of a send (docs/benchmarks.md).
+        done: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        events = [_event_row(message.id, event) for event in message.events]
+        await self._group.submit(Insert(_row(message), events, done, unless_opted_out))
+        if await done:  # refused: the number opted out
+            return replace(
+                message,
+                status=MessageStatus.REJECTED,
+                attempts=0,
+                error_reason=OPTED_OUT,
+                events=(
+                    message.events[0],
+                    Event(MessageStatus.REJECTED, True, source, now, {"reason": OPTED_OUT}),
+                ),
             )
         return message
+
+    async def _apply_alone(self, write: Write) -> None:
+        """Apply one write in its own transaction (group commit's fallback) and resolve it."""
+        try:
+            if isinstance(write, Insert):
+                async with self._engine.begin() as connection:
+                    number = write.row["to_number"]
+                    if write.unless_opted_out and await connection.scalar(
+                        select(OPT_OUTS.c.number).where(OPT_OUTS.c.number == number)
+                    ):
+                        refuse(write)
+                    await connection.execute(insert(MESSAGES), write.row)
+                    await connection.execute(insert(EVENTS), write.events)
+                result: object = write.row["status"] == MessageStatus.REJECTED.value
+            else:
+                result = await _record_alone(self._engine, write)
+        except (SQLAlchemyError, OSError) as exc:
+            if not write.done.done():
+                write.done.set_exception(StoreUnavailable(type(exc).__name__))
+            return
+        except Exception as exc:
+            if not write.done.done():
+                write.done.set_exception(exc)
+            return
+        if not write.done.done():
+            write.done.set_result(result)  # type: ignore[arg-type]
 
     @guarded
     async def get(self, message_id: str) -> Message | None:
@@ -229,22 +281,11 @@ class MessageStore:
         The event is stored either way; the outcome's fields are only written with a move.
         None when there is no such message.
         """
-        while True:
-            now = self._clock()
-            async with self._engine.begin() as connection:
-                current = await connection.scalar(
-                    select(MESSAGES.c.status).where(MESSAGES.c.id == message_id)
-                )
-                if current is None:
-                    return None
-                decision = decide(MessageStatus(current), status)
-                if decision.applied and not await _moved(
-                    connection, message_id, decision, now, outcome
-                ):
-                    continue  # another writer changed the status since we read it: decide again
-                event = Event(status, decision.applied, source, now, detail)
-                await connection.execute(insert(EVENTS), _event_row(message_id, event))
-                return decision
+        done: asyncio.Future[Transition | None] = asyncio.get_running_loop().create_future()
+        columns = outcome.columns() if outcome is not None else {}
+        change = Change(message_id, status, self._clock(), source, columns, detail, done)
+        await self._group.submit(change)
+        return await done
 
     @guarded
     async def settle_interrupted_sends(self, before: datetime) -> list[str]:
@@ -290,6 +331,26 @@ class MessageStore:
         async with self._sessions() as session:
             rows = (await session.execute(query)).scalars().all()
             return [_message(row, ()) for row in rows]
+
+
+async def _record_alone(engine: AsyncEngine, change: Change) -> Transition | None:
+    """One status change in a transaction of its own, compare-and-set, retried on a race."""
+    while True:
+        async with engine.begin() as connection:
+            current = await connection.scalar(
+                select(MESSAGES.c.status).where(MESSAGES.c.id == change.message_id)
+            )
+            if current is None:
+                return None
+            decision = decide(MessageStatus(current), change.status)
+            outcome = Outcome(**change.columns)  # type: ignore[arg-type]
+            if decision.applied and not await _moved(
+                connection, change.message_id, decision, change.at, outcome
+            ):
+                continue  # another writer changed the status since we read it: decide again
+            event = Event(change.status, decision.applied, change.source, change.at, change.detail)
+            await connection.execute(insert(EVENTS), _event_row(change.message_id, event))
+            return decision
 
 
 async def _moved(

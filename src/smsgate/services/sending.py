@@ -8,7 +8,6 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass
-from typing import NoReturn, Protocol
 
 from smsgate.db.store import Message, MessageStore, NewMessage, Outcome, StoreUnavailable
 from smsgate.domain.encoding import TextInfo, check_length
@@ -65,10 +64,6 @@ class Failure:
     retry_after: int | None = None
 
 
-class OptOutList(Protocol):
-    async def is_opted_out(self, number: str) -> bool: ...
-
-
 class RecipientOptedOut(DomainError):
     """The number asked not to get messages (STOP); nothing is sent to it."""
 
@@ -97,14 +92,12 @@ class Sender:
         provider: SmsProvider,
         store: MessageStore,
         *,
-        opt_outs: OptOutList | None = None,
         default_region: str | None = None,
         sender_id: str | None = None,
         callback_url: str | None = None,
     ) -> None:
         self.provider = provider
         self._store = store
-        self._opt_outs = opt_outs
         self._default_region = default_region
         self._sender_id = sender_id
         self._callback_url = callback_url
@@ -119,9 +112,9 @@ class Sender:
             provider=self.provider.name,
             sender=self._sender_id,
         )
-        if self._opt_outs is not None and await self._opt_outs.is_opted_out(number.e164):
-            await self._refuse_opted_out(new)
-        message = await self._store.add(new, claimed=True)
+        message = await self._store.add(new, claimed=True, unless_opted_out=True)
+        if message.status is MessageStatus.REJECTED:
+            raise RecipientOptedOut(message.error_reason or "The recipient opted out.", message.id)
         started = time.perf_counter()
         result = await self.provider.send(
             OutboundSms(to=number.e164, text=text, callback_url=self._callback_url)
@@ -140,12 +133,6 @@ class Sender:
         return SendReport(
             message=outcome.applied_to(message, status), to=number, text=info, result=result
         )
-
-    async def _refuse_opted_out(self, new: NewMessage) -> NoReturn:
-        message = await self._store.add(new)
-        reason = "The recipient opted out (replied STOP); nothing was sent."
-        await self._record(message.id, MessageStatus.REJECTED, Outcome(error_reason=reason))
-        raise RecipientOptedOut(reason, message.id)
 
     async def _record(self, message_id: str, status: MessageStatus, outcome: Outcome) -> None:
         try:

@@ -1,0 +1,227 @@
+"""Group commit: the message writes of many concurrent requests, in one transaction.
+
+Under load, hundreds of sends each write their row, then their outcome. One transaction each
+would cost more than the rest of a send together (measured: docs/benchmarks.md); so writes are
+queued, and one writer task applies everything queued in one transaction with one
+``executemany`` per statement, then wakes every waiter. Nothing waits longer than the batch in
+progress; a lone request still gets a batch of one at once.
+
+Semantics are those of one transaction per write:
+- a status change is still compare-and-set: the batch reads the current statuses (locking the
+  rows on PostgreSQL), decides every change with ``domain.message.decide`` in queue order, and
+  the UPDATE keeps ``WHERE status = <what was read>``. If the row counts show another writer
+  got in between, the batch is undone and each write is retried on its own;
+- if the batch fails for any other reason, each write is retried on its own, so one bad write
+  cannot fail the others.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Table, bindparam, func, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from smsgate.domain.message import MessageStatus, Transition, decide
+from smsgate.logs import get_logger
+
+log = get_logger("smsgate.store")
+
+MAX_BATCH = 500
+OUTCOME_COLUMNS = ("provider_message_uuid", "error_code", "error_reason", "units", "amount")
+
+
+@dataclass(slots=True)
+class Insert:
+    """A new message and its first events.
+
+    With ``unless_opted_out``, the batch looks its number up in the opt-out list in the same
+    transaction, and stores an opted-out message as rejected instead (``done`` says True).
+    """
+
+    row: dict[str, object]
+    events: list[dict[str, object]]
+    done: asyncio.Future[bool] = field(repr=False)
+    unless_opted_out: bool = False
+
+
+@dataclass(slots=True)
+class Change:
+    """A reported status, with the fields that travel with it and its event."""
+
+    message_id: str
+    status: MessageStatus
+    at: datetime
+    source: str
+    columns: dict[str, object]
+    detail: dict[str, Any] | None
+    done: asyncio.Future[Transition | None] = field(repr=False)
+
+
+Write = Insert | Change
+Alone = Callable[[Write], Awaitable[None]]
+
+
+class GroupCommit:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        messages: Table,
+        events: Table,
+        opt_outs: Table,
+        alone: Alone,
+    ) -> None:
+        self._engine = engine
+        self._messages = messages
+        self._events = events
+        self._opt_outs = opt_outs
+        self._alone = alone  # applies one write in a transaction of its own
+        self._queue: list[Write] = []
+        self._wakeup = asyncio.Event()
+        self._worker: asyncio.Task[None] | None = None
+        self._move = (
+            update(messages)
+            .where(messages.c.id == bindparam("m_id"), messages.c.status == bindparam("m_old"))
+            .values(
+                status=bindparam("m_new"),
+                updated_at=bindparam("m_at"),
+                **{
+                    name: func.coalesce(bindparam(f"m_{name}"), messages.c[name])
+                    for name in OUTCOME_COLUMNS
+                },
+            )
+        )
+
+    async def submit(self, write: Write) -> None:
+        """Queue ``write``; its future resolves once its batch is committed (or failed)."""
+        self._queue.append(write)
+        self._wakeup.set()
+        if self._worker is None or self._worker.done():
+            self._worker = asyncio.create_task(self._work(), name="smsgate-group-commit")
+
+    async def close(self) -> None:
+        if self._worker is not None:
+            self._worker.cancel()
+            await asyncio.gather(self._worker, return_exceptions=True)
+
+    async def _work(self) -> None:
+        while True:
+            await self._wakeup.wait()
+            self._wakeup.clear()
+            while self._queue:
+                batch, self._queue = self._queue[:MAX_BATCH], self._queue[MAX_BATCH:]
+                await self._commit(batch)
+
+    async def _commit(self, batch: list[Write]) -> None:
+        try:
+            async with self._engine.begin() as connection:
+                results = await self._apply(connection, batch)
+        except Exception as exc:
+            log.warning("group_commit_split", writes=len(batch), error=type(exc).__name__)
+            for write in batch:
+                await self._alone(write)
+            return
+        for write, result in zip(batch, results, strict=True):
+            _resolve(write.done, result)
+
+    async def _apply(self, connection: AsyncConnection, batch: list[Write]) -> list[object]:
+        inserts = [w for w in batch if isinstance(w, Insert)]
+        changes = [w for w in batch if isinstance(w, Change)]
+        refused = await self._opted_out(connection, inserts)
+        if inserts:
+            for write in inserts:
+                if write.row["to_number"] in refused and write.unless_opted_out:
+                    refuse(write)
+            await connection.execute(insert(self._messages), [w.row for w in inserts])
+            await connection.execute(insert(self._events), [e for w in inserts for e in w.events])
+        decisions = await self._change(connection, changes) if changes else {}
+        return [
+            decisions.get(id(w)) if isinstance(w, Change) else w.row["status"] == REJECTED
+            for w in batch
+        ]
+
+    async def _opted_out(self, connection: AsyncConnection, inserts: list[Insert]) -> set[object]:
+        numbers = {w.row["to_number"] for w in inserts if w.unless_opted_out}
+        if not numbers:
+            return set()
+        query = select(self._opt_outs.c.number).where(self._opt_outs.c.number.in_(numbers))
+        return set((await connection.execute(query)).scalars())
+
+    async def _change(
+        self, connection: AsyncConnection, changes: list[Change]
+    ) -> dict[int, Transition | None]:
+        ids = list({change.message_id for change in changes})
+        current_query = (
+            select(self._messages.c.id, self._messages.c.status)
+            .where(self._messages.c.id.in_(ids))
+            .with_for_update()  # PostgreSQL locks the rows; SQLite serialises writers anyway
+        )
+        current = {
+            row.id: MessageStatus(row.status) for row in await connection.execute(current_query)
+        }
+        decisions: dict[int, Transition | None] = {}
+        moves: list[dict[str, object]] = []
+        events: list[dict[str, object]] = []
+        for change in changes:
+            status = current.get(change.message_id)
+            if status is None:
+                decisions[id(change)] = None
+                continue
+            decision = decide(status, change.status)
+            decisions[id(change)] = decision
+            if decision.applied:
+                current[change.message_id] = change.status
+                moves.append(self._move_params(change, decision))
+            events.append(
+                {
+                    "message_id": change.message_id,
+                    "status": change.status.value,
+                    "applied": decision.applied,
+                    "source": change.source,
+                    "at": change.at,
+                    "detail": change.detail,
+                }
+            )
+        if moves:
+            result = await connection.execute(self._move, moves)
+            if result.supports_sane_multi_rowcount() and result.rowcount != len(moves):
+                raise ConcurrentChange(f"{len(moves) - result.rowcount} rows changed meanwhile")
+        if events:
+            await connection.execute(insert(self._events), events)
+        return decisions
+
+    @staticmethod
+    def _move_params(change: Change, decision: Transition) -> dict[str, object]:
+        params: dict[str, object] = {
+            "m_id": change.message_id,
+            "m_old": decision.old.value,
+            "m_new": decision.new.value,
+            "m_at": change.at,
+        }
+        for name in OUTCOME_COLUMNS:
+            params[f"m_{name}"] = change.columns.get(name)
+        return params
+
+
+REJECTED = MessageStatus.REJECTED.value
+OPTED_OUT = "The recipient opted out (replied STOP); nothing was sent."
+
+
+def refuse(write: Insert) -> None:
+    """Turn a new message to an opted-out number into one stored as rejected."""
+    write.row.update(status=REJECTED, attempts=0, error_reason=OPTED_OUT)
+    accepted = write.events[0]
+    write.events[:] = [accepted, {**accepted, "status": REJECTED, "detail": {"reason": OPTED_OUT}}]
+
+
+def _resolve(done: asyncio.Future[Any], result: object) -> None:
+    if not done.done():  # its waiter may have been cancelled; the write stands
+        done.set_result(result)
+
+
+class ConcurrentChange(Exception):
+    """Another writer changed a row the batch read: the batch is retried write by write."""
