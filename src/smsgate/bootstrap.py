@@ -95,7 +95,10 @@ class Runtime:
         self._services = Services(
             store=store,
             idempotency=Idempotency(
-                IdempotencyStore(sessions),
+                # A request lasts at most its Plivo deadline and its database writes.
+                IdempotencyStore(
+                    sessions, longest_request=timedelta(seconds=2 * settings.plivo_timeout + 30)
+                ),
                 ttl=timedelta(hours=settings.idempotency_ttl_hours),
                 # A repeat waits as long as the first request may take: its whole deadline.
                 wait=settings.plivo_timeout + 5,

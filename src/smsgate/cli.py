@@ -16,7 +16,7 @@ from pydantic import ValidationError
 
 from smsgate.bootstrap import Runtime
 from smsgate.config import ConfigError, Settings, get_settings
-from smsgate.db.store import StoreUnavailable
+from smsgate.db.errors import StoreUnavailable
 from smsgate.domain.encoding import analyse_text
 from smsgate.domain.errors import DomainError
 from smsgate.emulator import DEFAULT_AUTH_ID, DEFAULT_AUTH_TOKEN

@@ -14,7 +14,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
 from smsgate.api.responses import error_response
-from smsgate.db.store import StoreUnavailable
+from smsgate.db.errors import StoreUnavailable
 from smsgate.domain.errors import DomainError
 from smsgate.logs import get_logger
 from smsgate.services.idempotency import IdempotencyError

@@ -6,6 +6,7 @@ URLs are accepted the way people write them (``sqlite:///./smsgate.db``,
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from collections.abc import Callable, Generator
 from typing import Any
@@ -61,28 +62,39 @@ def make_engine(url: str, **options: Any) -> AsyncEngine:
     return create_async_engine(target, pool_pre_ping=True, **options)
 
 
+class _RunNow:
+    """Stands in for aiosqlite's queue to its worker thread: runs each call as it is queued."""
+
+    def put_nowait(self, item: tuple[asyncio.Future[Any] | None, Callable[[], Any]]) -> None:
+        future, function = item
+        try:
+            result = function()
+        except BaseException as exc:
+            if future is not None and not future.done():
+                future.set_exception(exc)
+            return
+        if future is not None and not future.done():
+            future.set_result(result)
+
+
 class InlineSqliteConnection(aiosqlite.Connection):
     """aiosqlite's interface, with each call run right away on the event loop's thread.
 
     aiosqlite hands every call to a worker thread and back: SQLAlchemy makes some twenty such
     calls per transaction, and the hand-offs cost far more than SQLite's own work, which for
-    smsgate's small writes takes microseconds (measured: docs/benchmarks.md). The price is that
-    a call waiting on SQLite's write lock holds up the loop, which only another process
-    writing to the same file can cause: run one process on SQLite, or use PostgreSQL.
+    smsgate's small writes takes microseconds (measured: docs/benchmarks.md). Every call goes
+    through aiosqlite's queue, even those SQLAlchemy queues directly, so all run inline.
+    The price is that a call waiting on SQLite's write lock holds up the loop, which only
+    another process writing to the same file can cause: run one process on SQLite, or use
+    PostgreSQL.
     """
 
+    def __init__(self, connector: Callable[[], sqlite3.Connection]) -> None:
+        super().__init__(connector, iter_chunk_size=64)
+        self._tx = _RunNow()  # type: ignore[assignment]
+
     def __await__(self) -> Generator[Any, None, aiosqlite.Connection]:
-        return self._connect().__await__()  # no worker thread to start
-
-    async def _connect(self) -> aiosqlite.Connection:
-        if self._connection is None:
-            self._connection = self._connector()
-        return self
-
-    async def _execute(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-        if not self._running or not self._connection:
-            raise ValueError("Connection closed")
-        return fn(*args, **kwargs)
+        return self._connect().__await__()  # there is no worker thread to start
 
     def stop(self) -> None:
         self._running = False
@@ -92,9 +104,7 @@ class InlineSqliteConnection(aiosqlite.Connection):
 
 
 async def _inline_sqlite(database: str) -> aiosqlite.Connection:
-    connection = InlineSqliteConnection(
-        lambda: sqlite3.connect(database, check_same_thread=False), iter_chunk_size=64
-    )
+    connection = InlineSqliteConnection(lambda: sqlite3.connect(database, check_same_thread=False))
     return await connection
 
 

@@ -18,14 +18,18 @@ Semantics are those of one transaction per write:
 from __future__ import annotations
 
 import asyncio
+import contextvars
+from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table, bindparam, func, insert, select, update
+from sqlalchemy import BindParameter, Table, bindparam, func, insert, select, update
+from sqlalchemy.exc import DataError, IntegrityError, SQLAlchemyError, StatementError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from smsgate.db.errors import StoreUnavailable
 from smsgate.domain.message import MessageStatus, Transition, decide
 from smsgate.logs import get_logger
 
@@ -80,17 +84,24 @@ class GroupCommit:
         self._events = events
         self._opt_outs = opt_outs
         self._alone = alone  # applies one write in a transaction of its own
-        self._queue: list[Write] = []
+        self._queue: deque[Write] = deque()
         self._wakeup = asyncio.Event()
         self._worker: asyncio.Task[None] | None = None
+        self._closed = False
+        column = messages.c
+
+        def typed(name: str, column_name: str) -> BindParameter[Any]:
+            # Typed, so each value is converted as its column's (a Decimal for SQLite, say).
+            return bindparam(name, type_=column[column_name].type)
+
         self._move = (
             update(messages)
-            .where(messages.c.id == bindparam("m_id"), messages.c.status == bindparam("m_old"))
+            .where(column.id == typed("m_id", "id"), column.status == typed("m_old", "status"))
             .values(
-                status=bindparam("m_new"),
-                updated_at=bindparam("m_at"),
+                status=typed("m_new", "status"),
+                updated_at=typed("m_at", "updated_at"),
                 **{
-                    name: func.coalesce(bindparam(f"m_{name}"), messages.c[name])
+                    name: func.coalesce(typed(f"m_{name}", name), column[name])
                     for name in OUTCOME_COLUMNS
                 },
             )
@@ -98,35 +109,67 @@ class GroupCommit:
 
     async def submit(self, write: Write) -> None:
         """Queue ``write``; its future resolves once its batch is committed (or failed)."""
+        if self._closed:
+            raise StoreUnavailable("the store is closed")
         self._queue.append(write)
         self._wakeup.set()
         if self._worker is None or self._worker.done():
-            self._worker = asyncio.create_task(self._work(), name="smsgate-group-commit")
+            # A context of its own: the worker serves every request, it belongs to none.
+            self._worker = asyncio.create_task(
+                self._work(), name="smsgate-group-commit", context=contextvars.Context()
+            )
 
     async def close(self) -> None:
+        """Finish what is queued, then stop; later writes are refused."""
+        self._closed = True
+        self._wakeup.set()
         if self._worker is not None:
-            self._worker.cancel()
             await asyncio.gather(self._worker, return_exceptions=True)
+        self._fail_all(list(self._queue), StoreUnavailable("the store is closed"))
+        self._queue.clear()
 
     async def _work(self) -> None:
-        while True:
-            await self._wakeup.wait()
-            self._wakeup.clear()
-            while self._queue:
-                batch, self._queue = self._queue[:MAX_BATCH], self._queue[MAX_BATCH:]
-                await self._commit(batch)
+        batch: list[Write] = []
+        try:
+            while self._queue or not self._closed:
+                await self._wakeup.wait()
+                self._wakeup.clear()
+                while self._queue:
+                    count = min(len(self._queue), MAX_BATCH)
+                    batch = [self._queue.popleft() for _ in range(count)]
+                    await self._commit(batch)
+                    batch = []
+        finally:
+            # Cancelled or broken: nobody may wait forever for a write that will not happen.
+            self._fail_all(batch, StoreUnavailable("the store's writer stopped"))
 
     async def _commit(self, batch: list[Write]) -> None:
+        # A write whose request was cancelled before it was stored is dropped: that message
+        # was never handed to a provider, and storing it "sending" would later say otherwise.
+        batch = [w for w in batch if not w.done.cancelled()]
+        if not batch:
+            return
         try:
             async with self._engine.begin() as connection:
                 results = await self._apply(connection, batch)
-        except Exception as exc:
+        except (IntegrityError, DataError, StatementError, ConcurrentChange) as exc:
+            # One write is at fault, or another writer raced us: isolate and retry each.
             log.warning("group_commit_split", writes=len(batch), error=type(exc).__name__)
             for write in batch:
                 await self._alone(write)
             return
+        except (SQLAlchemyError, OSError) as exc:
+            # The database itself failed: retrying each write alone would only fail slower.
+            self._fail_all(batch, StoreUnavailable(type(exc).__name__))
+            return
         for write, result in zip(batch, results, strict=True):
             _resolve(write.done, result)
+
+    @staticmethod
+    def _fail_all(batch: list[Write], error: Exception) -> None:
+        for write in batch:
+            if not write.done.done():
+                write.done.set_exception(error)
 
     async def _apply(self, connection: AsyncConnection, batch: list[Write]) -> list[object]:
         inserts = [w for w in batch if isinstance(w, Insert)]
@@ -158,7 +201,10 @@ class GroupCommit:
         current_query = (
             select(self._messages.c.id, self._messages.c.status)
             .where(self._messages.c.id.in_(ids))
-            .with_for_update()  # PostgreSQL locks the rows; SQLite serialises writers anyway
+            # PostgreSQL locks the rows (in id order, so processes cannot deadlock; "no key"
+            # so foreign-key checks are not blocked); SQLite serialises writers anyway.
+            .order_by(self._messages.c.id)
+            .with_for_update(key_share=True)
         )
         current = {
             row.id: MessageStatus(row.status) for row in await connection.execute(current_query)

@@ -15,7 +15,8 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from smsgate.db.store import Clock, StoreUnavailable, utc_now
+from smsgate.db.errors import StoreUnavailable
+from smsgate.db.store import Clock, utc_now
 from smsgate.db.tables import IdempotencyKeyRow
 
 
@@ -28,9 +29,15 @@ class StoredAnswer:
 
 
 class IdempotencyStore:
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], clock: Clock = utc_now) -> None:
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        clock: Clock = utc_now,
+        longest_request: timedelta = timedelta(minutes=5),
+    ) -> None:
         self._sessions = sessions
         self._clock = clock
+        self._longest_request = longest_request
 
     async def claim(self, scope: str, key: str, request_hash: str, ttl: timedelta) -> bool:
         """True if this request is the first with the key (and must make the answer)."""
@@ -62,9 +69,14 @@ class IdempotencyStore:
             raise StoreUnavailable(type(exc).__name__) from exc
         if row is None:
             return None
-        return StoredAnswer(
-            row.request_hash, row.status_code, row.response, row.expires_at <= self._clock()
+        now = self._clock()
+        # A claim still without an answer expires only once its request cannot be running
+        # any more (its process died): never under a request in progress, however short the TTL.
+        running_for = now - row.created_at
+        expired = row.expires_at <= now and (
+            row.status_code is not None or running_for > self._longest_request
         )
+        return StoredAnswer(row.request_hash, row.status_code, row.response, expired)
 
     async def complete(
         self,
@@ -90,19 +102,25 @@ class IdempotencyStore:
         )
 
     async def release_expired(self, scope: str, key: str) -> None:
-        """Forget the key only if it is still expired: never a claim someone just renewed."""
+        """Forget the key only if it is still expired: never a claim someone just renewed,
+        and never one whose request may still be running."""
+        now = self._clock()
         await self._write(
             delete(IdempotencyKeyRow).where(
                 IdempotencyKeyRow.scope == scope,
                 IdempotencyKeyRow.key == key,
-                IdempotencyKeyRow.expires_at <= self._clock(),
+                IdempotencyKeyRow.expires_at <= now,
+                IdempotencyKeyRow.status_code.is_not(None)
+                | (IdempotencyKeyRow.created_at < now - self._longest_request),
             )
         )
 
     async def purge(self, before: datetime | None = None) -> int:
-        """Delete keys that expired (before ``before``, default now); returns how many."""
+        """Delete answered keys that expired (before ``before``, default now); how many."""
         cutoff = before or self._clock()
-        statement = delete(IdempotencyKeyRow).where(IdempotencyKeyRow.expires_at <= cutoff)
+        statement = delete(IdempotencyKeyRow).where(
+            IdempotencyKeyRow.expires_at <= cutoff, IdempotencyKeyRow.status_code.is_not(None)
+        )
         try:
             async with self._sessions.begin() as session:
                 result = await session.execute(statement)

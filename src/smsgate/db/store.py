@@ -23,7 +23,15 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.orm import selectinload
 
-from smsgate.db.group_commit import OPTED_OUT, Change, GroupCommit, Insert, Write, refuse
+from smsgate.db.errors import StoreUnavailable
+from smsgate.db.group_commit import (
+    OPTED_OUT,
+    Change,
+    GroupCommit,
+    Insert,
+    Write,
+    refuse,
+)
 from smsgate.db.ids import new_id
 from smsgate.db.tables import EventRow, MessageRow, OptOutRow
 from smsgate.domain.message import MessageStatus, Transition, decide
@@ -112,10 +120,6 @@ class Outcome:
         )
 
 
-class StoreUnavailable(Exception):
-    """The database could not be reached or refused the work; the API answers 503."""
-
-
 def guarded(
     method: Callable[P, Coroutine[Any, Any, T]],
 ) -> Callable[P, Coroutine[Any, Any, T]]:
@@ -140,7 +144,7 @@ class MessageStore:
         self._group = GroupCommit(self._engine, MESSAGES, EVENTS, OPT_OUTS, self._apply_alone)
 
     async def close(self) -> None:
-        """Stop the group-commit writer (queued writes are done first by their waiters)."""
+        """Write what is queued, then stop the group-commit writer."""
         await self._group.close()
 
     @guarded
@@ -381,6 +385,12 @@ def _row(message: Message) -> dict[str, object]:
         "status": message.status.value,
         "provider": message.provider,
         "attempts": message.attempts,
+        # Every column, always: rows of one executemany must share their keys.
+        "provider_message_uuid": message.provider_message_uuid,
+        "error_code": message.error_code,
+        "error_reason": message.error_reason,
+        "units": message.units,
+        "amount": message.amount,
         "created_at": message.created_at,
         "updated_at": message.updated_at,
     }

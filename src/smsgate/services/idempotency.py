@@ -17,10 +17,17 @@ from typing import Any
 
 import orjson
 
+from smsgate.db.errors import StoreUnavailable
 from smsgate.db.idempotency import IdempotencyStore
 from smsgate.domain.errors import DomainError
+from smsgate.logs import get_logger
 
 MAX_KEY_LENGTH = 255
+# Answers that say nothing was sent and to come back later: not kept for the key.
+NOTHING_SENT_TRY_AGAIN = frozenset(
+    {"provider_rate_limited", "provider_unavailable", "store_unavailable"}
+)
+log = get_logger("smsgate.idempotency")
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,25 +96,51 @@ class Idempotency:
             # The key expired (or was released) while we looked: claim it afresh.
 
     async def _first(self, scope: str, key: str, make: Callable[[], Awaitable[Answer]]) -> Answer:
+        # The answer is made in a task of its own and shielded: if the caller goes away while
+        # Plivo is being called, the send still finishes and its answer is kept for the key,
+        # so a retry gets it instead of sending again.
+        task = asyncio.ensure_future(self._make_and_keep(scope, key, make))
+        return await asyncio.shield(task)
+
+    async def _make_and_keep(
+        self, scope: str, key: str, make: Callable[[], Awaitable[Answer]]
+    ) -> Answer:
         try:
             answer = await make()
         except BaseException:
-            # No answer was made (a bug, the database, a cancelled request): let a retry run.
-            await asyncio.shield(self._store.release(scope, key))
+            # No answer was made, so nothing reached a provider (a failure before the hand-off,
+            # or a bug): free the key so a retry can run.
+            await self._forget(scope, key)
             raise
+        if answer.body.get("code") in NOTHING_SENT_TRY_AGAIN:
+            # Repeating "try again later" for a day would defeat its Retry-After.
+            await self._forget(scope, key)
+            return answer
         document = {"status": answer.status, "body": answer.body, "headers": answer.headers}
-        await self._store.complete(scope, key, answer.status, document, answer.message_id)
+        try:
+            await self._store.complete(scope, key, answer.status, document, answer.message_id)
+        except StoreUnavailable:
+            # The send stands and its answer is true: return it. Repeats of the key wait, then
+            # answer 409, until the key expires; they never send again.
+            log.error("idempotent_answer_not_stored", message_id=answer.message_id)
         return answer
+
+    async def _forget(self, scope: str, key: str) -> None:
+        try:
+            await self._store.release(scope, key)
+        except StoreUnavailable:
+            log.error("idempotency_key_not_released")
 
     async def _settled(self, scope: str, key: str, fingerprint: str) -> Answer | None:
         """The stored answer, once there is one; None when the key is gone or expired."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self._wait
+        waited_for_it = False  # a duplicate of a running request gets its answer, expired or not
         while True:
             stored = await self._store.read(scope, key)
             if stored is None:
                 return None
-            if stored.expired:
+            if stored.expired and not (waited_for_it and stored.status_code is not None):
                 await self._store.release_expired(scope, key)
                 return None
             if stored.request_hash != fingerprint:
@@ -119,6 +152,7 @@ class Idempotency:
             if stored.status_code is not None and stored.response is not None:
                 document = stored.response
                 return Answer(document["status"], document["body"], document.get("headers"))
+            waited_for_it = True
             if loop.time() >= deadline:
                 raise IdempotencyError(
                     "A request with this Idempotency-Key is still being processed; "

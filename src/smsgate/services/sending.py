@@ -9,7 +9,8 @@ import math
 import time
 from dataclasses import dataclass
 
-from smsgate.db.store import Message, MessageStore, NewMessage, Outcome, StoreUnavailable
+from smsgate.db.errors import StoreUnavailable
+from smsgate.db.store import Message, MessageStore, NewMessage, Outcome
 from smsgate.domain.encoding import TextInfo, check_length
 from smsgate.domain.errors import DomainError
 from smsgate.domain.message import MessageStatus

@@ -1,0 +1,119 @@
+"""Group commit on both databases: batches stay whole, and nobody waits forever."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, MutableMapping
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from structlog.testing import capture_logs
+
+from smsgate.db.engine import make_engine, make_sessions
+from smsgate.db.errors import StoreUnavailable
+from smsgate.db.migrate import upgrade
+from smsgate.db.opt_outs import OptOutSource, OptOutStore
+from smsgate.db.store import MessageStore, NewMessage, Outcome
+from smsgate.domain.message import MessageStatus as S
+
+pytestmark = [pytest.mark.anyio, pytest.mark.integration]
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture
+def migrated(database_url: str) -> str:
+    upgrade(database_url)  # synchronous: Alembic runs its own event loop
+    return database_url
+
+
+@pytest.fixture
+async def stores(migrated: str) -> AsyncIterator[tuple[MessageStore, OptOutStore]]:
+    engine = make_engine(migrated)
+    sessions = make_sessions(engine)
+    store = MessageStore(sessions)
+    try:
+        yield store, OptOutStore(sessions)
+    finally:
+        await store.close()
+        await engine.dispose()
+
+
+def new(to: str) -> NewMessage:
+    return NewMessage(to=to, text="hi", encoding="GSM-7", segments=1, provider="plivo")
+
+
+def splits(logs: list[MutableMapping[str, Any]]) -> int:
+    return sum(1 for entry in logs if entry["event"] == "group_commit_split")
+
+
+async def test_a_batch_of_refused_and_accepted_messages_commits_whole(
+    stores: tuple[MessageStore, OptOutStore],
+) -> None:
+    """Opted-out and ordinary numbers in one batch: each stored right, in one transaction."""
+    store, opt_outs = stores
+    await opt_outs.add("+14155552671", OptOutSource.API)
+    numbers = ["+14155552671", "+14155552672"] * 10
+    with capture_logs() as logs:
+        added = await asyncio.gather(
+            *(store.add(new(n), claimed=True, unless_opted_out=True) for n in numbers)
+        )
+    assert splits(logs) == 0
+    for number, message in zip(numbers, added, strict=True):
+        stored = await store.get(message.id)
+        assert stored is not None
+        expected = S.REJECTED if number == "+14155552671" else S.SENDING
+        assert stored.status == message.status == expected
+        assert (stored.error_reason is not None) == (expected == S.REJECTED)
+
+
+async def test_reports_with_amounts_commit_in_one_batch(
+    stores: tuple[MessageStore, OptOutStore],
+) -> None:
+    """Plivo's reports carry a decimal amount; it must not push the batch onto the slow path."""
+    store, _ = stores
+    messages = [await store.add(new("+14155552671"), claimed=True) for _ in range(10)]
+    outcome = Outcome(units=2, amount=Decimal("0.00500"), error_code="000")
+    with capture_logs() as logs:
+        results = await asyncio.gather(
+            *(store.record(m.id, S.DELIVERED, source="callback", outcome=outcome) for m in messages)
+        )
+    assert splits(logs) == 0
+    assert all(r is not None and r.applied for r in results)
+    stored = await store.get(messages[0].id)
+    assert stored is not None
+    assert (stored.units, stored.amount) == (2, Decimal("0.00500"))
+
+
+async def test_several_changes_to_one_message_in_one_batch_apply_in_order(
+    stores: tuple[MessageStore, OptOutStore],
+) -> None:
+    store, _ = stores
+    message = await store.add(new("+14155552671"), claimed=True)
+    results = await asyncio.gather(
+        store.record(message.id, S.QUEUED, source="provider"),
+        store.record(message.id, S.SENT, source="callback"),
+        store.record(message.id, S.QUEUED, source="callback"),
+        store.record(message.id, S.DELIVERED, source="callback"),
+    )
+    assert [r.applied if r else None for r in results] == [True, True, False, True]
+    stored = await store.get(message.id)
+    assert stored is not None
+    assert stored.status == S.DELIVERED
+
+
+async def test_closing_finishes_what_is_queued_and_refuses_what_comes_after(
+    stores: tuple[MessageStore, OptOutStore],
+) -> None:
+    store, _ = stores
+    pending = [asyncio.ensure_future(store.add(new("+14155552671"))) for _ in range(50)]
+    await asyncio.sleep(0)
+    await store.close()
+    done = await asyncio.wait_for(asyncio.gather(*pending, return_exceptions=True), 10)
+    assert all(not isinstance(d, BaseException) for d in done)
+    with pytest.raises(StoreUnavailable):
+        await store.add(new("+14155552671"))
