@@ -13,6 +13,7 @@ from typing import Any
 
 import aiosqlite
 from sqlalchemy import event
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlalchemy.ext.asyncio import AsyncSession as AsyncSession
@@ -37,6 +38,18 @@ def async_url(url: str) -> URL:
     if "+" in parsed.drivername:
         return parsed
     return parsed.set(drivername=_ASYNC_DRIVERS[parsed.drivername])
+
+
+def insert_or_ignore(dialect: str, model: Any, index_elements: list[Any] | None = None) -> Any:
+    """``INSERT ... ON CONFLICT DO NOTHING`` for ``model`` on the two supported databases.
+
+    Both spell it alike, but each dialect has its own construct for it.
+    """
+    if dialect == "postgresql":
+        return postgresql.insert(model).on_conflict_do_nothing(index_elements=index_elements)
+    if dialect == "sqlite":
+        return sqlite.insert(model).on_conflict_do_nothing(index_elements=index_elements)
+    raise UnsupportedDatabase(f"{dialect} is not supported; use sqlite or postgresql")
 
 
 def is_sqlite(url: str | URL) -> bool:

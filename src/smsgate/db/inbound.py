@@ -12,9 +12,9 @@ from datetime import datetime
 from typing import Any, cast
 
 from sqlalchemy import CursorResult, Insert, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from smsgate.db.engine import insert_or_ignore
 from smsgate.db.ids import new_id
 from smsgate.db.store import guarded
 from smsgate.db.tables import InboundRow
@@ -87,19 +87,10 @@ class InboundStore:
 
 def _insert_ignoring_duplicates(session: AsyncSession, values: Mapping[str, object]) -> Insert:
     dialect = session.get_bind().dialect.name
-    if dialect == "postgresql":
-        return (
-            postgresql.insert(InboundRow)
-            .values(values)
-            .on_conflict_do_nothing(index_elements=[InboundRow.provider_message_uuid])
-        )
-    if dialect == "sqlite":
-        return (
-            sqlite.insert(InboundRow)
-            .values(values)
-            .on_conflict_do_nothing(index_elements=[InboundRow.provider_message_uuid])
-        )
-    raise NotImplementedError(f"no insert-or-ignore for {dialect}")
+    statement: Insert = insert_or_ignore(
+        dialect, InboundRow, [InboundRow.provider_message_uuid]
+    ).values(values)
+    return statement
 
 
 def _inbound(row: InboundRow) -> InboundMessage:

@@ -14,9 +14,9 @@ from enum import StrEnum
 from typing import Any, ParamSpec, TypeVar, cast
 
 from sqlalchemy import CursorResult, Insert, Result, delete, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from smsgate.db.engine import insert_or_ignore
 from smsgate.db.store import Clock, guarded, utc_now
 from smsgate.db.tables import OptOutRow
 
@@ -108,13 +108,8 @@ def _check(number: str) -> None:
 
 
 def _insert_ignoring_duplicates(session: AsyncSession, values: Mapping[str, object]) -> Insert:
-    # Both dialects spell it the same way, but each has its own construct.
-    dialect = session.get_bind().dialect.name
-    if dialect == "postgresql":
-        return postgresql.insert(OptOutRow).values(values).on_conflict_do_nothing()
-    if dialect == "sqlite":
-        return sqlite.insert(OptOutRow).values(values).on_conflict_do_nothing()
-    raise NotImplementedError(f"no insert-or-ignore for {dialect}")
+    statement: Insert = insert_or_ignore(session.get_bind().dialect.name, OptOutRow).values(values)
+    return statement
 
 
 def _rowcount(result: Result[Any]) -> int:
