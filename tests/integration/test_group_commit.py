@@ -117,3 +117,32 @@ async def test_closing_finishes_what_is_queued_and_refuses_what_comes_after(
     assert all(not isinstance(d, BaseException) for d in done)
     with pytest.raises(StoreUnavailable):
         await store.add(new("+14155552671"))
+
+
+async def test_a_wrong_expected_status_is_caught_and_the_change_decided_on_the_real_one(
+    stores: tuple[MessageStore, OptOutStore],
+) -> None:
+    """A report moved the message on before the send's own outcome arrived: no step back."""
+    store, _ = stores
+    message = await store.add(new("+14155552671"), claimed=True)
+    await store.record(message.id, S.SENT, source="callback")
+    late = await store.record(message.id, S.QUEUED, source="provider", expected=S.SENDING)
+    assert late is not None
+    assert not late.applied
+    stored = await store.get(message.id)
+    assert stored is not None
+    assert stored.status == S.SENT
+
+
+async def test_the_sends_own_outcomes_commit_without_reading_the_rows(
+    stores: tuple[MessageStore, OptOutStore],
+) -> None:
+    """The common case, many sends settling at once, stays one batch."""
+    store, _ = stores
+    messages = [await store.add(new("+14155552671"), claimed=True) for _ in range(20)]
+    with capture_logs() as logs:
+        results = await asyncio.gather(
+            *(store.record(m.id, S.QUEUED, source="provider", expected=S.SENDING) for m in messages)
+        )
+    assert splits(logs) == 0
+    assert all(r is not None and r.applied for r in results)

@@ -279,6 +279,7 @@ class MessageStore:
         source: str,
         outcome: Outcome | None = None,
         detail: dict[str, Any] | None = None,
+        expected: MessageStatus | None = None,
     ) -> Transition | None:
         """Record that ``status`` was reported, and move the message if that is forward.
 
@@ -287,7 +288,7 @@ class MessageStore:
         """
         done: asyncio.Future[Transition | None] = asyncio.get_running_loop().create_future()
         columns = outcome.columns() if outcome is not None else {}
-        change = Change(message_id, status, self._clock(), source, columns, detail, done)
+        change = Change(message_id, status, self._clock(), source, columns, detail, done, expected)
         await self._group.submit(change)
         return await done
 

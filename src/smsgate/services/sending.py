@@ -137,7 +137,13 @@ class Sender:
 
     async def _record(self, message_id: str, status: MessageStatus, outcome: Outcome) -> None:
         try:
-            await self._store.record(message_id, status, source="provider", outcome=outcome)
+            await self._store.record(
+                message_id,
+                status,
+                source="provider",
+                outcome=outcome,
+                expected=MessageStatus.SENDING,  # stored so just before the hand-off
+            )
         except StoreUnavailable:
             # The send itself stands; the row stays "sending", which is never sent again.
             log.error("outcome_not_stored", message_id=message_id, status=status.value)
