@@ -81,7 +81,8 @@ class EventRow(Base):
     applied: Mapped[bool] = mapped_column(Boolean)  # False: recorded, status left as it was
     source: Mapped[str] = mapped_column(String(16))  # api, provider, callback, sweeper
     at: Mapped[datetime] = mapped_column(UtcDateTime)
-    detail: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # e.g. a callback's fields
+    # A callback's fields, say. none_as_null: no detail is SQL NULL, and no "null" is serialised.
+    detail: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True))
 
     message: Mapped[MessageRow] = relationship(back_populates="events")
 
