@@ -101,3 +101,14 @@ async def test_a_claim_still_running_never_expires_however_short_the_ttl(
     answers = await asyncio.gather(*(service.run("", "k4", "hash", make) for _ in range(5)))
     assert make.calls == 1
     assert {a.status for a in answers} == {201}
+
+
+async def test_purging_deletes_answered_expired_keys_and_keeps_running_ones(
+    store: IdempotencyStore,
+) -> None:
+    service = Idempotency(store, ttl=timedelta(microseconds=1), wait=2)
+    await service.run("", "answered", "hash", Maker(SENT))
+    assert await store.claim("", "running", "hash", timedelta(microseconds=1))
+    assert await store.purge() == 1
+    assert await store.read("", "answered") is None
+    assert await store.read("", "running") is not None

@@ -12,6 +12,7 @@ The layers, outermost first:
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
@@ -74,10 +75,13 @@ def create_fastapi(runtime: Runtime) -> FastAPI:
         settled = await services.store.settle_interrupted_sends(cutoff)
         if settled:
             log.warning("interrupted_sends_settled", count=len(settled), status="unknown")
+        purging = asyncio.create_task(services.idempotency.purge_forever())
         log.info("started", provider=services.sender.provider.name, auth=settings.auth_required)
         try:
             yield
         finally:
+            purging.cancel()
+            await asyncio.gather(purging, return_exceptions=True)
             await runtime.close()
 
     api = FastAPI(

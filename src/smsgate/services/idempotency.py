@@ -95,6 +95,21 @@ class Idempotency:
                 return stored
             # The key expired (or was released) while we looked: claim it afresh.
 
+    async def purge_forever(self, every: float = 3600.0) -> None:
+        """Delete expired keys now and then every ``every`` seconds, until cancelled.
+
+        Expired keys are already ignored; this only keeps the table from growing.
+        """
+        while True:
+            try:
+                removed = await self._store.purge()
+            except StoreUnavailable:
+                log.warning("idempotency_purge_failed")
+            else:
+                if removed:
+                    log.info("idempotency_keys_purged", count=removed)
+            await asyncio.sleep(every)
+
     async def _first(self, scope: str, key: str, make: Callable[[], Awaitable[Answer]]) -> Answer:
         # The answer is made in a task of its own and shielded: if the caller goes away while
         # Plivo is being called, the send still finishes and its answer is kept for the key,
