@@ -146,3 +146,23 @@ async def test_the_sends_own_outcomes_commit_without_reading_the_rows(
         )
     assert splits(logs) == 0
     assert all(r is not None and r.applied for r in results)
+
+
+async def test_concurrent_writers_settle_a_burst_of_sends_each_exactly_once(
+    stores: tuple[MessageStore, OptOutStore],
+) -> None:
+    """Many sends settling at once, on PostgreSQL across several writers: none lost or doubled."""
+    store, _ = stores
+    messages = await asyncio.gather(
+        *(store.add(new("+14155552671"), claimed=True) for _ in range(200))
+    )
+    results = await asyncio.gather(
+        *(store.record(m.id, S.QUEUED, source="provider", expected=S.SENDING) for m in messages)
+    )
+    assert all(r is not None and r.applied for r in results)
+    stored = await store.list(limit=200)
+    assert len(stored) == 200
+    assert {m.status for m in stored} == {S.QUEUED}
+    one = await store.get(messages[0].id)
+    assert one is not None
+    assert [e.status for e in one.events] == [S.ACCEPTED, S.SENDING, S.QUEUED]

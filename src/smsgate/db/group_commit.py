@@ -82,15 +82,19 @@ class GroupCommit:
         events: Table,
         opt_outs: Table,
         alone: Alone,
+        workers: int = 1,
     ) -> None:
         self._engine = engine
+        # Several writers only help where the database works while we wait on it
+        # (PostgreSQL); their batches cannot interleave badly, as each locks its rows.
+        self._workers_wanted = workers
         self._messages = messages
         self._events = events
         self._opt_outs = opt_outs
         self._alone = alone  # applies one write in a transaction of its own
         self._queue: deque[Write] = deque()
         self._wakeup = asyncio.Event()
-        self._worker: asyncio.Task[None] | None = None
+        self._workers: set[asyncio.Task[None]] = set()
         self._closed = False
         column = messages.c
 
@@ -117,18 +121,20 @@ class GroupCommit:
             raise StoreUnavailable("the store is closed")
         self._queue.append(write)
         self._wakeup.set()
-        if self._worker is None or self._worker.done():
+        self._workers = {w for w in self._workers if not w.done()}
+        if len(self._workers) < self._workers_wanted:
             # A context of its own: the worker serves every request, it belongs to none.
-            self._worker = asyncio.create_task(
-                self._work(), name="smsgate-group-commit", context=contextvars.Context()
+            self._workers.add(
+                asyncio.create_task(
+                    self._work(), name="smsgate-group-commit", context=contextvars.Context()
+                )
             )
 
     async def close(self) -> None:
         """Finish what is queued, then stop; later writes are refused."""
         self._closed = True
         self._wakeup.set()
-        if self._worker is not None:
-            await asyncio.gather(self._worker, return_exceptions=True)
+        await asyncio.gather(*self._workers, return_exceptions=True)
         self._fail_all(list(self._queue), StoreUnavailable("the store is closed"))
         self._queue.clear()
 

@@ -141,7 +141,11 @@ class MessageStore:
         self._sessions = sessions
         self._engine: AsyncEngine = sessions.kw["bind"]
         self._clock = clock
-        self._group = GroupCommit(self._engine, MESSAGES, EVENTS, OPT_OUTS, self._apply_alone)
+        # SQLite runs on this thread: one writer. PostgreSQL works while we wait: a few.
+        workers = 1 if self._engine.dialect.name == "sqlite" else 4
+        self._group = GroupCommit(
+            self._engine, MESSAGES, EVENTS, OPT_OUTS, self._apply_alone, workers=workers
+        )
 
     async def close(self) -> None:
         """Write what is queued, then stop the group-commit writer."""
