@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, MutableMapping
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -166,3 +167,19 @@ async def test_concurrent_writers_settle_a_burst_of_sends_each_exactly_once(
     one = await store.get(messages[0].id)
     assert one is not None
     assert [e.status for e in one.events] == [S.ACCEPTED, S.SENDING, S.QUEUED]
+
+
+async def test_a_database_that_cannot_be_reached_fails_the_batch_at_once(tmp_path: Path) -> None:
+    """No write-by-write retries against a database that is not there: every waiter gets 503."""
+    engine = make_engine(f"sqlite:///{tmp_path / 'missing-folder' / 'smsgate.db'}")
+    store = MessageStore(make_sessions(engine))
+    try:
+        with capture_logs() as logs:
+            results = await asyncio.gather(
+                *(store.add(new("+14155552671")) for _ in range(20)), return_exceptions=True
+            )
+        assert all(isinstance(r, StoreUnavailable) for r in results)
+        assert splits(logs) == 0
+    finally:
+        await store.close()
+        await engine.dispose()

@@ -26,7 +26,14 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import BindParameter, Table, bindparam, func, insert, select, update
-from sqlalchemy.exc import DataError, IntegrityError, SQLAlchemyError, StatementError
+from sqlalchemy.exc import (
+    DataError,
+    IntegrityError,
+    InterfaceError,
+    OperationalError,
+    SQLAlchemyError,
+    StatementError,
+)
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from smsgate.db.errors import StoreUnavailable
@@ -162,14 +169,18 @@ class GroupCommit:
         try:
             async with self._engine.begin() as connection:
                 results = await self._apply(connection, batch)
+        except (OperationalError, InterfaceError, OSError) as exc:
+            # The database itself failed (connection lost, locked, down): retrying each write
+            # alone would only fail slower. (These are StatementErrors too: caught first.)
+            self._fail_all(batch, StoreUnavailable(type(exc).__name__))
+            return
         except (IntegrityError, DataError, StatementError, ConcurrentChange) as exc:
             # One write is at fault, or another writer raced us: isolate and retry each.
             log.warning("group_commit_split", writes=len(batch), error=type(exc).__name__)
             for write in batch:
                 await self._alone(write)
             return
-        except (SQLAlchemyError, OSError) as exc:
-            # The database itself failed: retrying each write alone would only fail slower.
+        except SQLAlchemyError as exc:
             self._fail_all(batch, StoreUnavailable(type(exc).__name__))
             return
         for write, result in zip(batch, results, strict=True):
