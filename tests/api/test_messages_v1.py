@@ -223,3 +223,22 @@ class TestIdempotencyKeys:
             create(client, **{"Idempotency-Key": "short"})
             create(client, **{"Idempotency-Key": "short"})
         assert len(provider.sent) == 2
+
+
+def test_openapi_documents_the_create_route_and_the_idempotency_key(client: TestClient) -> None:
+    schema = client.get("/openapi.json").json()
+    create = schema["paths"]["/api/v1/messages"]["post"]
+    assert {"201", "400", "409", "422", "503"} <= set(create["responses"])
+    assert [p["name"] for p in create["parameters"]] == ["Idempotency-Key"]
+    assert "get" in schema["paths"]["/api/v1/messages"]
+    assert {"409", "422"} <= set(schema["paths"]["/api/send-sms"]["post"]["responses"])
+
+
+def test_a_created_message_matches_its_documented_schema(client: TestClient) -> None:
+    """The 201 body and the documented MessageOut must not drift apart."""
+    from smsgate.api.schemas import MessageOut
+
+    created = create(client, text="hi")
+    created.pop("_status")
+    MessageOut.model_validate(created)
+    assert set(created) == {f.alias or name for name, f in MessageOut.model_fields.items()}

@@ -9,6 +9,7 @@ from fastapi.openapi.utils import get_openapi
 from pydantic import BaseModel
 
 from smsgate.api.routes import send_sms
+from smsgate.api.schemas import MessageOut
 
 
 def install_openapi(app: FastAPI) -> None:
@@ -41,6 +42,26 @@ def build(app: FastAPI) -> dict[str, Any]:
             "description": "Required on /api/* when SMSGATE_API_KEYS is set.",
         }
     }
-    operation["security"] = [{"apiKey": []}, {}]
-    schema["paths"] = {"/api/send-sms": {"post": operation}, **schema.get("paths", {})}
+    create = send_sms.openapi_operation(
+        ref,
+        success=("201", MessageOut, "Stored and accepted by Plivo"),
+        operation_id="create_message",
+        summary="Store and send one SMS",
+    )
+    for item in (operation, create):
+        item["security"] = [{"apiKey": []}, {}]
+        item["parameters"] = [IDEMPOTENCY_KEY]
+    paths = schema.get("paths", {})
+    paths.setdefault("/api/v1/messages", {})["post"] = create
+    schema["paths"] = {"/api/send-sms": {"post": operation}, **paths}
     return schema
+
+
+IDEMPOTENCY_KEY = {
+    "name": "Idempotency-Key",
+    "in": "header",
+    "required": False,
+    "description": "Repeats with the same key and body get the first answer; Plivo is called "
+    "once. Kept for SMSGATE_IDEMPOTENCY_TTL_HOURS.",
+    "schema": {"type": "string", "maxLength": 255},
+}

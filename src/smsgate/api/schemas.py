@@ -32,6 +32,33 @@ class SendSmsOut(BaseModel):
     segments: int = Field(description="How many SMS parts the text takes (each is billed).")
 
 
+class MessageError(BaseModel):
+    code: str | None = Field(description="Plivo's error code, when Plivo gave one.")
+    meaning: str | None = Field(description="What Plivo's code means.")
+    reason: str | None = Field(description="Why, in words (a refusal, a timeout...).")
+
+
+class MessageOut(BaseModel):
+    """A stored message, as ``POST /api/v1/messages`` and the reads return it."""
+
+    id: str = Field(description="smsgate's id: a ULID, sortable by creation time.")
+    to: str
+    from_: str | None = Field(alias="from")
+    text: str | None = Field(description="None once redacted.")
+    encoding: Literal["GSM-7", "UCS-2"]
+    segments: int
+    status: str = Field(description="accepted, sending, queued, sent, delivered, ...")
+    provider: str
+    provider_message_uuid: str | None
+    error: MessageError | None
+    attempts: int
+    units: int | None
+    amount: str | None = Field(description="Plivo's charge, a decimal string.")
+    estimated_cost: str | None
+    created_at: str
+    updated_at: str
+
+
 class ErrorOut(BaseModel):
     success: Literal[False] = False
     error: str = Field(description="What went wrong, in words for a person.")

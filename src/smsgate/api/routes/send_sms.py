@@ -35,8 +35,11 @@ def seed_answer(report: SendReport) -> Answer:
 ERROR_STATUSES = {
     400: "Bad request body or number, text too long, or Plivo rejected the message",
     401: "A valid API key is required (when SMSGATE_API_KEYS is set)",
+    403: "A browser request started by another website, or a foreign host name when open",
     405: "Method not allowed",
+    409: "The recipient opted out (stored as rejected), or the Idempotency-Key is still in use",
     413: "Body over 64 KiB",
+    422: "The Idempotency-Key was used with a different request",
     429: "Plivo is rate-limiting us (see Retry-After)",
     502: "Plivo refused our credentials or answered something unreadable",
     503: "Plivo unreachable or failing after the retries",
@@ -44,8 +47,17 @@ ERROR_STATUSES = {
 }
 
 
-def openapi_operation(ref: Callable[[type[BaseModel]], dict[str, str]]) -> dict[str, Any]:
-    """The OpenAPI description of the route; ``ref`` registers a model and returns its $ref."""
+def openapi_operation(
+    ref: Callable[[type[BaseModel]], dict[str, str]],
+    *,
+    success: tuple[str, type[BaseModel], str] = ("200", SendSmsOut, "Plivo accepted the message"),
+    operation_id: str = "send_sms",
+    summary: str = "Send one SMS now",
+) -> dict[str, Any]:
+    """The OpenAPI description of a send route; ``ref`` registers a model and returns its $ref.
+
+    Both send routes take the same body and fail the same ways; they differ in the success.
+    """
     answers: dict[str, Any] = {
         str(status): {
             "description": text,
@@ -53,15 +65,16 @@ def openapi_operation(ref: Callable[[type[BaseModel]], dict[str, str]]) -> dict[
         }
         for status, text in ERROR_STATUSES.items()
     }
-    answers["200"] = {
-        "description": "Plivo accepted the message",
-        "content": {"application/json": {"schema": ref(SendSmsOut)}},
+    status, model, description = success
+    answers[status] = {
+        "description": description,
+        "content": {"application/json": {"schema": ref(model)}},
     }
     return {
-        "summary": "Send one SMS now",
+        "summary": summary,
         "description": "Validate the number and the text, hand the message to Plivo, and "
         "report the outcome. Nothing is retried once it may have reached Plivo.",
-        "operationId": "send_sms",
+        "operationId": operation_id,
         "tags": ["send"],
         "requestBody": {
             "required": True,
