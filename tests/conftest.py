@@ -91,3 +91,21 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
 
     with fresh_postgres_database() as url:
         yield url
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    """Async tests run on asyncio, like the server."""
+    return "asyncio"
+
+
+@pytest.fixture
+def migrated(database_url: str) -> str:
+    """An empty database (each kind) with the schema at head.
+
+    Synchronous on purpose: Alembic runs its own event loop.
+    """
+    from smsgate.db.migrate import upgrade
+
+    upgrade(database_url)
+    return database_url

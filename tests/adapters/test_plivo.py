@@ -30,11 +30,6 @@ SMS = OutboundSms(to="+14155552671", text="Your code is 123456")
 pytestmark = pytest.mark.anyio
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 def answer(status: int, body: object = None, **headers: str) -> HttpAnswer:
     raw = body if isinstance(body, bytes) else orjson.dumps(body) if body is not None else b""
     return HttpAnswer(status, headers, raw)

@@ -13,7 +13,6 @@ from structlog.testing import capture_logs
 
 from smsgate.db.engine import make_engine, make_sessions
 from smsgate.db.inbound import InboundSms, InboundStore
-from smsgate.db.migrate import upgrade
 from smsgate.db.opt_outs import OptOutSource, OptOutStore
 from smsgate.db.store import Message, MessageStore, NewMessage, Outcome
 from smsgate.domain.message import MessageStatus as S
@@ -27,22 +26,11 @@ OURS = "+14155550199"
 HELP = "Acme alerts: reply STOP to stop. Msg&data rates may apply."
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 @dataclass
 class Stores:
     messages: MessageStore
     opt_outs: OptOutStore
     inbound: InboundStore
-
-
-@pytest.fixture
-def migrated(database_url: str) -> str:
-    upgrade(database_url)  # runs its own event loop, so outside the test's
-    return database_url
 
 
 @pytest.fixture

@@ -13,23 +13,11 @@ from structlog.testing import capture_logs
 
 from smsgate.db.engine import make_engine, make_sessions
 from smsgate.db.errors import StoreUnavailable
-from smsgate.db.migrate import upgrade
 from smsgate.db.opt_outs import OptOutSource, OptOutStore
 from smsgate.db.store import MessageStore, NewMessage, Outcome
 from smsgate.domain.message import MessageStatus as S
 
 pytestmark = [pytest.mark.anyio, pytest.mark.integration]
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture
-def migrated(database_url: str) -> str:
-    upgrade(database_url)  # synchronous: Alembic runs its own event loop
-    return database_url
 
 
 @pytest.fixture

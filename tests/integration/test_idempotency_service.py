@@ -11,21 +11,9 @@ import pytest
 from smsgate.db.engine import make_engine, make_sessions
 from smsgate.db.errors import StoreUnavailable
 from smsgate.db.idempotency import IdempotencyStore
-from smsgate.db.migrate import upgrade
 from smsgate.services.idempotency import Answer, Idempotency
 
 pytestmark = [pytest.mark.anyio, pytest.mark.integration]
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture
-def migrated(database_url: str) -> str:
-    upgrade(database_url)
-    return database_url
 
 
 @pytest.fixture

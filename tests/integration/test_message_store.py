@@ -10,22 +10,10 @@ from decimal import Decimal
 import pytest
 
 from smsgate.db.engine import make_engine, make_sessions
-from smsgate.db.migrate import upgrade
 from smsgate.db.store import MessageStore, NewMessage, Outcome
 from smsgate.domain.message import MessageStatus as S
 
 pytestmark = [pytest.mark.anyio, pytest.mark.integration]
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture
-def migrated(database_url: str) -> str:
-    upgrade(database_url)
-    return database_url
 
 
 @pytest.fixture

@@ -20,11 +20,6 @@ from smsgate.providers.sandbox import SIMULATED_NUMBERS, SandboxProvider, Simula
 pytestmark = pytest.mark.anyio
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 async def test_an_ordinary_number_is_accepted_with_a_fresh_uuid_and_recorded() -> None:
     sandbox = SandboxProvider(sender="+14155550199", keep=10)
     first = await sandbox.send(OutboundSms(to="+14155552671", text="one"))
