@@ -37,6 +37,8 @@ FOUNDATION_P50_MS = 60.0
 FOUNDATION_P99_MS = 100.0
 STORED_RPS = int(1.5 * TUTORIAL_RPS)  # issue #3, for the stored path
 STORED_P99_MS = 150.0
+BARE_REFERENCE_RPS = 2970  # the bare ASGI app on the issue's reference machine, 256 connections
+BARE = "bare ASGI app"
 SEED = "/api/send-sms"
 MESSAGES = "/api/v1/messages"
 DEFAULT_CAP = 100
@@ -164,7 +166,8 @@ def machine() -> str:
 
 def report(runs: list[Run], description: str) -> str:
     rows = "\n".join(
-        f"| `{r.route}` | {r.database} | {r.connections} | {r.plivo_connections} | "
+        f"| {r.route if r.route == BARE else f'`{r.route}`'} | {r.database} | "
+        f"{r.connections} | {r.plivo_connections} | "
         f"{r.rps:,.0f} | {r.p50_ms:.1f} | {r.p99_ms:.1f} | {r.errors} | "
         f"{r.cpu_ms_per_request:.3f} | {r.recorded:,} / {r.requests:,} |"
         for r in runs
@@ -174,6 +177,10 @@ def report(runs: list[Run], description: str) -> str:
         "| errors | server CPU ms/request | recorded by the emulator / requests |\n"
         "|---|---|---|---|---|---|---|---|---|---|"
     )
+
+    bare_256 = next(r for r in runs if r.route == BARE and r.connections == 256)
+    bare_64 = next(r for r in runs if r.route == BARE and r.connections == 64)
+    bare_busy = bare_256.rps * bare_256.cpu_ms_per_request / 1000
 
     def find(route: str, database: str, connections: int) -> Run:
         return next(
@@ -222,6 +229,11 @@ def report(runs: list[Run], description: str) -> str:
 
 Measured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on {description}.
 
+Yardstick: the bare ASGI app (scripts/bare_asgi.py) made {bare_256.rps:,.0f} req/s at 256
+connections on this machine, its core {bare_busy:.0%} busy at {bare_256.cpu_ms_per_request:.3f} ms
+CPU per request; p50 {bare_64.p50_ms:.1f} ms, p99 {bare_64.p99_ms:.1f} ms at 64 connections. On
+the issue's reference machine: {BARE_REFERENCE_RPS:,} req/s at 0.3 ms, p50 56 ms, p99 75 ms.
+
 Targets:
 {chr(10).join(verdict)}
 """
@@ -254,7 +266,7 @@ def running(command: list[str], env: dict[str, str], cwd: str, log: Path) -> Ite
 @contextmanager
 def database_url(database: str, sqlite_path: Path, postgres: str) -> Iterator[str]:
     """A fresh database for one scenario: a SQLite file, or a new PostgreSQL database."""
-    if database == "SQLite":
+    if database != "PostgreSQL":  # SQLite, or none for the yardstick (the URL goes unused)
         yield f"sqlite:///{sqlite_path}"
         return
     import asyncio
@@ -280,6 +292,30 @@ def database_url(database: str, sqlite_path: Path, postgres: str) -> Iterator[st
 
 def smsgate_on_core(core: int, *args: str) -> list[str]:
     return ["taskset", "-c", str(core), sys.executable, "-m", "smsgate", *args]
+
+
+def bare_on_core(core: int, port: int) -> list[str]:
+    """The yardstick (scripts/bare_asgi.py) under uvicorn with smsgate's loop and parser."""
+    return [
+        "taskset",
+        "-c",
+        str(core),
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "--app-dir",
+        str(Path(__file__).parent),
+        "bare_asgi:app",
+        "--port",
+        str(port),
+        "--loop",
+        "uvloop",
+        "--http",
+        "httptools",
+        "--no-access-log",
+        "--log-level",
+        "warning",
+    ]
 
 
 def main() -> None:
@@ -319,6 +355,7 @@ def main() -> None:
     )
     scenarios = [
         # route, database, Plivo connection cap, connection counts
+        (BARE, "none", args.max_connections, (256, 64)),
         (SEED, "SQLite", args.max_connections, (256, 64)),
         (MESSAGES, "SQLite", args.max_connections, (256, 64)),
         (MESSAGES, "PostgreSQL", args.max_connections, (256, 64)),
@@ -338,17 +375,26 @@ def main() -> None:
                         "SMSGATE_PLIVO_MAX_CONNECTIONS": str(cap),
                         "SMSGATE_DATABASE_URL": url_,
                     }
-                    server = smsgate_on_core(0, "serve", "--port", str(port))
+                    server = (
+                        bare_on_core(0, port)
+                        if route == BARE
+                        else smsgate_on_core(0, "serve", "--port", str(port))
+                    )
                     log = Path(tmp, f"server-{n}.log")
                     with running(server, server_env, tmp, log) as pid:
                         base = f"http://127.0.0.1:{port}"
                         wait_for(f"{base}/healthz")
                         print(f"bench: {route} on {database}, warming up (5 s)", file=sys.stderr)
-                        wrk(f"{base}{route}", 64, 5, script)
+                        wrk(f"{base}{SEED if route == BARE else route}", 64, 5, script)
                         for count in connections:
                             print(f"bench: {count} connections, {args.duration} s", file=sys.stderr)
                             run = measure(
-                                f"{base}{route}", count, args.duration, script, pid, emulator_url
+                                f"{base}{SEED if route == BARE else route}",
+                                count,
+                                args.duration,
+                                script,
+                                pid,
+                                emulator_url,
                             )
                             run.plivo_connections, run.route, run.database = cap, route, database
                             runs.append(run)
