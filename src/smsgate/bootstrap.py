@@ -109,6 +109,7 @@ class Runtime:
                 default_region=settings.default_region,
                 sender_id=settings.plivo_sender_id,
                 callback_url=f"{base}{STATUS_CALLBACK_PATH}" if wants_callbacks else None,
+                prices=settings.load_prices(),
             ),
             opt_outs=opt_outs,
             inbound=InboundStore(sessions),

@@ -8,20 +8,26 @@ from __future__ import annotations
 import asyncio
 import gc
 import sys
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Annotated, NoReturn
 
 import orjson
+import phonenumbers
 import typer
 from pydantic import ValidationError
 
-from smsgate.bootstrap import Runtime
-from smsgate.config import ConfigError, Settings, get_settings
+from smsgate.bootstrap import Runtime, build_provider
+from smsgate.config import ConfigError, ProviderName, Settings, get_settings
 from smsgate.db.errors import StoreUnavailable
 from smsgate.domain.encoding import analyse_text
 from smsgate.domain.errors import DomainError
 from smsgate.emulator import DEFAULT_AUTH_ID, DEFAULT_AUTH_TOKEN
 from smsgate.logs import configure_logging, get_logger
 from smsgate.net import is_loopback
+from smsgate.price_files import save_price_table
+from smsgate.providers.plivo import PlivoProvider, PricingUnavailable
+from smsgate.services.pricing import FetchedPrices, fetch_price_table
 from smsgate.services.sending import SendReport, describe_failure
 
 app = typer.Typer(
@@ -34,6 +40,8 @@ app = typer.Typer(
 log = get_logger("smsgate.cli")
 db_app = typer.Typer(help="Manage the database.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
+prices_app = typer.Typer(help="Show and refresh the price table used for cost estimates.")
+app.add_typer(prices_app, name="prices", no_args_is_help=True)
 
 EXIT_NOT_SENT = 1
 EXIT_BAD_INPUT = 2
@@ -170,6 +178,7 @@ def send(
     settings = load_settings()
     try:
         settings.check_provider()
+        settings.load_prices()
     except ConfigError as exc:
         fail(str(exc))
     configure_logging("warning", settings.log_format)
@@ -205,6 +214,77 @@ def send(
     assert failure is not None
     emit_error(failure.code, failure.message, as_json)
     raise typer.Exit(EXIT_NOT_SENT)
+
+
+@prices_app.command("show")
+def prices_show() -> None:
+    """Print the price table in use (SMSGATE_PRICE_TABLE, else the one shipped)."""
+    settings = load_settings()
+    try:
+        table = settings.load_prices()
+    except ConfigError as exc:
+        fail(str(exc))
+    typer.echo(f"Price table: {table.origin}")
+    typer.echo(f"Source: {table.source}")
+    typer.echo(f"As of: {table.as_of}; {table.currency} per segment")
+    for region, rate in sorted(table.rates.items()):
+        typer.echo(f"  {region}  {rate}")
+    if not table.rates:
+        typer.echo("  (no countries priced: messages are stored without an estimated cost)")
+
+
+@prices_app.command("update")
+def prices_update(
+    countries: Annotated[
+        str, typer.Option("--countries", help="Comma-separated ISO codes to price, e.g. US,CA.")
+    ] = "US,CA",
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", help="Where to write the table [default: SMSGATE_PRICE_TABLE]."),
+    ] = None,
+) -> None:
+    """Fetch your Plivo account's SMS rates for the given countries into a price table."""
+    settings = load_settings()
+    target = out or settings.price_table
+    if target is None:
+        fail("say where to write the table: --out PATH, or set SMSGATE_PRICE_TABLE")
+    regions = [code.strip().upper() for code in countries.split(",") if code.strip()]
+    unknown = [code for code in regions if phonenumbers.country_code_for_region(code) == 0]
+    if not regions or unknown:
+        fail(f"--countries: {', '.join(unknown) or 'nothing'} is not a list of country codes")
+    if not (settings.plivo_auth_id and settings.plivo_auth_token):
+        fail(
+            "prices update reads your Plivo account's rates: set PLIVO_AUTH_ID and PLIVO_AUTH_TOKEN"
+        )
+    plivo = settings.model_copy(update={"provider": ProviderName.PLIVO})
+    try:
+        plivo.check_provider()
+    except ConfigError as exc:
+        fail(str(exc))
+
+    async def run() -> FetchedPrices:
+        provider = build_provider(plivo)
+        assert isinstance(provider, PlivoProvider)
+        try:
+            return await fetch_price_table(provider, regions, datetime.now(UTC).date())
+        finally:
+            await provider.aclose()
+
+    try:
+        fetched = asyncio.run(run())
+    except PricingUnavailable as exc:
+        fail(f"could not read Plivo's prices: {exc}; the table was not changed", 1)
+    try:
+        save_price_table(fetched.table, target)
+    except OSError as exc:
+        fail(f"cannot write {target}: {exc.strerror or exc}", 1)
+    for region, rate in sorted(fetched.table.rates.items()):
+        typer.echo(f"  {region}  {rate} {fetched.table.currency} per segment")
+    if fetched.unpriced:
+        typer.echo(f"Plivo lists no SMS rate for: {', '.join(fetched.unpriced)}")
+    typer.echo(f"Wrote {len(fetched.table.rates)} rate(s) to {target}.")
+    if settings.price_table is None or settings.price_table.resolve() != target.resolve():
+        typer.echo(f"Set SMSGATE_PRICE_TABLE={target} to use them.")
 
 
 def emit_error(code: str, message: str, as_json: bool) -> None:

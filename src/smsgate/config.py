@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 from enum import StrEnum
 from functools import lru_cache
+from pathlib import Path
 from typing import Annotated
 
 import phonenumbers
@@ -20,7 +21,9 @@ from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from yarl import URL
 
+from smsgate.domain.pricing import PriceTable, PriceTableError
 from smsgate.net import is_loopback
+from smsgate.price_files import load_price_table
 
 # Plivo auth IDs are 20 characters: "MA" for a main account, "SA" for a subaccount (reference §1).
 AUTH_ID_PATTERN = re.compile(r"^(MA|SA)[A-Z0-9]{18}$")
@@ -86,8 +89,13 @@ class Settings(BaseSettings):
     idempotency_ttl_hours: float = Field(default=24.0, gt=0, le=24 * 30)
     # The reply to an inbound HELP or INFO, as Plivo Message XML; empty sends no reply.
     help_reply: str = "Reply STOP to stop messages, START to receive them again."
+    # A price table (JSON, as `smsgate prices update` writes it) for cost estimates; unset
+    # uses the one shipped in the package.
+    price_table: Path | None = None
 
-    @field_validator("plivo_auth_id", "plivo_sender_id", "default_region", mode="before")
+    @field_validator(
+        "plivo_auth_id", "plivo_sender_id", "default_region", "price_table", mode="before"
+    )
     @classmethod
     def _blank_is_unset(cls, value: object) -> object:
         if isinstance(value, str):
@@ -215,9 +223,17 @@ class Settings(BaseSettings):
         if problem is not None:
             raise ConfigError("PLIVO_API_URL", problem)
 
+    def load_prices(self) -> PriceTable:
+        """The price table to estimate costs with; ConfigError if the configured one is bad."""
+        try:
+            return load_price_table(self.price_table)
+        except PriceTableError as exc:
+            raise ConfigError("SMSGATE_PRICE_TABLE", f"is unusable: {exc}") from None
+
     def check_serving(self, *, insecure_no_auth: bool = False) -> None:
         """The gate ``serve`` passes before it binds: a usable provider, and no open endpoint."""
         self.check_provider()
+        self.load_prices()
         if not self.auth_required and not insecure_no_auth and not is_loopback(self.host):
             raise ConfigError(
                 "SMSGATE_API_KEYS",

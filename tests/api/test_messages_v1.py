@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
@@ -242,3 +243,37 @@ def test_a_created_message_matches_its_documented_schema(client: TestClient) -> 
     created.pop("_status")
     MessageOut.model_validate(created)
     assert set(created) == {f.alias or name for name, f in MessageOut.model_fields.items()}
+
+
+@pytest.mark.parametrize(
+    ("to", "text", "cost"),
+    [
+        (TO, "hi", "0.00350"),  # the shipped table: US at 0.0035 per segment
+        (TO, "x" * 161, "0.00700"),  # two GSM-7 segments
+        ("+16135550123", "hi", None),  # Canada: not in the shipped table
+    ],
+)
+def test_a_message_is_stored_with_its_estimated_cost(
+    client: TestClient, provider: RecordingProvider, to: str, text: str, cost: str | None
+) -> None:
+    provider.results.append(Accepted(message_uuids=("plivo-1",), api_id="a"))
+    created = create(client, text=text, to=to)
+    assert created["_status"] == 201, created
+    assert created["estimated_cost"] == cost
+    assert client.get(f"/api/v1/messages/{created['id']}").json()["estimated_cost"] == cost
+    exported = list(csv.DictReader(io.StringIO(client.get("/api/v1/messages.csv").text)))
+    assert exported[0]["estimated_cost"] == (cost or "")
+
+
+def test_a_configured_price_table_is_used(
+    make_settings: SettingsFactory, provider: RecordingProvider, tmp_path: Path
+) -> None:
+    table = tmp_path / "prices.json"
+    table.write_text(
+        '{"currency": "USD", "source": "test", "as_of": "2026-11-28", "rates": {"CA": "0.01"}}'
+    )
+    provider.results.append(Accepted(message_uuids=("plivo-1",), api_id="a"))
+    app = create_app(make_settings(price_table=table), provider=provider)
+    with TestClient(app, base_url=LOCAL_BASE_URL) as client:
+        created = create(client, to="+16135550123")
+    assert created["estimated_cost"] == "0.01000"

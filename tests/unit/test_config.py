@@ -209,3 +209,10 @@ def test_env_example_copied_to_env_gives_a_working_sandbox(tmp_path: Path) -> No
     settings = Settings()
     assert settings.resolved_provider is ProviderName.SANDBOX
     settings.check_serving()
+
+
+def test_a_blank_price_table_means_the_shipped_one(tmp_path: Path) -> None:
+    (tmp_path / ".env").write_text("SMSGATE_PRICE_TABLE=\n")
+    settings = Settings(_env_file=tmp_path / ".env")  # type: ignore[call-arg]
+    assert settings.price_table is None
+    assert settings.load_prices().rate("US") is not None

@@ -21,6 +21,7 @@ CSV_COLUMNS = (
     "error_meaning",
     "error_reason",
     "units",
+    "estimated_cost",
     "amount",
     "updated_at",
 )
@@ -65,6 +66,7 @@ def csv_row(message: Message) -> list[str]:
         describe_error_code(message.error_code) or "",
         message.error_reason or "",
         "" if message.units is None else str(message.units),
+        _money(message.estimated_cost) or "",
         _money(message.amount) or "",
         message.updated_at.isoformat(),
     ]

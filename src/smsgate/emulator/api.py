@@ -1,4 +1,4 @@
-"""The Plivo routes: send a message, get a message, get the account.
+"""The Plivo routes: send a message, get a message, get the account, get prices.
 
 The send handler is the emulator's hot path (thousands of requests a second in the
 benchmark), so it does no logging and only the work Plivo's answer needs.
@@ -14,12 +14,13 @@ from http import HTTPStatus
 from typing import Final
 
 import orjson
+import phonenumbers
 from aiohttp import web
 
 from smsgate.emulator.auth import authenticate, basic_credentials
 from smsgate.emulator.faults import Faults
 from smsgate.emulator.keys import CALLBACKS, STATE
-from smsgate.emulator.records import MessageRecord, RequestRecord
+from smsgate.emulator.records import RATE_PER_UNIT, MessageRecord, RequestRecord, money
 from smsgate.emulator.responses import json_response, new_api_id, plivo_error, raw_response
 from smsgate.emulator.state import EmulatorState
 from smsgate.emulator.validation import InvalidSend, SendRequest, validate_send
@@ -89,6 +90,39 @@ async def get_account(request: web.Request) -> web.Response:
             "timezone": "UTC",
         }
     )
+    _record(request, state, None, response.status)
+    return response
+
+
+async def get_pricing(request: web.Request) -> web.Response:
+    """``GET /v1/Account/{auth_id}/Pricing/?country_iso=XX``: the SMS part of Plivo's answer.
+
+    Every country gets the emulator's one invented rate; a code that names no country is
+    answered 404, and a missing one 400, as Plivo does.
+    """
+    state = request.app[STATE]
+    response = authenticate(request, state)
+    if response is None:
+        region = request.query.get("country_iso", "").upper()
+        if not region:
+            response = plivo_error(400, "country_iso is required")
+        elif phonenumbers.country_code_for_region(region) == 0:
+            response = plivo_error(404, "not found")
+        else:
+            rate = money(RATE_PER_UNIT)
+            response = json_response(
+                {
+                    "api_id": new_api_id(),
+                    "country": region,
+                    "country_code": phonenumbers.country_code_for_region(region),
+                    "country_iso": region,
+                    "message": {
+                        "inbound": {"rate": money(0)},
+                        "outbound": {"rate": rate},
+                        "outbound_networks_list": [{"group_name": region, "rate": rate}],
+                    },
+                }
+            )
     _record(request, state, None, response.status)
     return response
 

@@ -20,11 +20,14 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC
+from decimal import Decimal
 from email.utils import parsedate_to_datetime
 from typing import Any
+from urllib.parse import quote
 
 import orjson
 
+from smsgate.domain.pricing import PriceTableError, parse_rate
 from smsgate.providers.base import (
     Accepted,
     Ambiguous,
@@ -36,7 +39,14 @@ from smsgate.providers.base import (
     Transient,
     Unreadable,
 )
-from smsgate.providers.http import HttpAnswer, HttpRequest, HttpTransport, MaybeSent, NotSent
+from smsgate.providers.http import (
+    HttpAnswer,
+    HttpRequest,
+    HttpTransport,
+    MaybeSent,
+    NotSent,
+    TransportError,
+)
 
 # Statuses after which Plivo has told us it did not take the message and asks us to come back.
 RETRYABLE_STATUSES = frozenset({429, 502, 503})
@@ -96,7 +106,8 @@ class PlivoProvider:
         self._sleep = sleep
         self._clock = clock
         self._rng = rng or random.Random()
-        self._url = f"{api_url.rstrip('/')}/v1/Account/{credentials.auth_id}/Message/"
+        self._account_url = f"{api_url.rstrip('/')}/v1/Account/{credentials.auth_id}/"
+        self._url = f"{self._account_url}Message/"
         basic = f"{credentials.auth_id}:{credentials.auth_token}".encode()
         self._headers = {
             "Authorization": "Basic " + base64.b64encode(basic).decode("ascii"),
@@ -139,6 +150,31 @@ class PlivoProvider:
         if sms.callback_url is not None:
             body["url"] = sms.callback_url
         return orjson.dumps(body)
+
+    async def sms_rate(self, region: str) -> Decimal | None:
+        """The highest outbound SMS rate per segment Plivo lists for ``region`` (ISO alpha-2).
+
+        Plivo's Pricing API gives a country rate and per-carrier rates; the highest is kept,
+        so an estimate made with it is an upper bound. None when Plivo prices no SMS there.
+        Raises PricingUnavailable when the rate cannot be read.
+        """
+        url = f"{self._account_url}Pricing/?country_iso={quote(region)}"
+        request = HttpRequest("GET", url, self._headers, b"")
+        try:
+            answer = await self._transport.request(request, timeout=self._timeout)
+        except TransportError as exc:
+            raise PricingUnavailable(f"Plivo is unreachable ({exc})") from None
+        document = _json_object(answer.body)
+        if answer.status == 404:
+            return None
+        if answer.status == 401:
+            raise PricingUnavailable(
+                "Plivo refused smsgate's credentials; check PLIVO_AUTH_ID and PLIVO_AUTH_TOKEN"
+            )
+        if answer.status != 200 or document is None:
+            error = _error_text(document, answer.body, answer.status)
+            raise PricingUnavailable(f"Plivo answered HTTP {answer.status} ({error})")
+        return highest_outbound_rate(document)
 
     async def aclose(self) -> None:
         await self._transport.aclose()
@@ -221,6 +257,33 @@ def _accepted(document: dict[str, Any] | None, status: int, attempt: int) -> Sen
         invalid_numbers=invalid_numbers,
         attempts=attempt,
     )
+
+
+def highest_outbound_rate(document: dict[str, Any]) -> Decimal | None:
+    """The highest of the outbound message rates in a Pricing API answer."""
+    message = document.get("message")
+    if not isinstance(message, dict):
+        raise PricingUnavailable("Plivo's pricing answer has no message rates")
+    candidates: list[object] = []
+    outbound = message.get("outbound")
+    if isinstance(outbound, dict):
+        candidates.append(outbound.get("rate"))
+    networks = message.get("outbound_networks_list")
+    if isinstance(networks, list):
+        candidates += [n.get("rate") for n in networks if isinstance(n, dict)]
+    rates: list[Decimal] = []
+    for candidate in candidates:
+        if candidate is None:
+            continue
+        try:
+            rates.append(parse_rate(candidate, "a rate"))
+        except PriceTableError as exc:
+            raise PricingUnavailable(f"Plivo's pricing answer is unreadable: {exc}") from None
+    return max(rates) if rates else None
+
+
+class PricingUnavailable(Exception):
+    """Plivo's prices could not be read; the message says why, without secrets."""
 
 
 def _json_object(body: bytes) -> dict[str, Any] | None:

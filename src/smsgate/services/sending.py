@@ -8,6 +8,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass
+from decimal import Decimal
 
 from smsgate.db.errors import StoreUnavailable
 from smsgate.db.store import Message, MessageStore, NewMessage, Outcome
@@ -15,6 +16,7 @@ from smsgate.domain.encoding import TextInfo, check_length
 from smsgate.domain.errors import DomainError
 from smsgate.domain.message import MessageStatus
 from smsgate.domain.phone import PhoneNumber, parse_phone_number
+from smsgate.domain.pricing import PriceTable
 from smsgate.logs import get_logger
 from smsgate.providers.base import (
     Accepted,
@@ -96,12 +98,14 @@ class Sender:
         default_region: str | None = None,
         sender_id: str | None = None,
         callback_url: str | None = None,
+        prices: PriceTable | None = None,
     ) -> None:
         self.provider = provider
         self._store = store
         self._default_region = default_region
         self._sender_id = sender_id
         self._callback_url = callback_url
+        self._prices = prices
 
     async def send(self, to: str, text: str) -> SendReport:
         number, info = validate(to, text, default_region=self._default_region)
@@ -112,6 +116,7 @@ class Sender:
             segments=info.segments,
             provider=self.provider.name,
             sender=self._sender_id,
+            estimated_cost=self.estimate(number, info),
         )
         message = await self._store.add(new, claimed=True, unless_opted_out=True)
         if message.status is MessageStatus.REJECTED:
@@ -134,6 +139,12 @@ class Sender:
         return SendReport(
             message=outcome.applied_to(message, status), to=number, text=info, result=result
         )
+
+    def estimate(self, number: PhoneNumber, info: TextInfo) -> Decimal | None:
+        """What the message will cost at most; None when the price table has no rate for it."""
+        if self._prices is None:
+            return None
+        return self._prices.estimate(number.region, info.segments)
 
     async def _record(self, message_id: str, status: MessageStatus, outcome: Outcome) -> None:
         try:
