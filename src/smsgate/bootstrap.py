@@ -13,12 +13,17 @@ from smsgate.db.engine import make_engine, make_sessions
 from smsgate.db.idempotency import IdempotencyStore
 from smsgate.db.inbound import InboundStore
 from smsgate.db.opt_outs import OptOutStore
+from smsgate.db.queue import QueueStore
 from smsgate.db.store import MessageStore
+from smsgate.domain.retry import RetryPlan
 from smsgate.providers.base import SmsProvider
 from smsgate.providers.http import AiohttpTransport, HttpTransport
 from smsgate.providers.plivo import PlivoCredentials, PlivoProvider
 from smsgate.providers.sandbox import SandboxProvider
+from smsgate.services.dispatch import Dispatcher, SenderPacing
 from smsgate.services.idempotency import Idempotency
+from smsgate.services.inprocess import InProcessDispatcher
+from smsgate.services.queueing import Enqueuer
 from smsgate.services.sending import Sender
 
 
@@ -69,6 +74,10 @@ class Services:
     # Where callbacks are addressed and what their signatures cover: SMSGATE_PUBLIC_URL, else
     # this server's own address.
     callback_base_url: str
+    queue: QueueStore
+    enqueuer: Enqueuer
+    dispatcher: Dispatcher
+    engine: InProcessDispatcher
 
 
 class Runtime:
@@ -92,6 +101,21 @@ class Runtime:
         # Plivo is asked for callbacks only at a public address; the sandbox posts its
         # simulated ones to this server itself.
         wants_callbacks = settings.public_url is not None or provider.name == "sandbox"
+        callback_url = f"{base}{STATUS_CALLBACK_PATH}" if wants_callbacks else None
+        prices = settings.load_prices()
+        queue = QueueStore(self._engine)
+        dispatcher = Dispatcher(
+            provider,
+            store,
+            queue,
+            SenderPacing(settings.sender_mps or None),
+            retry=RetryPlan(
+                max_attempts=settings.retry_max_attempts,
+                max_age=timedelta(seconds=settings.retry_max_age),
+            ),
+            callback_url=callback_url,
+        )
+        engine = InProcessDispatcher(dispatcher, queue, concurrency=settings.dispatch_concurrency)
         self._services = Services(
             store=store,
             idempotency=Idempotency(
@@ -108,13 +132,24 @@ class Runtime:
                 store,
                 default_region=settings.default_region,
                 sender_id=settings.plivo_sender_id,
-                callback_url=f"{base}{STATUS_CALLBACK_PATH}" if wants_callbacks else None,
-                prices=settings.load_prices(),
+                callback_url=callback_url,
+                prices=prices,
             ),
             opt_outs=opt_outs,
             inbound=InboundStore(sessions),
             callback_token=token,
             callback_base_url=base,
+            queue=queue,
+            enqueuer=Enqueuer(
+                queue,
+                provider_name=provider.name,
+                sender_id=settings.plivo_sender_id,
+                default_region=settings.default_region,
+                prices=prices,
+                announce=lambda _batch, _due: engine.wake(),
+            ),
+            dispatcher=dispatcher,
+            engine=engine,
         )
         return self._services
 

@@ -92,6 +92,15 @@ class Settings(BaseSettings):
     # A price table (JSON, as `smsgate prices update` writes it) for cost estimates; unset
     # uses the one shipped in the package.
     price_table: Path | None = None
+    # Queued sending. Hand-offs per second per sender number (Plivo's default account rate
+    # is 5); 0 turns pacing off.
+    sender_mps: float = Field(default=5.0, ge=0, le=10_000)
+    # Queued messages handed over at once by the dispatcher in `serve`.
+    dispatch_concurrency: int = Field(default=50, ge=1, le=1_000)
+    # Retries of a queued hand-off that certainly sent nothing: at most this many attempts,
+    # and none later than this many seconds after the message was accepted.
+    retry_max_attempts: int = Field(default=5, ge=1, le=100)
+    retry_max_age: float = Field(default=3600.0, gt=0, le=7 * 24 * 3600)
 
     @field_validator(
         "plivo_auth_id", "plivo_sender_id", "default_region", "price_table", mode="before"

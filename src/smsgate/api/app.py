@@ -23,13 +23,13 @@ from fastapi.staticfiles import StaticFiles
 from starlette.types import ASGIApp
 
 from smsgate import __version__
-from smsgate.api.errors import MAX_BODY_BYTES, install_error_handlers
+from smsgate.api.create import create_message_endpoint
+from smsgate.api.errors import BATCH_BODY_BYTES, MAX_BODY_BYTES, install_error_handlers
 from smsgate.api.fastlane import FastLane
 from smsgate.api.guard import ApiGuard
 from smsgate.api.middleware import BodyLimit, RequestContext
 from smsgate.api.openapi import install_openapi
-from smsgate.api.routes import messages, ops, opt_outs, page, webhooks
-from smsgate.api.routes.messages import create_message_endpoint
+from smsgate.api.routes import batches, messages, ops, opt_outs, page, webhooks
 from smsgate.api.routes.send_sms import send_sms_endpoint
 from smsgate.bootstrap import Runtime
 from smsgate.config import Settings, get_settings
@@ -55,7 +55,8 @@ def create_app(settings: Settings | None = None, provider: SmsProvider | None = 
         api,
         {("POST", "/api/send-sms"): send_sms, ("POST", "/api/v1/messages"): create_message},
     )
-    app = BodyLimit(app, max_bytes=MAX_BODY_BYTES)
+    # A batch of 10,000 numbers takes about 200 KiB.
+    app = BodyLimit(app, max_bytes=MAX_BODY_BYTES, per_path={"/api/v1/messages": BATCH_BODY_BYTES})
     app = ApiGuard(
         app,
         keys=tuple(key.get_secret_value().encode() for key in settings.api_keys),
@@ -76,10 +77,14 @@ def create_fastapi(runtime: Runtime) -> FastAPI:
         if settled:
             log.warning("interrupted_sends_settled", count=len(settled), status="unknown")
         purging = asyncio.create_task(services.idempotency.purge_forever())
+        services.engine.start()
         log.info("started", provider=services.sender.provider.name, auth=settings.auth_required)
         try:
             yield
         finally:
+            # Claimed hand-offs finish (within Plivo's deadline); unclaimed ones wait for the
+            # next start, still accepted.
+            await services.engine.stop(grace=settings.plivo_timeout + 5)
             purging.cancel()
             await asyncio.gather(purging, return_exceptions=True)
             await runtime.close()
@@ -97,6 +102,7 @@ def create_fastapi(runtime: Runtime) -> FastAPI:
     install_error_handlers(api)
     install_openapi(api)
     api.include_router(messages.router)
+    api.include_router(batches.router)
     api.include_router(opt_outs.router)
     api.include_router(webhooks.router)
     api.include_router(ops.router)

@@ -18,11 +18,13 @@ from smsgate.db.errors import StoreUnavailable
 from smsgate.domain.errors import DomainError
 from smsgate.logs import get_logger
 from smsgate.services.idempotency import IdempotencyError
+from smsgate.services.queueing import BatchRefused
 from smsgate.services.sending import RecipientOptedOut
 
 log = get_logger("smsgate.api")
 
 MAX_BODY_BYTES = 64 * 1024
+BATCH_BODY_BYTES = 1024 * 1024  # POST /api/v1/messages, which takes up to 10,000 numbers
 
 # HTTP status for each failure code of a send (smsgate.services.sending.describe_failure).
 SEND_FAILURE_STATUS = {
@@ -62,7 +64,11 @@ class ApiError(Exception):
 
 
 class BodyTooLarge(Exception):
-    """The body grew past the cap while it was being read."""
+    """The body is over the cap of its route (it said so, or grew past it while read)."""
+
+    def __init__(self, limit: int = MAX_BODY_BYTES) -> None:
+        super().__init__(f"over {limit} bytes")
+        self.limit = limit
 
 
 # Domain errors answer 400 unless listed here.
@@ -88,6 +94,9 @@ def problem_for(exc: Exception) -> Problem | None:
             return Problem(exc.status, exc.code, exc.message, exc.headers, exc.extra)
         case IdempotencyError():
             return Problem(exc.status, exc.code, exc.message)
+        case BatchRefused(rows=rows) if rows:
+            extra: dict[str, object] = {"errors": [row.as_json() for row in rows]}
+            return Problem(400, exc.code, exc.message, extra=extra)
         case RecipientOptedOut():
             return Problem(409, exc.code, exc.message, extra={"id": exc.message_id})
         case DomainError():
@@ -95,9 +104,8 @@ def problem_for(exc: Exception) -> Problem | None:
         case StoreUnavailable():
             message = "smsgate's database is unavailable; nothing was sent. Try again shortly."
             return Problem(503, "store_unavailable", message, {"Retry-After": "5"})
-        case BodyTooLarge():
-            code, message = STATUS_CODES[413]
-            return Problem(413, code, message)
+        case BodyTooLarge(limit=limit):
+            return Problem(413, "body_too_large", f"The request body is over {limit // 1024} KiB.")
         case RequestValidationError():
             return Problem(400, "invalid_query", _first_problem(exc))
         case StarletteHTTPException():

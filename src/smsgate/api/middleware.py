@@ -16,11 +16,12 @@ import itertools
 import re
 import secrets
 import time
+from collections.abc import Mapping
 
 import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from smsgate.api.errors import BodyTooLarge, status_answer
+from smsgate.api.errors import BodyTooLarge, error_answer
 from smsgate.logs import get_logger
 
 log = get_logger("smsgate.http")
@@ -78,17 +79,22 @@ _SEQUENCE = itertools.count(1)
 
 
 class BodyLimit:
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(
+        self, app: ASGIApp, max_bytes: int, per_path: Mapping[str, int] | None = None
+    ) -> None:
+        """Cap request bodies at ``max_bytes``, or at ``per_path[path]`` for those paths."""
         self.app = app
         self.max_bytes = max_bytes
+        self.per_path = dict(per_path or {})
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        limit = self.per_path.get(scope["path"], self.max_bytes)
         declared = _content_length(scope)
-        if declared is not None and declared > self.max_bytes:
-            await status_answer(413)(scope, receive, send)
+        if declared is not None and declared > limit:
+            await error_answer(BodyTooLarge(limit), scope["path"])(scope, receive, send)
             return
         received = 0
 
@@ -97,8 +103,8 @@ class BodyLimit:
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.max_bytes:
-                    raise BodyTooLarge
+                if received > limit:
+                    raise BodyTooLarge(limit)
             return message
 
         await self.app(scope, counting_receive, send)

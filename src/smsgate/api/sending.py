@@ -7,6 +7,7 @@ they word a result; both store the message first, and both honour ``Idempotency-
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 import orjson
 from pydantic import ValidationError
@@ -21,26 +22,39 @@ from smsgate.services.idempotency import Answer, request_hash
 from smsgate.services.sending import SendReport, describe_failure
 
 Wording = Callable[[SendReport], Answer]
+Respond = Callable[[bytes], Awaitable[Answer]]
 _EXAMPLE = '{"to": "+14155552671", "text": "Hello"}.'
 
 
 def send_endpoint(
     runtime: Runtime, wording: Wording
 ) -> Callable[[Request], Awaitable[JsonResponse]]:
+    """A route that sends one message now and words the report its own way."""
+
+    async def respond(raw: bytes) -> Answer:
+        body = parse_body(raw)
+        return wording(await runtime.services.sender.send(body.to, body.text))
+
+    return idempotent_endpoint(runtime, respond)
+
+
+def idempotent_endpoint(
+    runtime: Runtime, respond: Respond
+) -> Callable[[Request], Awaitable[JsonResponse]]:
+    """A POST route whose answer, for a repeated ``Idempotency-Key``, is the first one's."""
+
     async def endpoint(request: Request) -> JsonResponse:
         raw = await request.body()
 
         async def make() -> Answer:
             try:
-                body = parse_body(raw)
-                report = await runtime.services.sender.send(body.to, body.text)
+                return await respond(raw)
             except Exception as exc:
                 problem = problem_for(exc)
                 if problem is None or problem.status >= 500:
                     raise  # no answer worth repeating: the key is released for a retry
                 body_ = error_body(problem.code, problem.message, problem.extra)
                 return Answer(problem.status, body_, problem.headers)
-            return wording(report)
 
         key = request.headers.get("idempotency-key")
         if key is None:
@@ -62,8 +76,8 @@ def failure_answer(report: SendReport) -> Answer:
     return Answer(SEND_FAILURE_STATUS[failure.code], body, headers, report.message.id)
 
 
-def parse_body(raw: bytes) -> SendSmsIn:
-    """The body as ``{"to", "text"}``, or an ApiError with the code for what is wrong."""
+def parse_object(raw: bytes) -> dict[str, Any]:
+    """The body as a JSON object, or an ApiError with the code for what is wrong."""
     if not raw.strip():
         raise ApiError(400, "empty_body", "The body is empty: send JSON like " + _EXAMPLE)
     try:
@@ -72,6 +86,12 @@ def parse_body(raw: bytes) -> SendSmsIn:
         raise ApiError(400, "invalid_json", "The body is not valid JSON: " + _EXAMPLE) from None
     if not isinstance(document, dict):
         raise ApiError(400, "invalid_body", "The body must be a JSON object: " + _EXAMPLE)
+    return document
+
+
+def parse_body(raw: bytes) -> SendSmsIn:
+    """The body as ``{"to", "text"}``, or an ApiError with the code for what is wrong."""
+    document = parse_object(raw)
     try:
         body = SendSmsIn.model_validate(document)
     except ValidationError as exc:

@@ -75,6 +75,8 @@ class Change:
     # database reports exact row counts, the batch then trusts it instead of reading the
     # row, and a wrong guess shows as a short row count: the batch is retried write by write.
     expected: MessageStatus | None = None
+    # False for a claim: losing the race to another worker is not worth a line in the timeline.
+    keep_refused: bool = True
 
 
 Write = Insert | Change
@@ -115,6 +117,8 @@ class GroupCommit:
             .values(
                 status=typed("m_new", "status"),
                 updated_at=typed("m_at", "updated_at"),
+                # A claim (a move to "sending") is an attempt at the hand-off.
+                attempts=column.attempts + typed("m_claims", "attempts"),
                 **{
                     name: func.coalesce(typed(f"m_{name}", name), column[name])
                     for name in OUTCOME_COLUMNS
@@ -247,6 +251,8 @@ class GroupCommit:
             if decision.applied:
                 current[change.message_id] = change.status
                 moves.append(self._move_params(change, decision))
+            elif not change.keep_refused:
+                continue
             events.append(
                 {
                     "message_id": change.message_id,
@@ -272,6 +278,7 @@ class GroupCommit:
             "m_old": decision.old.value,
             "m_new": decision.new.value,
             "m_at": change.at,
+            "m_claims": 1 if decision.new is MessageStatus.SENDING else 0,
         }
         for name in OUTCOME_COLUMNS:
             params[f"m_{name}"] = change.columns.get(name)

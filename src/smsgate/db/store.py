@@ -89,6 +89,9 @@ class Message:
     created_at: datetime
     updated_at: datetime
     events: tuple[Event, ...] = ()
+    batch_id: str | None = None
+    due_at: datetime | None = None  # when a queued message is due; None if sent at once
+    expires_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -251,28 +254,28 @@ class MessageStore:
             return _message(row, ()) if row is not None else None
 
     @guarded
-    async def claim(self, message_id: str) -> bool:
+    async def claim(self, message_id: str, *, source: str = "dispatcher") -> bool:
         """Move ``accepted`` to ``sending`` if nobody else has: the one gate before Plivo.
 
-        True for exactly one caller however many race, because the row count of a
-        conditional UPDATE says who won.
+        True for exactly one caller however many race (processes included): the move is a
+        compare-and-set, an UPDATE conditional on the status, and its row count says who won.
+        Claims are group-committed like every other status change.
         """
-        now = self._clock()
-        claim = (
-            update(MESSAGES)
-            .where(MESSAGES.c.id == message_id, MESSAGES.c.status == MessageStatus.ACCEPTED.value)
-            .values(
-                status=MessageStatus.SENDING.value,
-                attempts=MESSAGES.c.attempts + 1,
-                updated_at=now,
-            )
+        done: asyncio.Future[Transition | None] = asyncio.get_running_loop().create_future()
+        change = Change(
+            message_id,
+            MessageStatus.SENDING,
+            self._clock(),
+            source,
+            {},
+            None,
+            done,
+            expected=MessageStatus.ACCEPTED,
+            keep_refused=False,
         )
-        async with self._engine.begin() as connection:
-            won = (await connection.execute(claim)).rowcount == 1
-            if won:
-                event = Event(MessageStatus.SENDING, True, "api", now, None)
-                await connection.execute(insert(EVENTS), _event_row(message_id, event))
-        return won
+        await self._group.submit(change)
+        decision = await done
+        return decision is not None and decision.applied
 
     @guarded
     async def record(
@@ -284,6 +287,7 @@ class MessageStore:
         outcome: Outcome | None = None,
         detail: dict[str, Any] | None = None,
         expected: MessageStatus | None = None,
+        keep_refused: bool = True,
     ) -> Transition | None:
         """Record that ``status`` was reported, and move the message if that is forward.
 
@@ -292,7 +296,9 @@ class MessageStore:
         """
         done: asyncio.Future[Transition | None] = asyncio.get_running_loop().create_future()
         columns = outcome.columns() if outcome is not None else {}
-        change = Change(message_id, status, self._clock(), source, columns, detail, done, expected)
+        change = Change(
+            message_id, status, self._clock(), source, columns, detail, done, expected, keep_refused
+        )
         await self._group.submit(change)
         return await done
 
@@ -357,6 +363,8 @@ async def _record_alone(engine: AsyncEngine, change: Change) -> Transition | Non
                 connection, change.message_id, decision, change.at, outcome
             ):
                 continue  # another writer changed the status since we read it: decide again
+            if not decision.applied and not change.keep_refused:
+                return decision
             event = Event(change.status, decision.applied, change.source, change.at, change.detail)
             await connection.execute(insert(EVENTS), _event_row(change.message_id, event))
             return decision
@@ -369,7 +377,9 @@ async def _moved(
     now: datetime,
     outcome: Outcome | None,
 ) -> bool:
-    columns = outcome.columns() if outcome is not None else {}
+    columns: dict[str, object] = dict(outcome.columns()) if outcome is not None else {}
+    if decision.new is MessageStatus.SENDING:  # a claim is an attempt at the hand-off
+        columns["attempts"] = MESSAGES.c.attempts + 1
     move = (
         update(MESSAGES)
         .where(MESSAGES.c.id == message_id, MESSAGES.c.status == decision.old.value)
@@ -398,6 +408,9 @@ def _row(message: Message) -> dict[str, object]:
         "amount": message.amount,
         "created_at": message.created_at,
         "updated_at": message.updated_at,
+        "batch_id": message.batch_id,
+        "due_at": message.due_at,
+        "expires_at": message.expires_at,
     }
 
 
@@ -434,4 +447,7 @@ def _message(row: MessageRow, events: Any) -> Message:
         events=tuple(
             Event(MessageStatus(e.status), e.applied, e.source, e.at, e.detail) for e in events
         ),
+        batch_id=row.batch_id,
+        due_at=row.due_at,
+        expires_at=row.expires_at,
     )

@@ -15,6 +15,7 @@ from sqlalchemy import (
     JSON,
     Boolean,
     ForeignKey,
+    Index,
     Integer,
     MetaData,
     Numeric,
@@ -64,10 +65,33 @@ class MessageRow(Base):
     amount: Mapped[Decimal | None] = mapped_column(Money)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    # Queued sending: the batch a message belongs to, when it is due to be handed to Plivo
+    # (None for a message sent at once), and when it expires if not handed over by then.
+    batch_id: Mapped[str | None] = mapped_column(String(26), index=True)
+    due_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    expires_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
 
     events: Mapped[list[EventRow]] = relationship(
         back_populates="message", order_by="EventRow.id", cascade="all, delete-orphan"
     )
+
+
+# What the dispatcher looks for: accepted messages whose time has come, oldest first.
+Index("ix_messages_status_due_at", MessageRow.status, MessageRow.due_at)
+
+
+class BatchRow(Base):
+    """Messages created together by one request: their progress is counted from ``messages``."""
+
+    __tablename__ = "batches"
+
+    id: Mapped[str] = mapped_column(String(26), primary_key=True)  # a ULID
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
+    recipients: Mapped[int] = mapped_column(Integer)  # rows in the request, valid or not
+    invalid: Mapped[int] = mapped_column(Integer)  # rows refused before storing
+    send_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    validity_s: Mapped[int | None] = mapped_column(Integer)
+    canceled_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
 
 
 class EventRow(Base):

@@ -12,6 +12,11 @@ status never moves back and an end status never changes. ``unknown`` is where a 
 lands when it timed out after the request may have reached Plivo; a later Plivo callback
 that proves what happened moves it on like any other.
 
+One move goes back, and only our dispatcher makes it: a queued hand-off the provider certainly
+did not take (it was unreachable, or answered 429, 502 or 503) gives its claim back, from
+``sending`` to ``accepted``, to be tried again later (``db.queue.QueueStore.release``). Nothing
+a callback says can cause it, and nothing that may have reached Plivo is ever released.
+
 Two ways in, because two kinds of caller ask:
 
 * Plivo callbacks use :func:`decide`. Callbacks arrive late, twice, or out of order, so a

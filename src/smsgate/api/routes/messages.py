@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -18,7 +18,7 @@ from fastapi.responses import StreamingResponse
 from smsgate.api.errors import ApiError
 from smsgate.api.resources import CSV_COLUMNS, csv_row, message_resource
 from smsgate.api.responses import JsonResponse
-from smsgate.api.sending import failure_answer, send_endpoint
+from smsgate.api.sending import failure_answer
 from smsgate.bootstrap import Runtime
 from smsgate.db.store import Message, MessageStore
 from smsgate.domain.message import MessageStatus
@@ -30,10 +30,6 @@ router = APIRouter(prefix="/api/v1", tags=["messages"])
 
 PAGE_LIMIT = 200
 EXPORT_PAGE = 500
-
-
-def create_message_endpoint(runtime: Runtime) -> Callable[[Request], Awaitable[JsonResponse]]:
-    return send_endpoint(runtime, created_answer)
 
 
 def created_answer(report: SendReport) -> Answer:

@@ -1,0 +1,173 @@
+"""``POST /api/v1/messages``: one message sent now (201), or many, later, queued (202).
+
+The body is ``{"to", "text"}`` as on the seed's route, plus what queued sending needs:
+
+- ``to`` may be a list of up to 10,000 numbers;
+- ``send_at``: ISO 8601 with a time zone, to send later;
+- ``mode``: ``"now"`` (one number, sent inline; the default for one number) or ``"queued"``;
+- ``validity``: seconds; a queued message not handed over in time expires, never sent.
+
+A list, a ``send_at`` or ``"mode": "queued"`` queues the request: it is stored as a batch and
+answered 202 with the batch id, the id of each stored message, and each refused row.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from starlette.requests import Request
+
+from smsgate.api.errors import ApiError
+from smsgate.api.responses import JsonResponse
+from smsgate.api.routes.messages import created_answer
+from smsgate.api.sending import idempotent_endpoint, parse_object
+from smsgate.bootstrap import Runtime
+from smsgate.domain.message import MessageStatus
+from smsgate.services.idempotency import Answer
+from smsgate.services.queueing import BatchReport
+
+FIELDS = ("to", "text", "send_at", "mode", "validity")
+MODES = ("now", "queued")
+
+
+@dataclass(frozen=True, slots=True)
+class CreateRequest:
+    to: str | list[object]
+    text: str
+    send_at: datetime | None
+    mode: str | None
+    validity: int | None
+
+    @property
+    def queued(self) -> bool:
+        return isinstance(self.to, list) or self.send_at is not None or self.mode == "queued"
+
+
+def create_message_endpoint(runtime: Runtime) -> Callable[[Request], Awaitable[JsonResponse]]:
+    async def respond(raw: bytes) -> Answer:
+        request = parse_create(raw)
+        services = runtime.services
+        if not request.queued:
+            assert isinstance(request.to, str)
+            return created_answer(await services.sender.send(request.to, request.text))
+        recipients: list[object] = request.to if isinstance(request.to, list) else [request.to]
+        report = await services.enqueuer.submit(
+            recipients, request.text, send_at=request.send_at, validity_s=request.validity
+        )
+        return Answer(202, batch_document(report))
+
+    return idempotent_endpoint(runtime, respond)
+
+
+def batch_document(report: BatchReport) -> dict[str, Any]:
+    batch = report.batch
+    messages = [
+        {
+            "index": index,
+            "to": to,
+            "id": message_id,
+            "status": report.status_of(position).value,
+        }
+        for position, ((index, to), message_id) in enumerate(
+            zip(report.recipients, batch.message_ids, strict=True)
+        )
+    ]
+    errors = [row.as_json() for row in report.errors] + [
+        {
+            "index": messages[position]["index"],
+            "to": messages[position]["to"],
+            "code": "recipient_opted_out",
+            "error": "The recipient opted out (replied STOP); it is stored as rejected.",
+        }
+        for position in sorted(batch.opted_out)
+    ]
+    errors.sort(key=lambda row: int(row["index"]))  # type: ignore[call-overload]
+    accepted = sum(1 for m in messages if m["status"] == MessageStatus.ACCEPTED.value)
+    return {
+        "success": True,
+        "batch_id": batch.id,
+        "send_at": report.due_at.isoformat(),
+        "expires_at": report.expires_at.isoformat() if report.expires_at else None,
+        "accepted": accepted,
+        "refused": len(errors),
+        "messages": messages,
+        "errors": errors,
+    }
+
+
+def parse_create(raw: bytes) -> CreateRequest:
+    """The v1 body, checked field by field; an ApiError names the first problem."""
+    document = parse_object(raw)
+    for name in document:
+        if name not in FIELDS:
+            raise ApiError(
+                400,
+                "unknown_field",
+                f"The field '{name[:40]}' is not accepted here; send to and text, and "
+                "optionally send_at, mode and validity.",
+            )
+    for name in ("to", "text"):
+        if name not in document:
+            raise ApiError(400, "missing_field", f"The field '{name}' is required.")
+    text = document["text"]
+    if not isinstance(text, str):
+        raise ApiError(400, "invalid_field_type", "The field 'text' must be a string.")
+    if not text.strip():
+        raise ApiError(400, "empty_field", "The field 'text' must not be empty.")
+    to = document["to"]
+    if isinstance(to, str):
+        if not to.strip():
+            raise ApiError(400, "empty_field", "The field 'to' must not be empty.")
+    elif not isinstance(to, list):
+        raise ApiError(
+            400, "invalid_field_type", "The field 'to' must be a number or a list of numbers."
+        )
+    mode = document.get("mode")
+    if mode is not None and mode not in MODES:
+        raise ApiError(400, "invalid_mode", 'The field \'mode\' is "now" or "queued".')
+    send_at = _send_at(document.get("send_at"))
+    validity = document.get("validity")
+    if validity is not None and (isinstance(validity, bool) or not isinstance(validity, int)):
+        raise ApiError(
+            400, "invalid_field_type", "The field 'validity' must be a whole number of seconds."
+        )
+    request = CreateRequest(to, text, send_at, mode, validity)
+    if mode == "now" and request.queued:
+        raise ApiError(
+            400,
+            "invalid_mode",
+            '"mode": "now" sends one number at once; a list of numbers or a send_at is '
+            'queued: leave mode out, or use "queued".',
+        )
+    if validity is not None and not request.queued:
+        raise ApiError(
+            400,
+            "invalid_validity",
+            'The field \'validity\' applies to queued messages; add "mode": "queued".',
+        )
+    return request
+
+
+def _send_at(value: object) -> datetime | None:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise ApiError(400, "invalid_field_type", "The field 'send_at' must be a string.")
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise ApiError(
+            400,
+            "invalid_send_at",
+            "The field 'send_at' is not an ISO 8601 time, like 2026-12-01T09:00:00Z.",
+        ) from None
+    if moment.tzinfo is None:
+        raise ApiError(
+            400,
+            "invalid_send_at",
+            "The field 'send_at' needs a time zone, like 2026-12-01T09:00:00+01:00 or ...Z.",
+        )
+    return moment

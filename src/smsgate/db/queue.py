@@ -1,0 +1,309 @@
+"""Queued messages: batches written in one transaction, due messages found, claims released.
+
+The database is the source of truth for queued sending. A message waits as ``accepted`` with
+the time it is ``due_at``; a dispatcher (in-process, or a worker told by the broker) claims it
+with the store's compare-and-set, sends it, and records the outcome. Whatever the broker says
+or loses, a row's status decides whether it may still be sent.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, cast
+
+from sqlalchemy import Table, func, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from smsgate.db.group_commit import OPTED_OUT
+from smsgate.db.ids import new_id
+from smsgate.db.store import EVENTS, MESSAGES, OPT_OUTS, Clock, guarded, utc_now
+from smsgate.db.tables import BatchRow
+from smsgate.domain.message import MessageStatus
+
+BATCHES = cast(Table, BatchRow.__table__)
+# Rows per INSERT statement: SQLite allows 32,766 parameters, and a message row takes 20.
+_CHUNK = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class QueuedMessage:
+    """One recipient of a batch, validated, ready to store."""
+
+    to: str
+    text: str
+    encoding: str
+    segments: int
+    estimated_cost: Decimal | None
+
+
+@dataclass(frozen=True, slots=True)
+class NewBatch:
+    messages: list[QueuedMessage]
+    provider: str
+    sender: str | None
+    due_at: datetime
+    expires_at: datetime | None
+    recipients: int  # rows in the request, including those refused before storing
+    send_at: datetime | None = None
+    validity_s: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StoredBatch:
+    id: str
+    created_at: datetime
+    message_ids: list[str]  # in the order of ``NewBatch.messages``
+    opted_out: set[int]  # positions stored as rejected: the number opted out
+
+
+@dataclass(frozen=True, slots=True)
+class DueMessage:
+    """What a dispatcher needs to hand a queued message over, and nothing more."""
+
+    id: str
+    to: str
+    text: str
+    sender: str | None
+    attempts: int
+    created_at: datetime
+    expires_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class BatchProgress:
+    id: str
+    created_at: datetime
+    recipients: int
+    invalid: int
+    send_at: datetime | None
+    validity_s: int | None
+    canceled_at: datetime | None
+    counts: dict[str, int]  # stored messages by status
+
+    @property
+    def stored(self) -> int:
+        return sum(self.counts.values())
+
+    @property
+    def pending(self) -> int:
+        """Messages not handed to the provider yet (they may still be canceled)."""
+        return self.counts.get(MessageStatus.ACCEPTED.value, 0)
+
+
+class QueueStore:
+    def __init__(self, engine: AsyncEngine, clock: Clock = utc_now) -> None:
+        self._engine = engine
+        self._clock = clock
+
+    @guarded
+    async def add_batch(self, batch: NewBatch) -> StoredBatch:
+        """Store the batch and all its messages in one transaction: all of them, or none.
+
+        Messages to numbers on the opt-out list are stored as ``rejected``, with the reason.
+        """
+        now = self._clock()
+        batch_id = new_id()
+        ids = [new_id() for _ in batch.messages]
+        async with self._engine.begin() as connection:
+            numbers = {m.to for m in batch.messages}
+            opted_out_numbers: set[str] = set()
+            for chunk in _chunks(sorted(numbers)):
+                query = select(OPT_OUTS.c.number).where(OPT_OUTS.c.number.in_(chunk))
+                opted_out_numbers.update((await connection.execute(query)).scalars())
+            await connection.execute(
+                insert(BATCHES),
+                {
+                    "id": batch_id,
+                    "created_at": now,
+                    "recipients": batch.recipients,
+                    "invalid": batch.recipients - len(batch.messages),
+                    "send_at": batch.send_at,
+                    "validity_s": batch.validity_s,
+                    "canceled_at": None,
+                },
+            )
+            rows: list[dict[str, Any]] = []
+            events: list[dict[str, Any]] = []
+            opted_out: set[int] = set()
+            for position, (message_id, message) in enumerate(zip(ids, batch.messages, strict=True)):
+                refused = message.to in opted_out_numbers
+                if refused:
+                    opted_out.add(position)
+                status = MessageStatus.REJECTED if refused else MessageStatus.ACCEPTED
+                rows.append(
+                    {
+                        "id": message_id,
+                        "to_number": message.to,
+                        "sender": batch.sender,
+                        "text": message.text,
+                        "encoding": message.encoding,
+                        "segments": message.segments,
+                        "estimated_cost": message.estimated_cost,
+                        "status": status.value,
+                        "provider": batch.provider,
+                        "attempts": 0,
+                        "provider_message_uuid": None,
+                        "error_code": None,
+                        "error_reason": OPTED_OUT if refused else None,
+                        "units": None,
+                        "amount": None,
+                        "created_at": now,
+                        "updated_at": now,
+                        "batch_id": batch_id,
+                        "due_at": batch.due_at,
+                        "expires_at": batch.expires_at,
+                    }
+                )
+                events.append(_event(message_id, MessageStatus.ACCEPTED, now, None))
+                if refused:
+                    detail = {"reason": OPTED_OUT}
+                    events.append(_event(message_id, MessageStatus.REJECTED, now, detail))
+            for chunk in _chunks(rows):
+                await connection.execute(insert(MESSAGES), chunk)
+            for chunk in _chunks(events):
+                await connection.execute(insert(EVENTS), chunk)
+        return StoredBatch(batch_id, now, ids, opted_out)
+
+    @guarded
+    async def due(self, now: datetime, limit: int) -> list[DueMessage]:
+        """Accepted messages whose time has come, the longest waiting first."""
+        query = (
+            select(
+                MESSAGES.c.id,
+                MESSAGES.c.to_number,
+                MESSAGES.c.text,
+                MESSAGES.c.sender,
+                MESSAGES.c.attempts,
+                MESSAGES.c.created_at,
+                MESSAGES.c.expires_at,
+            )
+            .where(
+                MESSAGES.c.status == MessageStatus.ACCEPTED.value,
+                MESSAGES.c.due_at <= now,
+            )
+            .order_by(MESSAGES.c.due_at, MESSAGES.c.id)
+            .limit(limit)
+        )
+        async with self._engine.connect() as connection:
+            rows = (await connection.execute(query)).all()
+        return [
+            DueMessage(
+                id=row.id,
+                to=row.to_number,
+                text=row.text or "",
+                sender=row.sender,
+                attempts=row.attempts,
+                created_at=row.created_at,
+                expires_at=row.expires_at,
+            )
+            for row in rows
+        ]
+
+    @guarded
+    async def next_due_at(self, after: datetime) -> datetime | None:
+        """When the first accepted message due later than ``after`` falls due."""
+        query = select(func.min(MESSAGES.c.due_at)).where(
+            MESSAGES.c.status == MessageStatus.ACCEPTED.value, MESSAGES.c.due_at > after
+        )
+        async with self._engine.connect() as connection:
+            moment: datetime | None = await connection.scalar(query)
+        return moment
+
+    @guarded
+    async def release(self, message_id: str, due_at: datetime, reason: str) -> bool:
+        """Give a claim back: ``sending`` to ``accepted``, due again at ``due_at``.
+
+        Only for a hand-off the provider certainly did not take (see
+        ``domain.message.can_release``); False if the message was not ``sending``.
+        """
+        now = self._clock()
+        move = (
+            update(MESSAGES)
+            .where(MESSAGES.c.id == message_id, MESSAGES.c.status == MessageStatus.SENDING.value)
+            .values(
+                status=MessageStatus.ACCEPTED.value,
+                due_at=due_at,
+                updated_at=now,
+                error_reason=reason,
+            )
+        )
+        async with self._engine.begin() as connection:
+            if (await connection.execute(move)).rowcount != 1:
+                return False
+            detail = {"retry_at": due_at.isoformat(), "reason": reason}
+            await connection.execute(
+                insert(EVENTS), _event(message_id, MessageStatus.ACCEPTED, now, detail, "retry")
+            )
+        return True
+
+    @guarded
+    async def progress(self, batch_id: str) -> BatchProgress | None:
+        async with self._engine.connect() as connection:
+            batch = (
+                await connection.execute(select(BATCHES).where(BATCHES.c.id == batch_id))
+            ).first()
+            if batch is None:
+                return None
+            counted = await connection.execute(
+                select(MESSAGES.c.status, func.count())
+                .where(MESSAGES.c.batch_id == batch_id)
+                .group_by(MESSAGES.c.status)
+            )
+            counts: dict[str, int] = {str(row[0]): int(row[1]) for row in counted.all()}
+        return BatchProgress(
+            id=batch.id,
+            created_at=batch.created_at,
+            recipients=batch.recipients,
+            invalid=batch.invalid,
+            send_at=batch.send_at,
+            validity_s=batch.validity_s,
+            canceled_at=batch.canceled_at,
+            counts=counts,
+        )
+
+    @guarded
+    async def pending_ids(self, batch_id: str) -> list[str]:
+        """The batch's messages still ``accepted``: those a cancel can still stop."""
+        query = select(MESSAGES.c.id).where(
+            MESSAGES.c.batch_id == batch_id, MESSAGES.c.status == MessageStatus.ACCEPTED.value
+        )
+        async with self._engine.connect() as connection:
+            return list((await connection.execute(query)).scalars())
+
+    @guarded
+    async def mark_canceled(self, batch_id: str) -> bool:
+        """Note when the batch was canceled (the first time); False if there is no such batch."""
+        now = self._clock()
+        async with self._engine.begin() as connection:
+            exists = await connection.scalar(select(BATCHES.c.id).where(BATCHES.c.id == batch_id))
+            if exists is None:
+                return False
+            await connection.execute(
+                update(BATCHES)
+                .where(BATCHES.c.id == batch_id, BATCHES.c.canceled_at.is_(None))
+                .values(canceled_at=now)
+            )
+        return True
+
+
+def _event(
+    message_id: str,
+    status: MessageStatus,
+    at: datetime,
+    detail: dict[str, Any] | None,
+    source: str = "api",
+) -> dict[str, Any]:
+    return {
+        "message_id": message_id,
+        "status": status.value,
+        "applied": True,
+        "source": source,
+        "at": at,
+        "detail": detail,
+    }
+
+
+def _chunks(items: list[Any]) -> list[list[Any]]:
+    return [items[i : i + _CHUNK] for i in range(0, len(items), _CHUNK)]

@@ -1,0 +1,203 @@
+"""Hand one queued message to the provider: at most once, paced, retried only when safe.
+
+Every engine (the in-process dispatcher in ``serve``, and workers fed by a broker) calls
+``Dispatcher.dispatch`` for a message it was told about; the row's status, not the engine,
+decides whether anything is sent:
+
+1. A message past its validity is marked ``expired`` and never handed over.
+2. The sender's pacing slot is awaited before the claim, so a claimed row waits as little as
+   possible (a claimed row whose process dies is never sent again without reconciling it).
+3. The claim (``accepted`` -> ``sending``, compare-and-set) admits exactly one dispatcher,
+   however many were told about the message.
+4. The outcome is stored. A failure that certainly sent nothing gives the claim back, due again
+   after a backoff; a 429 also holds the sender's pacing back; past the retry plan the message
+   is ``failed``. A failure that may have sent it is stored ``unknown``, never retried.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+from smsgate.db.errors import StoreUnavailable
+from smsgate.db.queue import DueMessage, QueueStore
+from smsgate.db.store import MessageStore, Outcome, utc_now
+from smsgate.domain.message import MessageStatus
+from smsgate.domain.pacing import Pacer
+from smsgate.domain.phone import mask_number
+from smsgate.domain.retry import RetryPlan
+from smsgate.logs import get_logger
+from smsgate.providers.base import (
+    CredentialsRefused,
+    OutboundSms,
+    RateLimited,
+    SendResult,
+    SmsProvider,
+    Transient,
+)
+from smsgate.services.sending import describe_failure, log_fields, stored_outcome
+
+log = get_logger("smsgate.dispatch")
+
+
+class Dispatched(StrEnum):
+    """What became of one dispatch; engines count these (metrics, tests)."""
+
+    HANDED_OVER = "handed_over"  # the provider answered; the outcome is stored
+    RETRY = "retry"  # nothing was sent; due again later
+    GAVE_UP = "gave_up"  # nothing was sent, and the retry plan is spent: failed
+    EXPIRED = "expired"  # its validity ran out before the hand-off
+    SKIPPED = "skipped"  # another dispatcher has it, or it is no longer accepted
+
+
+class SenderPacing:
+    """One ``Pacer`` per sender, in this process (the Redis limiter shares them between many)."""
+
+    def __init__(self, rate: float | None, clock: Callable[[], float] = time.monotonic) -> None:
+        self._rate = rate
+        self._clock = clock
+        self._pacers: dict[str, Pacer] = {}
+        self.throttled = 0  # sends that had to wait for their slot
+
+    async def wait(self, sender: str) -> None:
+        delay = self._pacer(sender).reserve(self._clock())
+        if delay > 0:
+            self.throttled += 1
+            await asyncio.sleep(delay)
+
+    def hold(self, sender: str, seconds: float) -> None:
+        self._pacer(sender).hold_until(self._clock() + seconds)
+
+    def _pacer(self, sender: str) -> Pacer:
+        pacer = self._pacers.get(sender)
+        if pacer is None:
+            pacer = self._pacers[sender] = Pacer(self._rate)
+        return pacer
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        provider: SmsProvider,
+        store: MessageStore,
+        queue: QueueStore,
+        pacing: SenderPacing,
+        *,
+        retry: RetryPlan | None = None,
+        callback_url: str | None = None,
+        clock: Callable[[], datetime] = utc_now,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.provider = provider
+        self._store = store
+        self._queue = queue
+        self._pacing = pacing
+        self._retry = retry or RetryPlan()
+        self._callback_url = callback_url
+        self._clock = clock
+        self._rng = rng or random.Random()
+
+    async def dispatch(
+        self, message: DueMessage, on_claimed: Callable[[], None] | None = None
+    ) -> Dispatched:
+        """Hand ``message`` over if it is still due and nobody else has; say what happened.
+
+        ``on_claimed`` is called once the claim is won: from then on the dispatch should be
+        left to finish (a graceful shutdown waits for it), as the message may reach Plivo.
+        """
+        if self._expired(message):
+            return await self._expire(message)
+        await self._pacing.wait(message.sender or "")
+        if self._expired(message):  # the wait for a slot can be long
+            return await self._expire(message)
+        if not await self._store.claim(message.id):
+            return Dispatched.SKIPPED
+        if on_claimed is not None:
+            on_claimed()
+        started = time.perf_counter()
+        result = await self.provider.send(
+            OutboundSms(to=message.to, text=message.text, callback_url=self._callback_url)
+        )
+        attempts = message.attempts + 1
+        log.info(
+            "provider_call",
+            provider=self.provider.name,
+            message_id=message.id,
+            to=mask_number(message.to),
+            queued=True,
+            latency_ms=round((time.perf_counter() - started) * 1000, 1),
+            **log_fields(result),
+        )
+        if _nothing_sent(result):
+            return await self._retry_later(message, result, attempts)
+        status, outcome = stored_outcome(result)
+        await self._record(message.id, status, outcome)
+        return Dispatched.HANDED_OVER
+
+    def _expired(self, message: DueMessage) -> bool:
+        return message.expires_at is not None and self._clock() >= message.expires_at
+
+    async def _expire(self, message: DueMessage) -> Dispatched:
+        detail = {"reason": "its validity ran out before it was handed to the provider"}
+        decision = await self._store.record(
+            message.id, MessageStatus.EXPIRED, source="dispatcher", detail=detail
+        )
+        return (
+            Dispatched.EXPIRED if decision is not None and decision.applied else Dispatched.SKIPPED
+        )
+
+    async def _retry_later(
+        self, message: DueMessage, result: SendResult, attempts: int
+    ) -> Dispatched:
+        failure = describe_failure(result)
+        reason = failure.message if failure is not None else result.outcome
+        wait: timedelta | None = None
+        if isinstance(result, RateLimited):
+            seconds = result.retry_after if result.retry_after is not None else 1.0
+            self._pacing.hold(message.sender or "", seconds)
+            wait = timedelta(seconds=seconds)
+        now = self._clock()
+        due = self._retry.next_attempt(
+            attempts=attempts,
+            created_at=message.created_at,
+            now=now,
+            rng=self._rng,
+            not_before=wait,
+        )
+        if due is None:
+            reason = f"gave up after {attempts} attempt(s); nothing was sent. Last: {reason}"
+            await self._record(message.id, MessageStatus.FAILED, Outcome(error_reason=reason))
+            return Dispatched.GAVE_UP
+        try:
+            await self._queue.release(message.id, due, reason)
+        except StoreUnavailable:
+            # The row stays "sending": never sent again blindly, reconciled later.
+            log.error("release_not_stored", message_id=message.id)
+        return Dispatched.RETRY
+
+    async def _record(self, message_id: str, status: MessageStatus, outcome: Outcome) -> None:
+        try:
+            await self._store.record(
+                message_id,
+                status,
+                source="provider",
+                outcome=outcome,
+                expected=MessageStatus.SENDING,
+            )
+        except StoreUnavailable:
+            log.error("outcome_not_stored", message_id=message_id, status=status.value)
+
+
+def _nothing_sent(result: SendResult) -> bool:
+    """A failure after which the provider certainly holds nothing, so trying again is safe.
+
+    Refused credentials count: for a queued message, an operator fixing them is worth waiting
+    for, where an immediate send answers the caller at once.
+    """
+    return isinstance(result, RateLimited | CredentialsRefused) or (
+        isinstance(result, Transient) and not result.may_have_been_sent
+    )
