@@ -243,8 +243,9 @@ def _verdict(met: bool, target: str, measured: str) -> str:
     return f"- {'met' if met else 'MISSED'}: {target} (measured {measured})."
 
 
-def write(path: Path, table: str) -> None:
-    begin, end = "<!-- bench:begin -->", "<!-- bench:end -->"
+def write(path: Path, table: str, block: str = "bench") -> None:
+    """Replace the text between ``<!-- {block}:begin -->`` and its end marker in ``path``."""
+    begin, end = f"<!-- {block}:begin -->", f"<!-- {block}:end -->"
     text = path.read_text() if path.exists() else f"# Benchmarks\n\n{begin}\n{end}\n"
     head, rest = text.split(begin, 1)
     tail = rest.split(end, 1)[1]
