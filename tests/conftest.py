@@ -109,3 +109,29 @@ def migrated(database_url: str) -> str:
 
     upgrade(database_url)
     return database_url
+
+
+ServeApp = Callable[..., str]
+
+
+@pytest.fixture
+def serve(plivo_settings: Settings) -> Iterator[ServeApp]:
+    """Serve the app over real HTTP with ``plivo_settings`` changed by the given fields.
+
+    Call it with setting names and values; it returns the server's URL. Every server started
+    is stopped when the test ends.
+    """
+    from smsgate.api.app import create_app
+    from tests.support.servers import serve_in_thread
+
+    servers: list[Any] = []
+
+    def start(**changes: object) -> str:
+        server = serve_in_thread(create_app(plivo_settings.model_copy(update=changes)))
+        servers.append(server)
+        url: str = server.__enter__()
+        return url
+
+    yield start
+    for server in reversed(servers):
+        server.__exit__(None, None, None)

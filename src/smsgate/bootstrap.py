@@ -3,24 +3,28 @@
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from smsgate.broker.engine import BrokerEngine
+from smsgate.broker.pacing import RedisPacing
 from smsgate.config import ProviderName, Settings, compact_sender
 from smsgate.db.engine import make_engine, make_sessions
 from smsgate.db.idempotency import IdempotencyStore
 from smsgate.db.inbound import InboundStore
 from smsgate.db.opt_outs import OptOutStore
-from smsgate.db.queue import QueueStore
+from smsgate.db.queue import QueueStore, StoredBatch
 from smsgate.db.store import MessageStore
 from smsgate.domain.retry import RetryPlan
+from smsgate.metrics import Metrics
 from smsgate.providers.base import SmsProvider
 from smsgate.providers.http import AiohttpTransport, HttpTransport
 from smsgate.providers.plivo import PlivoCredentials, PlivoProvider
 from smsgate.providers.sandbox import SandboxProvider
-from smsgate.services.dispatch import Dispatcher, SenderPacing
+from smsgate.services.dispatch import Dispatcher, Pacing, SenderPacing
 from smsgate.services.idempotency import Idempotency
 from smsgate.services.inprocess import InProcessDispatcher
 from smsgate.services.queueing import Enqueuer
@@ -77,7 +81,10 @@ class Services:
     queue: QueueStore
     enqueuer: Enqueuer
     dispatcher: Dispatcher
-    engine: InProcessDispatcher
+    # One of the two engines: the dispatcher inside this process, or the broker's workers.
+    engine: InProcessDispatcher | None
+    broker: BrokerEngine | None
+    metrics: Metrics
 
 
 class Runtime:
@@ -88,6 +95,9 @@ class Runtime:
         self.injected_provider = injected_provider  # tests pass a fake; else from settings
         self._engine: AsyncEngine | None = None
         self._services: Services | None = None
+        self._pacing: Pacing | None = None
+        # Made here, not in open(): a worker hands the broker to Dramatiq before its loop runs.
+        self.broker_engine = BrokerEngine(settings.broker_url) if settings.broker_url else None
 
     async def open(self) -> Services:
         settings = self.settings
@@ -104,18 +114,36 @@ class Runtime:
         callback_url = f"{base}{STATUS_CALLBACK_PATH}" if wants_callbacks else None
         prices = settings.load_prices()
         queue = QueueStore(self._engine)
+        metrics = Metrics()
+        rate = settings.sender_mps or None
+        redis_url = settings.pacing_redis_url
+        pacing: Pacing = RedisPacing(redis_url, rate) if redis_url else SenderPacing(rate)
+        self._pacing = pacing
+        broker = self.broker_engine
         dispatcher = Dispatcher(
             provider,
             store,
             queue,
-            SenderPacing(settings.sender_mps or None),
+            pacing,
             retry=RetryPlan(
                 max_attempts=settings.retry_max_attempts,
                 max_age=timedelta(seconds=settings.retry_max_age),
             ),
             callback_url=callback_url,
+            reschedule=broker.reschedule if broker is not None else None,
+            metrics=metrics,
         )
-        engine = InProcessDispatcher(dispatcher, queue, concurrency=settings.dispatch_concurrency)
+        engine = (
+            InProcessDispatcher(dispatcher, queue, concurrency=settings.dispatch_concurrency)
+            if broker is None
+            else None
+        )
+        announce: Callable[[StoredBatch, datetime], object]
+        if broker is not None:
+            announce = broker.announce_batch
+        else:
+            assert engine is not None
+            announce = lambda _batch, _due: engine.wake()  # noqa: E731
         self._services = Services(
             store=store,
             idempotency=Idempotency(
@@ -134,6 +162,7 @@ class Runtime:
                 sender_id=settings.plivo_sender_id,
                 callback_url=callback_url,
                 prices=prices,
+                metrics=metrics,
             ),
             opt_outs=opt_outs,
             inbound=InboundStore(sessions),
@@ -146,15 +175,21 @@ class Runtime:
                 sender_id=settings.plivo_sender_id,
                 default_region=settings.default_region,
                 prices=prices,
-                announce=lambda _batch, _due: engine.wake(),
+                announce=announce,
             ),
             dispatcher=dispatcher,
             engine=engine,
+            broker=broker,
+            metrics=metrics,
         )
         return self._services
 
     async def close(self) -> None:
         if self._services is not None:
+            if self._services.broker is not None:
+                await self._services.broker.close()
+            if isinstance(self._pacing, RedisPacing):
+                await self._pacing.aclose()
             if self.injected_provider is None:
                 await self._services.sender.provider.aclose()
             await self._services.store.close()

@@ -19,6 +19,7 @@ from pydantic import ValidationError
 
 from smsgate.bootstrap import Runtime, build_provider
 from smsgate.config import ConfigError, ProviderName, Settings, get_settings
+from smsgate.db.engine import is_sqlite
 from smsgate.db.errors import StoreUnavailable
 from smsgate.domain.encoding import analyse_text
 from smsgate.domain.errors import DomainError
@@ -62,6 +63,17 @@ def load_settings(**overrides: object) -> Settings:
     except ValidationError as exc:
         error = exc.errors()[0]
         fail(f"{env_name(str(error['loc'][0]))} is invalid: {error['msg']}")
+    return settings
+
+
+def sending_settings() -> Settings:
+    """Settings for a command that sends: the provider and the price table must be usable."""
+    settings = load_settings()
+    try:
+        settings.check_provider()
+        settings.load_prices()
+    except ConfigError as exc:
+        fail(str(exc))
     return settings
 
 
@@ -175,12 +187,7 @@ def send(
     as_json: Annotated[bool, typer.Option("--json", help="Print the API's JSON answer.")] = False,
 ) -> None:
     """Send one SMS now through the configured provider and print what happened."""
-    settings = load_settings()
-    try:
-        settings.check_provider()
-        settings.load_prices()
-    except ConfigError as exc:
-        fail(str(exc))
+    settings = sending_settings()
     configure_logging("warning", settings.log_format)
 
     upgrade_database(settings)
@@ -214,6 +221,73 @@ def send(
     assert failure is not None
     emit_error(failure.code, failure.message, as_json)
     raise typer.Exit(EXIT_NOT_SENT)
+
+
+@app.command()
+def worker(
+    threads: Annotated[
+        int,
+        typer.Option(
+            "--threads", min=1, max=1000, help="Broker messages (of up to 50 ids) handled at once."
+        ),
+    ] = 8,
+    sweep_interval: Annotated[
+        float,
+        typer.Option("--sweep-interval", min=0.1, help="Seconds between sweeps for lost work."),
+    ] = 30.0,
+    overdue_after: Annotated[
+        float,
+        typer.Option(
+            "--overdue-after", min=1, help="Seconds past due after which a message is re-announced."
+        ),
+    ] = 60.0,
+    stale_after: Annotated[
+        float | None,
+        typer.Option(
+            "--stale-after",
+            help="Seconds a hand-off may stay 'sending' before the sweeper settles it as "
+            "unknown [default: SMSGATE_PLIVO_TIMEOUT x 2 + 30].",
+        ),
+    ] = None,
+    metrics_port: Annotated[
+        int | None,
+        typer.Option(
+            "--metrics-port", min=1, max=65535, help="Serve Prometheus metrics on this port."
+        ),
+    ] = None,
+    metrics_host: Annotated[
+        str, typer.Option("--metrics-host", help="Address for --metrics-port.")
+    ] = "127.0.0.1",
+) -> None:
+    """Hand queued messages to the provider: a Dramatiq worker on SMSGATE_BROKER_URL."""
+    settings = sending_settings()
+    if settings.broker_url is None:
+        fail(
+            "SMSGATE_BROKER_URL is not set: without a broker, `smsgate serve` hands queued "
+            "messages over itself. Set it (redis://... or amqp://...) to run workers."
+        )
+    configure_logging(settings.log_level, settings.log_format)
+    if is_sqlite(settings.database_url):
+        log.warning(
+            "worker_on_sqlite",
+            advice="SQLite suits one process; use PostgreSQL for workers beside serve",
+        )
+    longest_send = settings.plivo_timeout
+    if stale_after is not None and stale_after <= longest_send:
+        fail(
+            f"--stale-after must be longer than a send may take ({longest_send:g} s, "
+            "SMSGATE_PLIVO_TIMEOUT), or hand-offs in progress would be settled as unknown"
+        )
+    from smsgate.broker.worker import run_worker
+
+    run_worker(
+        settings,
+        threads=threads,
+        sweep_interval=sweep_interval,
+        overdue_after=overdue_after,
+        stale_after=stale_after if stale_after is not None else 2 * longest_send + 30,
+        metrics_address=(metrics_host, metrics_port) if metrics_port is not None else None,
+    )
 
 
 @prices_app.command("show")

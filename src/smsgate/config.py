@@ -101,9 +101,21 @@ class Settings(BaseSettings):
     # and none later than this many seconds after the message was accepted.
     retry_max_attempts: int = Field(default=5, ge=1, le=100)
     retry_max_age: float = Field(default=3600.0, gt=0, le=7 * 24 * 3600)
+    # A Dramatiq broker (redis://... or amqp://...). When set, `serve` only queues, and
+    # `smsgate worker` processes hand the messages over; unset, `serve` does it itself.
+    broker_url: str | None = None
+    # Redis for pacing shared by every process; defaults to SMSGATE_BROKER_URL when that is
+    # redis://. Without it, each process paces on its own.
+    redis_url: str | None = None
 
     @field_validator(
-        "plivo_auth_id", "plivo_sender_id", "default_region", "price_table", mode="before"
+        "plivo_auth_id",
+        "plivo_sender_id",
+        "default_region",
+        "price_table",
+        "broker_url",
+        "redis_url",
+        mode="before",
     )
     @classmethod
     def _blank_is_unset(cls, value: object) -> object:
@@ -195,6 +207,29 @@ class Settings(BaseSettings):
             return ProviderName.PLIVO
         return ProviderName.SANDBOX
 
+    @field_validator("broker_url")
+    @classmethod
+    def _known_broker(cls, value: str | None) -> str | None:
+        if value is not None and value.split(":", 1)[0].lower() not in BROKER_SCHEMES:
+            raise ValueError("use a redis://, rediss://, amqp:// or amqps:// URL")
+        return value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis(cls, value: str | None) -> str | None:
+        if value is not None and value.split(":", 1)[0].lower() not in {"redis", "rediss"}:
+            raise ValueError("use a redis:// or rediss:// URL")
+        return value
+
+    @property
+    def pacing_redis_url(self) -> str | None:
+        """Where pacing is shared: SMSGATE_REDIS_URL, else a Redis broker's URL."""
+        if self.redis_url is not None:
+            return self.redis_url
+        if self.broker_url is not None and self.broker_url.lower().startswith("redis"):
+            return self.broker_url
+        return None
+
     @property
     def auth_required(self) -> bool:
         return bool(self.api_keys)
@@ -249,6 +284,9 @@ class Settings(BaseSettings):
                 f"is not set, and {self.host} is not a loopback address: an open SMS endpoint "
                 "is a fraud magnet. Set API keys, or pass --insecure-no-auth",
             )
+
+
+BROKER_SCHEMES = frozenset({"redis", "rediss", "amqp", "amqps"})
 
 
 def compact_sender(sender: str) -> str:

@@ -158,3 +158,15 @@ async def test_pending_ids_and_cancel_marks(stores: Stores) -> None:
     assert progress is not None
     assert progress.canceled_at is not None
     assert await stores.queue.progress("01NOSUCHBATCH0000000000000") is None
+
+
+async def test_the_backlog_counts_due_messages_and_finds_the_oldest(stores: Stores) -> None:
+    assert await stores.queue.backlog(NOW) == (0, None)
+    await stores.queue.add_batch(batch("+14155550001", due_at=NOW - timedelta(minutes=5)))
+    await stores.queue.add_batch(batch("+14155550002", "+14155550003", due_at=NOW))
+    await stores.queue.add_batch(batch("+14155550004", due_at=NOW + timedelta(hours=1)))
+    depth, oldest = await stores.queue.backlog(NOW)
+    assert depth == 3
+    assert oldest is not None
+    assert abs(oldest - (NOW - timedelta(minutes=5))) < timedelta(milliseconds=1)
+    assert await stores.queue.counts_by_status() == {"accepted": 4}

@@ -8,37 +8,19 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 import pytest
 
-from smsgate.api.app import create_app
-from smsgate.config import Settings
 from smsgate.emulator import EmulatorServer, RequestRecord
-from tests.support.servers import serve_in_thread
+from tests.conftest import ServeApp
 
 pytestmark = pytest.mark.integration
 
-SERVE = Callable[..., str]
-
-
-@pytest.fixture
-def serve(plivo_settings: Settings) -> Iterator[SERVE]:
-    """Serve the app with ``plivo_settings`` changed by the given fields; yields its URL."""
-    with_servers: list[Any] = []
-
-    def start(**changes: object) -> str:
-        settings = plivo_settings.model_copy(update=changes)
-        server = serve_in_thread(create_app(settings))
-        with_servers.append(server)
-        return server.__enter__()
-
-    yield start
-    for server in reversed(with_servers):
-        server.__exit__(None, None, None)
+SERVE = ServeApp
 
 
 def sends(emulator: EmulatorServer) -> list[RequestRecord]:

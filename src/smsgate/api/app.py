@@ -5,7 +5,7 @@ The layers, outermost first:
     RequestContext   request id, access log line
     ApiGuard         /api/*: no cross-site browser requests, local names only when open,
                      bearer keys when SMSGATE_API_KEYS is set
-    BodyLimit        64 KiB cap on request bodies
+    BodyLimit        64 KiB cap on request bodies (more for the batch routes)
     FastLane         the two send routes straight to their endpoints
     FastAPI          every other route, the OpenAPI document and /docs
 """
@@ -24,7 +24,12 @@ from starlette.types import ASGIApp
 
 from smsgate import __version__
 from smsgate.api.create import create_message_endpoint
-from smsgate.api.errors import BATCH_BODY_BYTES, MAX_BODY_BYTES, install_error_handlers
+from smsgate.api.errors import (
+    BATCH_BODY_BYTES,
+    MAX_BODY_BYTES,
+    UPLOAD_BODY_BYTES,
+    install_error_handlers,
+)
 from smsgate.api.fastlane import FastLane
 from smsgate.api.guard import ApiGuard
 from smsgate.api.middleware import BodyLimit, RequestContext
@@ -55,8 +60,12 @@ def create_app(settings: Settings | None = None, provider: SmsProvider | None = 
         api,
         {("POST", "/api/send-sms"): send_sms, ("POST", "/api/v1/messages"): create_message},
     )
-    # A batch of 10,000 numbers takes about 200 KiB.
-    app = BodyLimit(app, max_bytes=MAX_BODY_BYTES, per_path={"/api/v1/messages": BATCH_BODY_BYTES})
+    # A batch of 10,000 numbers takes about 200 KiB; a file of 10,000 rows with texts, more.
+    app = BodyLimit(
+        app,
+        max_bytes=MAX_BODY_BYTES,
+        per_path={"/api/v1/messages": BATCH_BODY_BYTES, "/api/v1/batches": UPLOAD_BODY_BYTES},
+    )
     app = ApiGuard(
         app,
         keys=tuple(key.get_secret_value().encode() for key in settings.api_keys),
@@ -77,14 +86,16 @@ def create_fastapi(runtime: Runtime) -> FastAPI:
         if settled:
             log.warning("interrupted_sends_settled", count=len(settled), status="unknown")
         purging = asyncio.create_task(services.idempotency.purge_forever())
-        services.engine.start()
+        if services.engine is not None:
+            services.engine.start()
         log.info("started", provider=services.sender.provider.name, auth=settings.auth_required)
         try:
             yield
         finally:
             # Claimed hand-offs finish (within Plivo's deadline); unclaimed ones wait for the
             # next start, still accepted.
-            await services.engine.stop(grace=settings.plivo_timeout + 5)
+            if services.engine is not None:
+                await services.engine.stop(grace=settings.plivo_timeout + 5)
             purging.cancel()
             await asyncio.gather(purging, return_exceptions=True)
             await runtime.close()

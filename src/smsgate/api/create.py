@@ -27,7 +27,7 @@ from smsgate.api.sending import idempotent_endpoint, parse_object
 from smsgate.bootstrap import Runtime
 from smsgate.domain.message import MessageStatus
 from smsgate.services.idempotency import Answer
-from smsgate.services.queueing import BatchReport
+from smsgate.services.queueing import BatchReport, RowError
 
 FIELDS = ("to", "text", "send_at", "mode", "validity")
 MODES = ("now", "queued")
@@ -63,28 +63,33 @@ def create_message_endpoint(runtime: Runtime) -> Callable[[Request], Awaitable[J
 
 
 def batch_document(report: BatchReport) -> dict[str, Any]:
+    """The 202 of a queued batch: each stored message and each refused row, by position.
+
+    ``index`` is a row's position in the request (0-based); rows read from a file also carry
+    ``row``, the line it starts on (the header is line 1).
+    """
     batch = report.batch
-    messages = [
-        {
-            "index": index,
-            "to": to,
-            "id": message_id,
-            "status": report.status_of(position).value,
-        }
-        for position, ((index, to), message_id) in enumerate(
-            zip(report.recipients, batch.message_ids, strict=True)
+    messages: list[dict[str, Any]] = []
+    for position, (placed, message_id) in enumerate(
+        zip(report.recipients, batch.message_ids, strict=True)
+    ):
+        message: dict[str, Any] = {"index": placed.index}
+        if placed.line is not None:
+            message["row"] = placed.line
+        message.update(to=placed.to, id=message_id, status=report.status_of(position).value)
+        messages.append(message)
+    opted_out = [
+        RowError(
+            placed.index,
+            placed.to,
+            "recipient_opted_out",
+            "The recipient opted out (replied STOP); it is stored as rejected.",
+            placed.line,
         )
+        for position, placed in enumerate(report.recipients)
+        if position in batch.opted_out
     ]
-    errors = [row.as_json() for row in report.errors] + [
-        {
-            "index": messages[position]["index"],
-            "to": messages[position]["to"],
-            "code": "recipient_opted_out",
-            "error": "The recipient opted out (replied STOP); it is stored as rejected.",
-        }
-        for position in sorted(batch.opted_out)
-    ]
-    errors.sort(key=lambda row: int(row["index"]))  # type: ignore[call-overload]
+    errors = sorted([*report.errors, *opted_out], key=lambda row: row.index)
     accepted = sum(1 for m in messages if m["status"] == MessageStatus.ACCEPTED.value)
     return {
         "success": True,
@@ -94,7 +99,7 @@ def batch_document(report: BatchReport) -> dict[str, Any]:
         "accepted": accepted,
         "refused": len(errors),
         "messages": messages,
-        "errors": errors,
+        "errors": [row.as_json() for row in errors],
     }
 
 

@@ -25,6 +25,9 @@ log = get_logger("smsgate.api")
 
 MAX_BODY_BYTES = 64 * 1024
 BATCH_BODY_BYTES = 1024 * 1024  # POST /api/v1/messages, which takes up to 10,000 numbers
+# POST /api/v1/batches: 10,000 rows of a number and a two-part text take about 3 MiB. The file
+# is read as it arrives and only its rows are kept.
+UPLOAD_BODY_BYTES = 4 * 1024 * 1024
 
 # HTTP status for each failure code of a send (smsgate.services.sending.describe_failure).
 SEND_FAILURE_STATUS = {

@@ -45,26 +45,39 @@ def idempotent_endpoint(
 
     async def endpoint(request: Request) -> JsonResponse:
         raw = await request.body()
-
-        async def make() -> Answer:
-            try:
-                return await respond(raw)
-            except Exception as exc:
-                problem = problem_for(exc)
-                if problem is None or problem.status >= 500:
-                    raise  # no answer worth repeating: the key is released for a retry
-                body_ = error_body(problem.code, problem.message, problem.extra)
-                return Answer(problem.status, body_, problem.headers)
-
         key = request.headers.get("idempotency-key")
-        if key is None:
-            answer = await make()
-        else:
-            fingerprint = request_hash("POST", request.url.path, raw)
-            answer = await runtime.services.idempotency.run("", key, fingerprint, make)
+        # Hashed only when there is a key: the send routes are the hot path.
+        fingerprint = request_hash("POST", request.url.path, raw) if key is not None else ""
+        answer = await idempotent_answer(runtime, key, fingerprint, lambda: respond(raw))
         return JsonResponse(answer.body, status_code=answer.status, headers=answer.headers)
 
     return endpoint
+
+
+async def idempotent_answer(
+    runtime: Runtime,
+    key: str | None,
+    fingerprint: str,
+    respond: Callable[[], Awaitable[Answer]],
+) -> Answer:
+    """``respond``'s answer; with a key, the first answer given for the key and fingerprint.
+
+    An error a client can act on is an answer too, and kept for the key like a success.
+    """
+
+    async def make() -> Answer:
+        try:
+            return await respond()
+        except Exception as exc:
+            problem = problem_for(exc)
+            if problem is None or problem.status >= 500:
+                raise  # no answer worth repeating: the key is released for a retry
+            body = error_body(problem.code, problem.message, problem.extra)
+            return Answer(problem.status, body, problem.headers)
+
+    if key is None:
+        return await make()
+    return await runtime.services.idempotency.run("", key, fingerprint, make)
 
 
 def failure_answer(report: SendReport) -> Answer:

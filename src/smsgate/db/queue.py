@@ -8,7 +8,7 @@ or loses, a row's status decides whether it may still be sent.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, cast
@@ -29,13 +29,19 @@ _CHUNK = 1000
 
 @dataclass(frozen=True, slots=True)
 class QueuedMessage:
-    """One recipient of a batch, validated, ready to store."""
+    """One recipient of a batch, validated, ready to store.
+
+    ``due_at`` and ``expires_at`` are the message's own when the rows of a batch differ (an
+    uploaded file may time each row); None takes the batch's.
+    """
 
     to: str
     text: str
     encoding: str
     segments: int
     estimated_cost: Decimal | None
+    due_at: datetime | None = None
+    expires_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,8 +49,8 @@ class NewBatch:
     messages: list[QueuedMessage]
     provider: str
     sender: str | None
-    due_at: datetime
-    expires_at: datetime | None
+    due_at: datetime  # for each message without its own
+    expires_at: datetime | None  # likewise
     recipients: int  # rows in the request, including those refused before storing
     send_at: datetime | None = None
     validity_s: int | None = None
@@ -56,6 +62,7 @@ class StoredBatch:
     created_at: datetime
     message_ids: list[str]  # in the order of ``NewBatch.messages``
     opted_out: set[int]  # positions stored as rejected: the number opted out
+    due_at: list[datetime] = field(default_factory=list)  # each message's, in the same order
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +76,7 @@ class DueMessage:
     attempts: int
     created_at: datetime
     expires_at: datetime | None
+    due_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,8 +160,8 @@ class QueueStore:
                         "created_at": now,
                         "updated_at": now,
                         "batch_id": batch_id,
-                        "due_at": batch.due_at,
-                        "expires_at": batch.expires_at,
+                        "due_at": message.due_at or batch.due_at,
+                        "expires_at": message.expires_at or batch.expires_at,
                     }
                 )
                 events.append(_event(message_id, MessageStatus.ACCEPTED, now, None))
@@ -164,22 +172,14 @@ class QueueStore:
                 await connection.execute(insert(MESSAGES), chunk)
             for chunk in _chunks(events):
                 await connection.execute(insert(EVENTS), chunk)
-        return StoredBatch(batch_id, now, ids, opted_out)
+        due = [message.due_at or batch.due_at for message in batch.messages]
+        return StoredBatch(batch_id, now, ids, opted_out, due)
 
     @guarded
     async def due(self, now: datetime, limit: int) -> list[DueMessage]:
         """Accepted messages whose time has come, the longest waiting first."""
         query = (
-            select(
-                MESSAGES.c.id,
-                MESSAGES.c.to_number,
-                MESSAGES.c.text,
-                MESSAGES.c.sender,
-                MESSAGES.c.attempts,
-                MESSAGES.c.created_at,
-                MESSAGES.c.expires_at,
-            )
-            .where(
+            _DUE_COLUMNS.where(
                 MESSAGES.c.status == MessageStatus.ACCEPTED.value,
                 MESSAGES.c.due_at <= now,
             )
@@ -188,18 +188,58 @@ class QueueStore:
         )
         async with self._engine.connect() as connection:
             rows = (await connection.execute(query)).all()
-        return [
-            DueMessage(
-                id=row.id,
-                to=row.to_number,
-                text=row.text or "",
-                sender=row.sender,
-                attempts=row.attempts,
-                created_at=row.created_at,
-                expires_at=row.expires_at,
+        return [_due_message(row) for row in rows]
+
+    @guarded
+    async def backlog(self, now: datetime) -> tuple[int, datetime | None]:
+        """How many accepted messages are due by ``now``, and the earliest due time among them."""
+        query = select(func.count(), func.min(MESSAGES.c.due_at)).where(
+            MESSAGES.c.status == MessageStatus.ACCEPTED.value, MESSAGES.c.due_at <= now
+        )
+        async with self._engine.connect() as connection:
+            row = (await connection.execute(query)).one()
+        return int(row[0]), row[1]
+
+    @guarded
+    async def counts_by_status(self) -> dict[str, int]:
+        query = select(MESSAGES.c.status, func.count()).group_by(MESSAGES.c.status)
+        async with self._engine.connect() as connection:
+            return {str(row[0]): int(row[1]) for row in (await connection.execute(query)).all()}
+
+    @guarded
+    async def waiting(self, message_id: str) -> DueMessage | None:
+        """The message if it is still ``accepted`` (due or not); None otherwise."""
+        query = _DUE_COLUMNS.where(
+            MESSAGES.c.id == message_id, MESSAGES.c.status == MessageStatus.ACCEPTED.value
+        )
+        async with self._engine.connect() as connection:
+            row = (await connection.execute(query)).first()
+        return _due_message(row) if row is not None else None
+
+    @guarded
+    async def waiting_many(self, message_ids: list[str]) -> list[DueMessage]:
+        """Those of ``message_ids`` still ``accepted``, in one query (a worker's chunk)."""
+        query = _DUE_COLUMNS.where(
+            MESSAGES.c.id.in_(message_ids), MESSAGES.c.status == MessageStatus.ACCEPTED.value
+        )
+        async with self._engine.connect() as connection:
+            rows = (await connection.execute(query)).all()
+        return [_due_message(row) for row in rows]
+
+    @guarded
+    async def overdue(self, before: datetime, limit: int) -> list[str]:
+        """Accepted messages that were due before ``before``: their announcement was lost."""
+        query = (
+            select(MESSAGES.c.id)
+            .where(
+                MESSAGES.c.status == MessageStatus.ACCEPTED.value,
+                MESSAGES.c.due_at < before,
             )
-            for row in rows
-        ]
+            .order_by(MESSAGES.c.due_at)
+            .limit(limit)
+        )
+        async with self._engine.connect() as connection:
+            return list((await connection.execute(query)).scalars())
 
     @guarded
     async def next_due_at(self, after: datetime) -> datetime | None:
@@ -286,6 +326,31 @@ class QueueStore:
                 .values(canceled_at=now)
             )
         return True
+
+
+_DUE_COLUMNS = select(
+    MESSAGES.c.id,
+    MESSAGES.c.to_number,
+    MESSAGES.c.text,
+    MESSAGES.c.sender,
+    MESSAGES.c.attempts,
+    MESSAGES.c.created_at,
+    MESSAGES.c.expires_at,
+    MESSAGES.c.due_at,
+)
+
+
+def _due_message(row: Any) -> DueMessage:
+    return DueMessage(
+        id=row.id,
+        to=row.to_number,
+        text=row.text or "",
+        sender=row.sender,
+        attempts=row.attempts,
+        created_at=row.created_at,
+        expires_at=row.expires_at,
+        due_at=row.due_at,
+    )
 
 
 def _event(

@@ -22,15 +22,16 @@ import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from enum import StrEnum
+from typing import Protocol
 
 from smsgate.db.errors import StoreUnavailable
 from smsgate.db.queue import DueMessage, QueueStore
 from smsgate.db.store import MessageStore, Outcome, utc_now
 from smsgate.domain.message import MessageStatus
 from smsgate.domain.pacing import Pacer
-from smsgate.domain.phone import mask_number
 from smsgate.domain.retry import RetryPlan
 from smsgate.logs import get_logger
+from smsgate.metrics import Metrics
 from smsgate.providers.base import (
     CredentialsRefused,
     OutboundSms,
@@ -39,7 +40,7 @@ from smsgate.providers.base import (
     SmsProvider,
     Transient,
 )
-from smsgate.services.sending import describe_failure, log_fields, stored_outcome
+from smsgate.services.sending import describe_failure, report_provider_call, stored_outcome
 
 log = get_logger("smsgate.dispatch")
 
@@ -54,6 +55,16 @@ class Dispatched(StrEnum):
     SKIPPED = "skipped"  # another dispatcher has it, or it is no longer accepted
 
 
+class Pacing(Protocol):
+    """Waits for a sender's next slot; ``hold`` pushes its slots back (a 429)."""
+
+    async def wait(self, sender: str) -> bool:
+        """Wait for the sender's next slot; True if there was a wait."""
+        ...
+
+    def hold(self, sender: str, seconds: float) -> None: ...
+
+
 class SenderPacing:
     """One ``Pacer`` per sender, in this process (the Redis limiter shares them between many)."""
 
@@ -61,13 +72,12 @@ class SenderPacing:
         self._rate = rate
         self._clock = clock
         self._pacers: dict[str, Pacer] = {}
-        self.throttled = 0  # sends that had to wait for their slot
 
-    async def wait(self, sender: str) -> None:
+    async def wait(self, sender: str) -> bool:
         delay = self._pacer(sender).reserve(self._clock())
         if delay > 0:
-            self.throttled += 1
             await asyncio.sleep(delay)
+        return delay > 0
 
     def hold(self, sender: str, seconds: float) -> None:
         self._pacer(sender).hold_until(self._clock() + seconds)
@@ -85,10 +95,12 @@ class Dispatcher:
         provider: SmsProvider,
         store: MessageStore,
         queue: QueueStore,
-        pacing: SenderPacing,
+        pacing: Pacing,
         *,
         retry: RetryPlan | None = None,
         callback_url: str | None = None,
+        reschedule: Callable[[str, datetime], None] | None = None,
+        metrics: Metrics | None = None,
         clock: Callable[[], datetime] = utc_now,
         rng: random.Random | None = None,
     ) -> None:
@@ -98,6 +110,9 @@ class Dispatcher:
         self._pacing = pacing
         self._retry = retry or RetryPlan()
         self._callback_url = callback_url
+        # Told when a retry is due (a broker needs a new message); the in-process engine polls.
+        self._reschedule = reschedule
+        self._metrics = metrics or Metrics()
         self._clock = clock
         self._rng = rng or random.Random()
 
@@ -111,7 +126,8 @@ class Dispatcher:
         """
         if self._expired(message):
             return await self._expire(message)
-        await self._pacing.wait(message.sender or "")
+        if await self._pacing.wait(message.sender or ""):
+            self._metrics.throttled.inc()
         if self._expired(message):  # the wait for a slot can be long
             return await self._expire(message)
         if not await self._store.claim(message.id):
@@ -123,14 +139,14 @@ class Dispatcher:
             OutboundSms(to=message.to, text=message.text, callback_url=self._callback_url)
         )
         attempts = message.attempts + 1
-        log.info(
-            "provider_call",
-            provider=self.provider.name,
-            message_id=message.id,
-            to=mask_number(message.to),
+        report_provider_call(
+            self.provider.name,
+            message.id,
+            message.to,
+            result,
+            time.perf_counter() - started,
+            self._metrics,
             queued=True,
-            latency_ms=round((time.perf_counter() - started) * 1000, 1),
-            **log_fields(result),
         )
         if _nothing_sent(result):
             return await self._retry_later(message, result, attempts)
@@ -173,10 +189,15 @@ class Dispatcher:
             await self._record(message.id, MessageStatus.FAILED, Outcome(error_reason=reason))
             return Dispatched.GAVE_UP
         try:
-            await self._queue.release(message.id, due, reason)
+            released = await self._queue.release(message.id, due, reason)
         except StoreUnavailable:
             # The row stays "sending": never sent again blindly, reconciled later.
             log.error("release_not_stored", message_id=message.id)
+            return Dispatched.RETRY
+        if released:
+            self._metrics.retries.inc()
+            if self._reschedule is not None:
+                self._reschedule(message.id, due)
         return Dispatched.RETRY
 
     async def _record(self, message_id: str, status: MessageStatus, outcome: Outcome) -> None:

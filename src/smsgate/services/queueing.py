@@ -5,6 +5,10 @@ code, and does not fail the others. The valid rows are stored in one transaction
 ``accepted`` and due at ``send_at`` (or now), before the caller gets its 202; only then is
 an engine told to look at them. Were the announcement lost, the messages are still in the
 database, where the in-process dispatcher's poll, or the broker's sweeper, finds them.
+
+Two shapes of batch come in: one text for a list of numbers (``submit``, the JSON route), and
+rows that each carry their own text and may carry their own timing (``submit_rows``, an
+uploaded file). Both go through the same checks, estimate and storage.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from smsgate.db.store import MessageStore, utc_now
 from smsgate.domain.encoding import TextInfo, check_length
 from smsgate.domain.errors import DomainError
 from smsgate.domain.message import MessageStatus
-from smsgate.domain.phone import parse_phone_number
+from smsgate.domain.phone import PhoneNumber, parse_phone_number
 from smsgate.domain.pricing import PriceTable
 from smsgate.logs import get_logger
 
@@ -30,6 +34,25 @@ MAX_SCHEDULE_AHEAD = timedelta(days=30)
 MAX_VALIDITY_S = 7 * 24 * 3600
 MIN_VALIDITY_S = 5
 
+# How errors name a send_at or validity: the JSON body's field, a batch-wide default, a row's.
+_FIELD = "The field '{}'"
+_BATCH_WIDE = "The batch-wide {}"
+_ROWS_OWN = "The row's {}"
+
+
+@dataclass(frozen=True, slots=True)
+class Row:
+    """One message of a batch as asked for: the number as given, its text, its own timing."""
+
+    to: object
+    text: str
+    send_at: datetime | None = None  # None: the batch's
+    validity_s: int | None = None  # None: the batch's
+    line: int | None = None  # where the row starts in an uploaded file (the header is line 1)
+    # What made the row unreadable (a cell that is not a time, say), found by whoever read it:
+    # the row is reported with it and counted, never stored.
+    problem: DomainError | None = None
+
 
 @dataclass(frozen=True, slots=True)
 class RowError:
@@ -37,9 +60,23 @@ class RowError:
     to: object
     code: str
     error: str
+    line: int | None = None  # the row's line in an uploaded file, shown as "row"
 
     def as_json(self) -> dict[str, object]:
-        return {"index": self.index, "to": self.to, "code": self.code, "error": self.error}
+        document: dict[str, object] = {"index": self.index}
+        if self.line is not None:
+            document["row"] = self.line
+        document.update(to=self.to, code=self.code, error=self.error)
+        return document
+
+
+@dataclass(frozen=True, slots=True)
+class Placed:
+    """A stored message's row: its position in the request, its number, its line if any."""
+
+    index: int
+    to: str  # E.164
+    line: int | None
 
 
 class BatchRefused(DomainError):
@@ -53,14 +90,24 @@ class BatchRefused(DomainError):
 @dataclass(frozen=True, slots=True)
 class BatchReport:
     batch: StoredBatch
-    recipients: list[tuple[int, str]]  # (position in the request, E.164) per stored message
+    recipients: list[Placed]  # one per stored message, in the order of batch.message_ids
     errors: list[RowError]
-    due_at: datetime
-    expires_at: datetime | None
+    due_at: datetime  # the batch's; a row with its own send_at may differ
+    expires_at: datetime | None  # likewise
 
     def status_of(self, position: int) -> MessageStatus:
         stored = self.batch.opted_out
         return MessageStatus.REJECTED if position in stored else MessageStatus.ACCEPTED
+
+
+@dataclass(frozen=True, slots=True)
+class _Timing:
+    """The batch-wide time to send and validity, which rows without their own take."""
+
+    send_at: datetime | None
+    validity_s: int | None
+    due_at: datetime
+    expires_at: datetime | None
 
 
 @dataclass(slots=True)
@@ -71,6 +118,7 @@ class Enqueuer:
     default_region: str | None = None
     prices: PriceTable | None = None
     # Told after each stored batch: the in-process dispatcher's wake-up, or the broker's send.
+    # It gets the earliest due time of the batch's messages.
     announce: Callable[[StoredBatch, datetime], object] | None = None
     clock: Callable[[], datetime] = field(default=utc_now)
 
@@ -83,7 +131,6 @@ class Enqueuer:
         validity_s: int | None = None,
     ) -> BatchReport:
         """Validate, store and announce a batch; raise BatchRefused if nothing can be queued."""
-        now = self.clock()
         if not recipients:
             raise BatchRefused("empty_recipients", "The field 'to' lists no numbers.")
         if len(recipients) > MAX_RECIPIENTS:
@@ -92,99 +139,172 @@ class Enqueuer:
                 f"The field 'to' lists {len(recipients):,} numbers; at most "
                 f"{MAX_RECIPIENTS:,} are accepted at once. Split the batch.",
             )
-        info = check_length(text)  # raises MessageTooLong: the text is one for every row
-        due_at = self._due_at(send_at, now)
-        expires_at = self._expires_at(validity_s, due_at)
-        messages, placed, errors = self._rows(recipients, text, info)
-        if not messages:
+        check_length(text)  # raises MessageTooLong: the text is one for every row
+        now = self.clock()
+        timing = self._timing(send_at, validity_s, now, _FIELD)
+        return await self._queue(
+            [Row(to, text) for to in recipients],
+            timing,
+            now,
+            nothing_valid="None of the numbers in 'to' can be sent to.",
+        )
+
+    async def submit_rows(
+        self,
+        rows: list[Row],
+        *,
+        send_at: datetime | None = None,
+        validity_s: int | None = None,
+    ) -> BatchReport:
+        """Like ``submit``, for rows that each carry their text and may carry their timing.
+
+        ``send_at`` and ``validity_s`` are the batch's, for the rows that leave theirs out.
+        A row's bad text or timing is reported as that row's error, like a bad number.
+        """
+        if not rows:
+            raise BatchRefused("empty_recipients", "The batch has no rows.")
+        if len(rows) > MAX_RECIPIENTS:
             raise BatchRefused(
-                "no_valid_recipients", "None of the numbers in 'to' can be sent to.", errors
+                "too_many_recipients",
+                f"The batch has {len(rows):,} rows; at most {MAX_RECIPIENTS:,} are accepted "
+                "at once. Split the batch.",
             )
+        now = self.clock()
+        timing = self._timing(send_at, validity_s, now, _BATCH_WIDE)
+        return await self._queue(rows, timing, now, nothing_valid="None of the rows can be sent.")
+
+    def _timing(
+        self, send_at: datetime | None, validity_s: int | None, now: datetime, name: str
+    ) -> _Timing:
+        """The batch-wide timing, checked: a bad one refuses the whole batch."""
+        due_at = _due_at(send_at, now, name)
+        validity = _validity(validity_s, name)
+        expires_at = due_at + validity if validity is not None else None
+        return _Timing(send_at, validity_s, due_at, expires_at)
+
+    async def _queue(
+        self, rows: list[Row], timing: _Timing, now: datetime, *, nothing_valid: str
+    ) -> BatchReport:
+        messages, placed, errors = self._messages(rows, timing, now)
+        if not messages:
+            raise BatchRefused("no_valid_recipients", nothing_valid, errors)
         stored = await self.queue.add_batch(
             NewBatch(
                 messages=messages,
                 provider=self.provider_name,
                 sender=self.sender_id,
-                due_at=due_at,
-                expires_at=expires_at,
-                recipients=len(recipients),
-                send_at=send_at,
-                validity_s=validity_s,
+                due_at=timing.due_at,
+                expires_at=timing.expires_at,
+                recipients=len(rows),
+                send_at=timing.send_at,
+                validity_s=timing.validity_s,
             )
         )
+        # Every message has its own due time (see _message); the engine hears of the first.
+        first_due = min(message.due_at or timing.due_at for message in messages)
         log.info(
             "batch_accepted",
             batch_id=stored.id,
             messages=len(messages),
             refused=len(errors),
             opted_out=len(stored.opted_out),
-            due_in_s=round(max(0.0, (due_at - now).total_seconds()), 1),
+            due_in_s=round(max(0.0, (first_due - now).total_seconds()), 1),
         )
         if self.announce is not None:
-            self.announce(stored, due_at)
-        return BatchReport(stored, placed, errors, due_at, expires_at)
+            self.announce(stored, first_due)
+        return BatchReport(stored, placed, errors, timing.due_at, timing.expires_at)
 
-    def _rows(
-        self, recipients: list[object], text: str, info: TextInfo
-    ) -> tuple[list[QueuedMessage], list[tuple[int, str]], list[RowError]]:
+    def _messages(
+        self, rows: list[Row], timing: _Timing, now: datetime
+    ) -> tuple[list[QueuedMessage], list[Placed], list[RowError]]:
         messages: list[QueuedMessage] = []
-        placed: list[tuple[int, str]] = []
+        placed: list[Placed] = []
         errors: list[RowError] = []
         seen: set[str] = set()
-        for index, raw in enumerate(recipients):
-            if not isinstance(raw, str):
-                errors.append(RowError(index, raw, "invalid_field_type", "A number is a string."))
+        texts: dict[str, TextInfo] = {}  # rows often share a text: analyse each text once
+        for index, row in enumerate(rows):
+            problem = row.problem
+            if problem is None:
+                try:
+                    number, message = self._message(row, timing, now, texts)
+                except DomainError as exc:
+                    problem = exc
+            if problem is not None:
+                errors.append(RowError(index, row.to, problem.code, problem.message, row.line))
                 continue
-            try:
-                number = parse_phone_number(raw, self.default_region)
-            except DomainError as exc:
-                errors.append(RowError(index, raw, exc.code, exc.message))
-                continue
+            # Checked last, so that only a row that would be stored takes its number.
             if number.e164 in seen:
                 errors.append(
                     RowError(
                         index,
-                        raw,
+                        row.to,
                         "duplicate_recipient",
                         f"{number.masked} is already in this batch; it gets one message.",
+                        row.line,
                     )
                 )
                 continue
             seen.add(number.e164)
-            cost = self.prices.estimate(number.region, info.segments) if self.prices else None
-            messages.append(
-                QueuedMessage(number.e164, text, info.encoding.value, info.segments, cost)
-            )
-            placed.append((index, number.e164))
+            messages.append(message)
+            placed.append(Placed(index, number.e164, row.line))
         return messages, placed, errors
 
-    @staticmethod
-    def _due_at(send_at: datetime | None, now: datetime) -> datetime:
-        if send_at is None:
-            return now
-        if send_at.tzinfo is None:
-            raise BatchRefused(
-                "invalid_send_at",
-                "The field 'send_at' needs a time zone, like 2026-12-01T09:00:00+01:00 or ...Z.",
-            )
-        if send_at - now > MAX_SCHEDULE_AHEAD:
-            raise BatchRefused(
-                "invalid_send_at",
-                f"The field 'send_at' is more than {MAX_SCHEDULE_AHEAD.days} days ahead.",
-            )
-        return max(send_at, now)  # a time already past means now
+    def _message(
+        self, row: Row, timing: _Timing, now: datetime, texts: dict[str, TextInfo]
+    ) -> tuple[PhoneNumber, QueuedMessage]:
+        """The row as a message ready to store; a DomainError names what is wrong with it."""
+        if not isinstance(row.to, str):
+            raise DomainError("A number is a string.", code="invalid_field_type")
+        number = parse_phone_number(row.to, self.default_region)
+        if not row.text.strip():
+            raise DomainError("The text is empty.", code="empty_field")
+        info = texts.get(row.text)
+        if info is None:
+            info = texts[row.text] = check_length(row.text)
+        due_at = timing.due_at if row.send_at is None else _due_at(row.send_at, now, _ROWS_OWN)
+        if row.validity_s is None:
+            validity = _validity(timing.validity_s, _BATCH_WIDE)
+        else:
+            validity = _validity(row.validity_s, _ROWS_OWN)
+        cost = self.prices.estimate(number.region, info.segments) if self.prices else None
+        message = QueuedMessage(
+            number.e164,
+            row.text,
+            info.encoding.value,
+            info.segments,
+            cost,
+            due_at=due_at,
+            expires_at=due_at + validity if validity is not None else None,
+        )
+        return number, message
 
-    @staticmethod
-    def _expires_at(validity_s: int | None, due_at: datetime) -> datetime | None:
-        if validity_s is None:
-            return None
-        if not MIN_VALIDITY_S <= validity_s <= MAX_VALIDITY_S:
-            raise BatchRefused(
-                "invalid_validity",
-                f"The field 'validity' is in seconds, from {MIN_VALIDITY_S} to "
-                f"{MAX_VALIDITY_S:,} (7 days).",
-            )
-        return due_at + timedelta(seconds=validity_s)
+
+def _due_at(send_at: datetime | None, now: datetime, name: str) -> datetime:
+    if send_at is None:
+        return now
+    if send_at.tzinfo is None:
+        raise DomainError(
+            f"{name.format('send_at')} needs a time zone, like 2026-12-01T09:00:00+01:00 or ...Z.",
+            code="invalid_send_at",
+        )
+    if send_at - now > MAX_SCHEDULE_AHEAD:
+        raise DomainError(
+            f"{name.format('send_at')} is more than {MAX_SCHEDULE_AHEAD.days} days ahead.",
+            code="invalid_send_at",
+        )
+    return max(send_at, now)  # a time already past means now
+
+
+def _validity(validity_s: int | None, name: str) -> timedelta | None:
+    if validity_s is None:
+        return None
+    if not MIN_VALIDITY_S <= validity_s <= MAX_VALIDITY_S:
+        raise DomainError(
+            f"{name.format('validity')} is in seconds, from {MIN_VALIDITY_S} to "
+            f"{MAX_VALIDITY_S:,} (7 days).",
+            code="invalid_validity",
+        )
+    return timedelta(seconds=validity_s)
 
 
 async def cancel_message(store: MessageStore, message_id: str) -> MessageStatus | None:

@@ -15,9 +15,10 @@ from smsgate.db.store import Message, MessageStore, NewMessage, Outcome
 from smsgate.domain.encoding import TextInfo, check_length
 from smsgate.domain.errors import DomainError
 from smsgate.domain.message import MessageStatus
-from smsgate.domain.phone import PhoneNumber, parse_phone_number
+from smsgate.domain.phone import PhoneNumber, mask_number, parse_phone_number
 from smsgate.domain.pricing import PriceTable
 from smsgate.logs import get_logger
+from smsgate.metrics import Metrics
 from smsgate.providers.base import (
     Accepted,
     Ambiguous,
@@ -99,6 +100,7 @@ class Sender:
         sender_id: str | None = None,
         callback_url: str | None = None,
         prices: PriceTable | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         self.provider = provider
         self._store = store
@@ -106,6 +108,7 @@ class Sender:
         self._sender_id = sender_id
         self._callback_url = callback_url
         self._prices = prices
+        self._metrics = metrics
 
     async def send(self, to: str, text: str) -> SendReport:
         number, info = validate(to, text, default_region=self._default_region)
@@ -125,14 +128,14 @@ class Sender:
         result = await self.provider.send(
             OutboundSms(to=number.e164, text=text, callback_url=self._callback_url)
         )
-        log.info(
-            "provider_call",
-            provider=self.provider.name,
-            message_id=message.id,
-            to=number.masked,
+        report_provider_call(
+            self.provider.name,
+            message.id,
+            number.e164,
+            result,
+            time.perf_counter() - started,
+            self._metrics,
             segments=info.segments,
-            latency_ms=round((time.perf_counter() - started) * 1000, 1),
-            **log_fields(result),
         )
         status, outcome = stored_outcome(result)
         await self._record(message.id, status, outcome)
@@ -223,6 +226,29 @@ def describe_failure(result: SendResult) -> Failure | None:
                 "Plivo did not answer in time. The message may or may not have been sent; "
                 "it was not retried, to avoid sending it twice.",
             )
+
+
+def report_provider_call(
+    provider: str,
+    message_id: str,
+    to: str,
+    result: SendResult,
+    seconds: float,
+    metrics: Metrics | None,
+    **extra: object,
+) -> None:
+    """One ``provider_call`` log line (number masked, no text) and the metrics of a hand-off."""
+    log.info(
+        "provider_call",
+        provider=provider,
+        message_id=message_id,
+        to=mask_number(to),
+        latency_ms=round(seconds * 1000, 1),
+        **extra,
+        **log_fields(result),
+    )
+    if metrics is not None:
+        metrics.provider_call(result.outcome, seconds)
 
 
 def log_fields(result: SendResult) -> dict[str, object]:

@@ -1,23 +1,155 @@
-"""``/api/v1/batches``: the progress of queued batches, and canceling what is still waiting.
+"""``/api/v1/batches``: queue a batch from a CSV file, follow its progress, cancel what waits.
 
 Also ``POST /api/v1/messages/{id}/cancel`` for one message.
+
+``POST /api/v1/batches`` reads the file as it arrives (``api/uploads.py``, ``api/batch_file.py``)
+and keeps only its rows; the batch is then queued like a list sent to ``POST /api/v1/messages``,
+and answered with the same document, each row also named by its line in the file.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import AsyncGenerator
+from contextlib import aclosing
+from datetime import datetime
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+import orjson
+from fastapi import APIRouter, Header, Query, Request
+from starlette.requests import ClientDisconnect
+from starlette.responses import Response
 
-from smsgate.api.errors import ApiError
+from smsgate.api.batch_file import BatchFile, BatchFileReader, parse_send_at, parse_validity
+from smsgate.api.create import batch_document
+from smsgate.api.errors import UPLOAD_BODY_BYTES, ApiError
 from smsgate.api.resources import message_resource
 from smsgate.api.responses import JsonResponse
+from smsgate.api.schemas import ErrorOut
+from smsgate.api.sending import idempotent_answer
+from smsgate.api.uploads import CSV_TYPE, FILE_FIELD, FORM_TYPE, file_chunks
 from smsgate.bootstrap import Runtime
 from smsgate.db.queue import BatchProgress
 from smsgate.domain.message import MessageStatus
-from smsgate.services.queueing import cancel_batch, cancel_message
+from smsgate.services.idempotency import Answer, check_key, request_hash
+from smsgate.services.queueing import MAX_RECIPIENTS, cancel_batch, cancel_message
 
 router = APIRouter(prefix="/api/v1", tags=["batches"])
+UPLOAD_MIB = UPLOAD_BODY_BYTES // (1024 * 1024)
+
+SendAt = Annotated[
+    str | None,
+    Query(
+        description="When rows without their own send_at are sent: ISO 8601 with a time zone "
+        "(default: now).",
+        examples=["2026-12-01T09:00:00Z"],
+    ),
+]
+Validity = Annotated[
+    str | None,
+    Query(
+        description="Seconds (5 to 604,800) a row without its own validity may wait to be "
+        "handed over before it expires, unsent.",
+        examples=["3600"],
+    ),
+]
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        description="Repeats with the same key, file and parameters get the first answer; the "
+        "batch is queued once. Kept for SMSGATE_IDEMPOTENCY_TTL_HOURS.",
+    ),
+]
+_UPLOAD_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "description": "A CSV with a header row naming to and text, and optionally send_at and "
+        f"validity; at most {MAX_RECIPIENTS:,} rows. As the body, or as the form field "
+        f"'{FILE_FIELD}'.",
+        "content": {
+            CSV_TYPE: {
+                "schema": {"type": "string", "format": "binary"},
+                "example": "to,text\n+14155552671,Your code is 123456\n",
+            },
+            FORM_TYPE: {
+                "schema": {
+                    "type": "object",
+                    "properties": {FILE_FIELD: {"type": "string", "format": "binary"}},
+                    "required": [FILE_FIELD],
+                }
+            },
+        },
+    }
+}
+
+
+@router.post(
+    "/batches",
+    summary="Queue a batch from a CSV file: one message a row, each with its own text",
+    status_code=202,
+    openapi_extra=_UPLOAD_BODY,
+    responses={
+        202: {"description": "Queued: the batch id, each stored message, each refused row"},
+        400: {"model": ErrorOut, "description": "The file, a parameter or every row is unusable"},
+        413: {"model": ErrorOut, "description": f"The upload is over {UPLOAD_MIB} MiB"},
+        415: {"model": ErrorOut, "description": "Neither text/csv nor multipart/form-data"},
+    },
+)
+async def upload_batch(
+    request: Request,
+    send_at: SendAt = None,
+    validity: Validity = None,
+    idempotency_key: IdempotencyKey = None,
+) -> Response:
+    runtime = _runtime(request)
+    # Refusals that need no file come before it is read. (Whatever of a refused upload is left
+    # unread, the server reads and drops after the answer; the client gets it either way.)
+    if idempotency_key is not None:
+        check_key(idempotency_key)
+    batch_send_at, batch_validity = _batch_timing(send_at, validity)
+    try:
+        upload = await _read_file(request.headers.get("content-type"), request.stream())
+    except ClientDisconnect:
+        return Response(status_code=499)  # nobody is left to answer; nothing was stored
+
+    async def respond() -> Answer:
+        report = await runtime.services.enqueuer.submit_rows(
+            upload.rows, send_at=batch_send_at, validity_s=batch_validity
+        )
+        return Answer(202, batch_document(report))
+
+    # The same request is the same file and parameters, however it was framed: the boundary
+    # of a multipart body is new each time it is sent.
+    described = {"send_at": send_at, "validity": validity, "file_sha256": upload.sha256}
+    fingerprint = request_hash("POST", request.url.path, orjson.dumps(described))
+    answer = await idempotent_answer(runtime, idempotency_key, fingerprint, respond)
+    return JsonResponse(answer.body, status_code=answer.status, headers=answer.headers)
+
+
+async def _read_file(content_type: str | None, body: AsyncGenerator[bytes, None]) -> BatchFile:
+    reader = BatchFileReader()
+    async with aclosing(body), aclosing(file_chunks(content_type, body)) as chunks:
+        async for chunk in chunks:
+            reader.feed(chunk)
+    return reader.close()
+
+
+def _batch_timing(send_at: str | None, validity: str | None) -> tuple[datetime | None, int | None]:
+    try:
+        moment = parse_send_at((send_at or "").strip())
+    except ValueError:
+        raise ApiError(
+            400,
+            "invalid_send_at",
+            "The parameter 'send_at' is not an ISO 8601 time, like 2026-12-01T09:00:00Z.",
+        ) from None
+    try:
+        seconds = parse_validity((validity or "").strip())
+    except ValueError:
+        raise ApiError(
+            400, "invalid_validity", "The parameter 'validity' is not a whole number of seconds."
+        ) from None
+    return moment, seconds
 
 
 def _runtime(request: Request) -> Runtime:

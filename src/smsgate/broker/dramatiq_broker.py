@@ -1,0 +1,96 @@
+"""The Dramatiq side: the broker for a URL, the one actor, and sending work to it.
+
+A broker message carries the ids of up to ``CHUNK`` messages due at the same time: "work on
+these messages now". It carries nothing else; the rows say what to send, and whether to.
+
+Dramatiq is the task queue of the field for this (workers, acknowledgements, delayed messages,
+Redis and RabbitMQ); smsgate keeps every decision about a message in its database, so the
+actor only loads the row and hands it to the same ``Dispatcher`` the in-process engine uses.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import datetime, timedelta
+
+import dramatiq
+from dramatiq.brokers.rabbitmq import RabbitmqBroker
+from dramatiq.brokers.redis import RedisBroker
+
+from smsgate.db.store import utc_now
+from smsgate.logs import get_logger
+
+log = get_logger("smsgate.broker")
+
+QUEUE = "smsgate"
+ACTOR = "smsgate.dispatch"
+# Dramatiq delays must stay under 7 days; a message due later is re-announced when this
+# one arrives (the worker sees it is not due yet).
+MAX_DELAY = timedelta(days=6)
+
+
+def make_broker(url: str) -> dramatiq.Broker:
+    """A Dramatiq broker for ``redis://`` / ``rediss://`` or ``amqp://`` / ``amqps://`` URLs."""
+    scheme = url.split(":", 1)[0].lower()
+    broker: dramatiq.Broker
+    if scheme in {"redis", "rediss"}:
+        broker = RedisBroker(url=url)  # type: ignore[no-untyped-call]
+    elif scheme in {"amqp", "amqps"}:
+        broker = RabbitmqBroker(url=url)
+    else:
+        raise ValueError(f"{scheme} is not a supported broker; use redis:// or amqp://")
+    return broker
+
+
+Handler = Callable[[list[str]], Awaitable[None]]
+# Message ids per broker message. Each broker message costs a Dramatiq worker thread and a
+# hop between threads; a chunk's messages are handed over concurrently on the worker's loop
+# (measured: one id per broker message held two workers to about 470 messages/s).
+CHUNK = 50
+
+
+class BrokerQueue:
+    """Sends "work on message N" to the workers, now or at the time it falls due."""
+
+    def __init__(self, broker: dramatiq.Broker, handler: Handler | None = None) -> None:
+        self.broker = broker
+
+        async def dispatch(message_ids: list[str]) -> None:
+            if handler is None:  # this process only sends; workers declare the handler
+                raise RuntimeError("this process does not consume smsgate's queue")
+            await handler(message_ids)
+
+        # Failures inside the handler (a database outage, say) are retried by Dramatiq a few
+        # times; a retry is harmless, since the row decides whether anything is sent.
+        declare = dramatiq.actor(
+            broker=broker,
+            actor_name=ACTOR,
+            queue_name=QUEUE,
+            max_retries=5,
+            min_backoff=1_000,
+            max_backoff=30_000,
+            time_limit=120_000,
+        )
+        self.actor: dramatiq.Actor[[list[str]], Awaitable[None]] = declare(dispatch)
+
+    def announce(self, message_ids: Sequence[str], due_at: datetime) -> None:
+        """Queue work for the messages, delayed until ``due_at`` (blocking: run off the loop)."""
+        delay = _delay_ms(due_at)
+        for start in range(0, len(message_ids), CHUNK):
+            chunk = list(message_ids[start : start + CHUNK])
+            self.actor.send_with_options(args=(chunk,), delay=delay)
+
+    async def announce_async(self, message_ids: list[str], due_at: datetime) -> None:
+        """``announce`` on a thread, so the event loop keeps serving meanwhile."""
+        await asyncio.to_thread(self.announce, message_ids, due_at)
+
+    def close(self) -> None:
+        self.broker.close()
+
+
+def _delay_ms(due_at: datetime) -> int | None:
+    wait = due_at - utc_now()
+    if wait <= timedelta(0):
+        return None
+    return int(min(wait, MAX_DELAY).total_seconds() * 1000)

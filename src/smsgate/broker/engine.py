@@ -1,0 +1,129 @@
+"""The broker engine: ``serve`` announces queued messages; ``smsgate worker`` processes them.
+
+Announcing happens after the batch is stored and the 202 is on its way, on a thread (the
+broker clients block). If the broker is down, the announcement is lost but the messages are
+not: every worker runs a sweeper that re-announces accepted messages overdue by more than a
+minute. Running several sweepers, or announcing a message twice, is harmless: a message is
+claimed by one dispatcher, and the others find it no longer accepted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+from smsgate.broker.dramatiq_broker import BrokerQueue, make_broker
+from smsgate.db.errors import StoreUnavailable
+from smsgate.db.queue import QueueStore, StoredBatch
+from smsgate.db.store import MessageStore, utc_now
+from smsgate.logs import get_logger
+from smsgate.services.dispatch import Dispatcher
+
+log = get_logger("smsgate.broker")
+
+# A message is due "now" when it is due within this; later ones are announced again.
+EARLY = timedelta(milliseconds=500)
+
+
+class BrokerEngine:
+    def __init__(self, url: str, clock: Callable[[], datetime] = utc_now) -> None:
+        self._clock = clock
+        self._dispatcher: Dispatcher | None = None
+        self._queue: QueueStore | None = None
+        self.broker_queue = BrokerQueue(make_broker(url), handler=self.handle)
+        self._announcing: set[asyncio.Task[None]] = set()
+
+    def consume_with(self, dispatcher: Dispatcher, queue: QueueStore) -> None:
+        """Make this process a worker: messages it receives are dispatched with these."""
+        self._dispatcher, self._queue = dispatcher, queue
+
+    def announce_batch(self, batch: StoredBatch, due_at: datetime) -> None:
+        """Announce the batch's waiting messages, grouped by when each falls due."""
+        by_due: dict[datetime, list[str]] = {}
+        for position, message_id in enumerate(batch.message_ids):
+            if position not in batch.opted_out:
+                moment = batch.due_at[position] if batch.due_at else due_at
+                by_due.setdefault(moment, []).append(message_id)
+        for moment, message_ids in sorted(by_due.items()):
+            self._spawn(message_ids, moment)
+
+    def reschedule(self, message_id: str, due_at: datetime) -> None:
+        self._spawn([message_id], due_at)
+
+    async def handle(self, message_ids: list[str]) -> None:
+        """The actor's body: dispatch those messages that are still waiting and due.
+
+        Ids no longer ``accepted`` are skipped (a duplicate or stale announcement: handled,
+        canceled or expired). If a dispatch fails, the chunk fails after the others finish,
+        and Dramatiq delivers it again: those already handed over are skipped then.
+        """
+        for _ in range(300):  # a worker takes messages a moment before its runtime is open
+            if self._dispatcher is not None:
+                break
+            await asyncio.sleep(0.1)
+        dispatcher, queue = self._dispatcher, self._queue
+        if dispatcher is None or queue is None:
+            raise RuntimeError("this process announces messages; it does not dispatch them")
+        now = self._clock()
+        due = []
+        for message in await queue.waiting_many(message_ids):
+            if message.due_at is not None and message.due_at > now + EARLY:
+                self.reschedule(message.id, message.due_at)  # announced early: not yet
+            else:
+                due.append(message)
+        outcomes = await asyncio.gather(
+            *(dispatcher.dispatch(message) for message in due), return_exceptions=True
+        )
+        failures = [o for o in outcomes if isinstance(o, BaseException)]
+        if failures:
+            log.error("dispatch_failed", messages=len(failures), error=type(failures[0]).__name__)
+            raise failures[0]
+
+    async def sweep_forever(
+        self,
+        store: MessageStore,
+        *,
+        interval: float = 30.0,
+        overdue_after: timedelta = timedelta(minutes=1),
+        stale_sending_after: timedelta = timedelta(minutes=1),
+    ) -> None:
+        """Re-announce overdue messages and settle hand-offs cut off mid-send, forever."""
+        assert self._queue is not None
+        while True:
+            try:
+                now = self._clock()
+                lost = await self._queue.overdue(now - overdue_after, limit=10_000)
+                if lost:
+                    log.warning("sweeper_reannounced", count=len(lost))
+                    await self.broker_queue.announce_async(lost, now)
+                settled = await store.settle_interrupted_sends(now - stale_sending_after)
+                if settled:
+                    log.warning("sweeper_settled_unknown", count=len(settled))
+            except StoreUnavailable as exc:
+                log.error("sweeper_store_unavailable", error=str(exc))
+            except Exception as exc:  # the broker: its errors carry no common base class
+                log.error("sweeper_failed", error=type(exc).__name__)
+            await asyncio.sleep(interval)
+
+    async def close(self, timeout: float = 10.0) -> None:
+        """Finish announcements in progress, then close the broker connection."""
+        if self._announcing:
+            await asyncio.wait(self._announcing, timeout=timeout)
+        self.broker_queue.close()
+
+    def _spawn(self, message_ids: list[str], due_at: datetime) -> None:
+        if not message_ids:
+            return
+        task = asyncio.get_running_loop().create_task(
+            self._announce(message_ids, due_at), name="smsgate-announce"
+        )
+        self._announcing.add(task)
+        task.add_done_callback(self._announcing.discard)
+
+    async def _announce(self, message_ids: list[str], due_at: datetime) -> None:
+        try:
+            await self.broker_queue.announce_async(message_ids, due_at)
+        except Exception as exc:
+            # Stored, not announced: the workers' sweeper finds them once they are overdue.
+            log.error("announce_failed", messages=len(message_ids), error=type(exc).__name__)

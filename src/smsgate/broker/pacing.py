@@ -1,0 +1,77 @@
+"""Pacing shared by every process: the ``domain.pacing`` schedule, kept in Redis.
+
+One Lua script takes the next slot of a sender atomically, on Redis's own clock, so workers on
+several machines space their hand-offs as one process would. If Redis cannot be reached the
+wait raises: the message is not claimed and stays ``accepted``, to be tried again (fail
+closed: no pacing means no sending, never sending too fast).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import redis.asyncio as aioredis
+
+from smsgate.logs import get_logger
+
+log = get_logger("smsgate.pacing")
+
+# KEYS[1]: the sender's key. ARGV[1]: microseconds between slots. ARGV[2]: microseconds to
+# hold the sender back from now (a 429's Retry-After), or 0 to take a slot.
+# Returns the microseconds to wait for the slot taken (0 when holding).
+_SCRIPT = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local nxt = tonumber(redis.call('GET', KEYS[1]) or '0')
+local hold = tonumber(ARGV[2])
+local value
+if hold > 0 then
+  value = math.max(nxt, now + hold)
+else
+  local slot = math.max(now, nxt)
+  value = slot + tonumber(ARGV[1])
+  nxt = slot
+end
+local ttl = math.ceil((value - now) / 1000) + 60000
+redis.call('SET', KEYS[1], string.format('%.0f', value), 'PX', ttl)
+if hold > 0 then return 0 end
+return math.floor(nxt - now)
+"""
+
+
+class RedisPacing:
+    """``SenderPacing``'s interface, with the schedule in Redis; a rate of None never waits."""
+
+    def __init__(self, url: str, rate: float | None, namespace: str = "smsgate:pace:") -> None:
+        self._client: aioredis.Redis = aioredis.Redis.from_url(url)
+        self._interval_us = int(1_000_000 / rate) if rate else 0
+        self._namespace = namespace
+        self._script: Any = self._client.register_script(_SCRIPT)
+
+    async def wait(self, sender: str) -> bool:
+        if not self._interval_us:
+            return False
+        wait_us = int(await self._script(keys=[self._key(sender)], args=[self._interval_us, 0]))
+        if wait_us > 0:
+            await asyncio.sleep(wait_us / 1_000_000)
+        return wait_us > 0
+
+    def hold(self, sender: str, seconds: float) -> None:
+        """Hold the sender back everywhere; best effort, in the background."""
+        task = asyncio.get_running_loop().create_task(self._hold(sender, seconds))
+        task.add_done_callback(_log_failure)
+
+    async def _hold(self, sender: str, seconds: float) -> None:
+        await self._script(keys=[self._key(sender)], args=[self._interval_us, int(seconds * 1e6)])
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+    def _key(self, sender: str) -> str:
+        return f"{self._namespace}{sender or 'default'}"
+
+
+def _log_failure(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and (error := task.exception()) is not None:
+        log.warning("pacing_hold_failed", error=type(error).__name__)

@@ -1,0 +1,243 @@
+"""Workers on a real broker: two `smsgate worker` processes, Redis, PostgreSQL and the emulator.
+
+What the issue asks of queued sending under trouble: a worker killed mid-batch, Plivo failing,
+Redis losing its data. Whatever happens, the emulator must have received no number twice, and
+every message must end handed over, failed, or ``unknown`` (never lost, never stuck).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import BinaryIO
+
+import httpx
+import pytest
+
+from smsgate.api.app import create_app
+from smsgate.db.migrate import upgrade
+from smsgate.emulator import DEFAULT_AUTH_ID, DEFAULT_AUTH_TOKEN, EmulatorServer
+from tests.conftest import SENDER, SettingsFactory
+from tests.support.databases import fresh_postgres_database
+from tests.support.redis import PrivateRedis, private_redis
+from tests.support.servers import serve_in_thread
+
+pytestmark = [pytest.mark.integration, pytest.mark.postgres]
+
+HANDED_OVER = {"queued", "sent", "delivered"}
+
+
+@pytest.fixture
+def redis_server() -> Iterator[PrivateRedis]:
+    with private_redis() as server:
+        yield server
+
+
+@pytest.fixture
+def database() -> Iterator[str]:
+    with fresh_postgres_database() as url:
+        upgrade(url)
+        yield url
+
+
+class Cluster:
+    """`serve` in a thread, workers as processes, all on one database and one broker."""
+
+    def __init__(self, env: dict[str, str], url: str, tmp: Path) -> None:
+        self.env = env
+        self.url = url
+        self.tmp = tmp
+        self.workers: list[subprocess.Popen[bytes]] = []
+
+    def start_worker(self) -> subprocess.Popen[bytes]:
+        with (self.tmp / f"worker-{len(self.workers)}.log").open("wb") as log:
+            process = self._spawn(log)
+        self.workers.append(process)
+        return process
+
+    def _spawn(self, log: BinaryIO) -> subprocess.Popen[bytes]:
+        return subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "smsgate",
+                "worker",
+                "--threads",
+                "16",
+                "--sweep-interval",
+                "1",
+                "--overdue-after",
+                "3",
+                "--stale-after",
+                "5",
+            ],
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+
+    def stop(self) -> None:
+        for process in self.workers:
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+        for process in self.workers:
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+
+    def batch(self, numbers: list[str]) -> str:
+        response = httpx.post(
+            f"{self.url}/api/v1/messages", json={"to": numbers, "text": "Load"}, timeout=60
+        )
+        assert response.status_code == 202, response.text
+        batch_id: str = response.json()["batch_id"]
+        return batch_id
+
+    def counts(self, batch_id: str) -> dict[str, int]:
+        progress = httpx.get(f"{self.url}/api/v1/batches/{batch_id}", timeout=10).json()
+        return {status: n for status, n in progress["counts"].items() if n}
+
+    def statuses(self, batch_id: str) -> dict[str, str]:
+        """Number -> status for every message (through the list API, page by page)."""
+        found: dict[str, str] = {}
+        cursor = None
+        while True:
+            params: dict[str, str | int] = {"limit": 200}
+            if cursor:
+                params["cursor"] = cursor
+            page = httpx.get(f"{self.url}/api/v1/messages", params=params, timeout=10).json()
+            found.update({m["to"]: m["status"] for m in page["data"]})
+            cursor = page["next_cursor"]
+            if cursor is None:
+                return found
+
+
+@pytest.fixture
+def cluster(
+    database: str,
+    redis_server: PrivateRedis,
+    emulator: EmulatorServer,
+    make_settings: SettingsFactory,
+    tmp_path: Path,
+) -> Iterator[Cluster]:
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("PLIVO_", "SMSGATE_"))},
+        "PLIVO_AUTH_ID": DEFAULT_AUTH_ID,
+        "PLIVO_AUTH_TOKEN": DEFAULT_AUTH_TOKEN,
+        "PLIVO_SENDER_ID": SENDER,
+        "PLIVO_API_URL": emulator.base_url,
+        "SMSGATE_PLIVO_TIMEOUT": "2",
+        "SMSGATE_DATABASE_URL": database,
+        "SMSGATE_BROKER_URL": redis_server.url,
+        "SMSGATE_SENDER_MPS": "250",
+        "SMSGATE_LOG_LEVEL": "warning",
+    }
+    settings = make_settings(
+        plivo_auth_id=DEFAULT_AUTH_ID,
+        plivo_auth_token=DEFAULT_AUTH_TOKEN,
+        plivo_sender_id=SENDER,
+        plivo_api_url=emulator.base_url,
+        plivo_timeout=2.0,
+        database_url=database,
+        broker_url=redis_server.url,
+        sender_mps=250,
+    )
+    with serve_in_thread(create_app(settings)) as url:
+        running = Cluster(env, url, tmp_path)
+        try:
+            yield running
+        finally:
+            running.stop()
+
+
+def sent_numbers(emulator: EmulatorServer) -> Counter[str]:
+    return Counter(
+        r.body["dst"]  # type: ignore[index]
+        for r in emulator.requests()
+        if r.method == "POST" and r.status == 202
+    )
+
+
+def wait_for(check: Callable[[], bool], seconds: float, what: str) -> None:
+    deadline = time.monotonic() + seconds
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.2)
+
+
+def settled(cluster: Cluster, batch_id: str) -> bool:
+    counts = cluster.counts(batch_id)
+    return not {"accepted", "sending"} & counts.keys()
+
+
+def check_exactly_once(
+    cluster: Cluster, batch_id: str, emulator: EmulatorServer, total: int
+) -> None:
+    statuses = cluster.statuses(batch_id)
+    assert len(statuses) == total  # none lost
+    sent = sent_numbers(emulator)
+    assert [n for n, times in sent.items() if times > 1] == []  # none sent twice
+    for number, status in statuses.items():
+        if status in HANDED_OVER:
+            assert sent[number] == 1, (number, status)
+        else:
+            # A hand-off cut off by the kill: it may or may not have reached Plivo.
+            assert status == "unknown", (number, status)
+
+
+def numbers(count: int) -> list[str]:
+    return [f"+1415556{n:04d}" for n in range(count)]
+
+
+def test_a_worker_killed_mid_batch_sends_nothing_twice_and_loses_nothing(
+    cluster: Cluster, emulator: EmulatorServer
+) -> None:
+    emulator.set_faults(latency_ms=20)
+    first, _second = cluster.start_worker(), cluster.start_worker()
+    total = 2500
+    batch_id = cluster.batch(numbers(total))
+    wait_for(lambda: sum(sent_numbers(emulator).values()) >= 600, 60, "a quarter of the batch")
+    first.send_signal(signal.SIGKILL)
+    first.wait(timeout=10)
+    cluster.start_worker()  # the replacement
+    wait_for(lambda: settled(cluster, batch_id), 120, "every message to settle")
+    check_exactly_once(cluster, batch_id, emulator, total)
+    counts = cluster.counts(batch_id)
+    assert (
+        sum(n for s, n in counts.items() if s in HANDED_OVER) >= total - 16
+    )  # at most 1 per thread
+
+
+def test_plivo_failing_a_third_of_the_calls_still_sends_everything_once(
+    cluster: Cluster, emulator: EmulatorServer
+) -> None:
+    emulator.set_faults(status=503, failure_rate=0.3, seed=7)
+    cluster.start_worker()
+    cluster.start_worker()
+    total = 1000
+    batch_id = cluster.batch(numbers(total))
+    wait_for(lambda: settled(cluster, batch_id), 120, "every message to settle")
+    check_exactly_once(cluster, batch_id, emulator, total)
+    assert set(cluster.counts(batch_id)) <= HANDED_OVER  # 503s sent nothing: all retried
+
+
+def test_redis_losing_its_data_mid_batch_loses_no_message(
+    cluster: Cluster, emulator: EmulatorServer, redis_server: PrivateRedis
+) -> None:
+    emulator.set_faults(latency_ms=20)
+    cluster.start_worker()
+    cluster.start_worker()
+    total = 2000
+    batch_id = cluster.batch(numbers(total))
+    wait_for(lambda: sum(sent_numbers(emulator).values()) >= 400, 60, "a fifth of the batch")
+    redis_server.restart()  # every queued broker message is gone
+    wait_for(lambda: settled(cluster, batch_id), 180, "the sweeper to bring the rest back")
+    check_exactly_once(cluster, batch_id, emulator, total)
