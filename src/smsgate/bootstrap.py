@@ -20,7 +20,7 @@ from smsgate.db.queue import QueueStore, StoredBatch
 from smsgate.db.store import MessageStore
 from smsgate.domain.retry import RetryPlan
 from smsgate.metrics import Metrics
-from smsgate.providers.base import SmsProvider
+from smsgate.providers.base import SentLookup, SmsProvider
 from smsgate.providers.http import AiohttpTransport, HttpTransport
 from smsgate.providers.plivo import PlivoCredentials, PlivoProvider
 from smsgate.providers.sandbox import SandboxProvider
@@ -28,6 +28,7 @@ from smsgate.services.dispatch import Dispatcher, Pacing, SenderPacing
 from smsgate.services.idempotency import Idempotency
 from smsgate.services.inprocess import InProcessDispatcher
 from smsgate.services.queueing import Enqueuer
+from smsgate.services.reconcile import Reconciler
 from smsgate.services.sending import Sender
 
 
@@ -85,6 +86,7 @@ class Services:
     engine: InProcessDispatcher | None
     broker: BrokerEngine | None
     metrics: Metrics
+    reconciler: Reconciler
 
 
 class Runtime:
@@ -181,6 +183,13 @@ class Runtime:
             engine=engine,
             broker=broker,
             metrics=metrics,
+            reconciler=Reconciler(
+                store,
+                queue,
+                provider if isinstance(provider, SentLookup) else None,
+                deadline=timedelta(seconds=settings.plivo_timeout),
+                reschedule=broker.reschedule if broker is not None else None,
+            ),
         )
         return self._services
 

@@ -7,7 +7,7 @@ import random
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass, field
 from unittest import mock
 
@@ -375,6 +375,26 @@ def test_drop_before_response_accepts_the_send_but_never_answers(
 
     assert emulator.stats()["messages"] == 1
     assert [r.status for r in emulator.requests()] == [None]
+
+
+def test_drop_rate_mixes_timeouts_into_the_injected_errors(
+    emulator: EmulatorServer, client: httpx.Client
+) -> None:
+    draws = random.Random(7)
+    expected: list[int | None] = []
+    for _ in range(60):
+        if draws.random() < 0.3:
+            expected.append(503)
+        else:
+            expected.append(None if draws.random() < 0.2 else 202)
+    emulator.set_faults(status=503, failure_rate=0.3, drop_rate=0.2, seed=7)
+    for _ in range(60):
+        with suppress(httpx.RemoteProtocolError):
+            send(client)
+    assert [r.status for r in emulator.requests()] == expected
+    assert {503, None, 202} <= set(expected)
+    # A dropped send was accepted: its message exists, only the answer was lost.
+    assert emulator.stats()["messages"] == expected.count(202) + expected.count(None)
 
 
 def test_drop_before_request_closes_without_reading_or_recording(

@@ -148,26 +148,3 @@ async def test_listing_is_newest_first_filtered_and_paged(store: MessageStore) -
     now = datetime.now(UTC)
     assert len(await store.list(created_after=now - timedelta(minutes=1))) == 5
     assert await store.list(created_before=now - timedelta(minutes=1)) == []
-
-
-async def test_only_sends_interrupted_long_enough_ago_are_settled_as_unknown(
-    migrated: str,
-) -> None:
-    """A send still within its deadline is left alone; a waiting ``accepted`` row too."""
-    moments = iter(datetime(2026, 1, 1, 12, 0, second, tzinfo=UTC) for second in range(60))
-    engine = make_engine(migrated)
-    try:
-        store = MessageStore(make_sessions(engine), clock=lambda: next(moments))
-        old = await store.add(new(), claimed=True)  # 12:00:00
-        waiting = await store.add(new())  # 12:00:01
-        young = await store.add(new(), claimed=True)  # 12:00:02
-        cutoff = datetime(2026, 1, 1, 12, 0, 2, tzinfo=UTC)
-        assert await store.settle_interrupted_sends(cutoff) == [old.id]
-        after = {m.id: m.status for m in await store.list()}
-        assert after == {old.id: S.UNKNOWN, waiting.id: S.ACCEPTED, young.id: S.SENDING}
-        settled = await store.get(old.id)
-        assert settled is not None
-        assert settled.events[-1].source == "recovery"
-        await store.close()
-    finally:
-        await engine.dispose()

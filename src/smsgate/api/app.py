@@ -82,9 +82,7 @@ def create_fastapi(runtime: Runtime) -> FastAPI:
         services = await runtime.open()
         # A send lasts at most its deadline: anything "sending" for twice that was cut off.
         cutoff = datetime.now(UTC) - timedelta(seconds=2 * settings.plivo_timeout)
-        settled = await services.store.settle_interrupted_sends(cutoff)
-        if settled:
-            log.warning("interrupted_sends_settled", count=len(settled), status="unknown")
+        await services.reconciler.run(cutoff)
         purging = asyncio.create_task(services.idempotency.purge_forever())
         if services.engine is not None:
             services.engine.start()

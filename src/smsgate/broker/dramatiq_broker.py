@@ -70,7 +70,9 @@ class BrokerQueue:
             max_retries=5,
             min_backoff=1_000,
             max_backoff=30_000,
-            time_limit=120_000,
+            # A chunk may wait long for its pacing slots (50 messages at 5 a second take 10 s,
+            # behind the chunks of the other threads); each send has its own deadline.
+            time_limit=24 * 3600 * 1000,
         )
         self.actor: dramatiq.Actor[[list[str]], Awaitable[None]] = declare(dispatch)
 

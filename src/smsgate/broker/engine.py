@@ -16,9 +16,10 @@ from datetime import datetime, timedelta
 from smsgate.broker.dramatiq_broker import BrokerQueue, make_broker
 from smsgate.db.errors import StoreUnavailable
 from smsgate.db.queue import QueueStore, StoredBatch
-from smsgate.db.store import MessageStore, utc_now
+from smsgate.db.store import utc_now
 from smsgate.logs import get_logger
 from smsgate.services.dispatch import Dispatcher
+from smsgate.services.reconcile import Reconciler
 
 log = get_logger("smsgate.broker")
 
@@ -33,6 +34,8 @@ class BrokerEngine:
         self._queue: QueueStore | None = None
         self.broker_queue = BrokerQueue(make_broker(url), handler=self.handle)
         self._announcing: set[asyncio.Task[None]] = set()
+        # Messages this worker has taken and not finished (most wait for a pacing slot).
+        self._held: set[str] = set()
 
     def consume_with(self, dispatcher: Dispatcher, queue: QueueStore) -> None:
         """Make this process a worker: messages it receives are dispatched with these."""
@@ -65,16 +68,22 @@ class BrokerEngine:
         dispatcher, queue = self._dispatcher, self._queue
         if dispatcher is None or queue is None:
             raise RuntimeError("this process announces messages; it does not dispatch them")
+        # Held here already (a duplicate announcement): waiting twice would waste a slot.
+        fresh = [message_id for message_id in message_ids if message_id not in self._held]
         now = self._clock()
         due = []
-        for message in await queue.waiting_many(message_ids):
+        for message in await queue.waiting_many(fresh) if fresh else []:
             if message.due_at is not None and message.due_at > now + EARLY:
                 self.reschedule(message.id, message.due_at)  # announced early: not yet
-            else:
+            elif message.id not in self._held:
                 due.append(message)
-        outcomes = await asyncio.gather(
-            *(dispatcher.dispatch(message) for message in due), return_exceptions=True
-        )
+                self._held.add(message.id)
+        try:
+            outcomes = await asyncio.gather(
+                *(dispatcher.dispatch(message) for message in due), return_exceptions=True
+            )
+        finally:
+            self._held.difference_update(message.id for message in due)
         failures = [o for o in outcomes if isinstance(o, BaseException)]
         if failures:
             log.error("dispatch_failed", messages=len(failures), error=type(failures[0]).__name__)
@@ -82,13 +91,13 @@ class BrokerEngine:
 
     async def sweep_forever(
         self,
-        store: MessageStore,
+        reconciler: Reconciler,
         *,
         interval: float = 30.0,
         overdue_after: timedelta = timedelta(minutes=1),
         stale_sending_after: timedelta = timedelta(minutes=1),
     ) -> None:
-        """Re-announce overdue messages and settle hand-offs cut off mid-send, forever."""
+        """Re-announce overdue messages and reconcile hand-offs cut off mid-send, forever."""
         assert self._queue is not None
         while True:
             try:
@@ -97,14 +106,29 @@ class BrokerEngine:
                 if lost:
                     log.warning("sweeper_reannounced", count=len(lost))
                     await self.broker_queue.announce_async(lost, now)
-                settled = await store.settle_interrupted_sends(now - stale_sending_after)
-                if settled:
-                    log.warning("sweeper_settled_unknown", count=len(settled))
+                await reconciler.run(now - stale_sending_after)
             except StoreUnavailable as exc:
                 log.error("sweeper_store_unavailable", error=str(exc))
             except Exception as exc:  # the broker: its errors carry no common base class
                 log.error("sweeper_failed", error=type(exc).__name__)
             await asyncio.sleep(interval)
+
+    async def hold_forever(self, interval: float) -> None:
+        """Keep the messages this worker holds from looking lost, while they wait.
+
+        A message waiting for its pacing slot is still ``accepted`` and, as time passes,
+        overdue: without this, the sweeper would announce it again, and a second worker would
+        wait for a slot for it too. So, every ``interval``, the held messages' due time is set
+        to now: a lease, which lapses by itself if this worker dies.
+        """
+        assert self._queue is not None
+        while True:
+            await asyncio.sleep(interval)
+            if self._held:
+                try:
+                    await self._queue.touch(sorted(self._held), self._clock())
+                except StoreUnavailable as exc:
+                    log.error("lease_not_renewed", messages=len(self._held), error=str(exc))
 
     async def close(self, timeout: float = 10.0) -> None:
         """Finish announcements in progress, then close the broker connection."""

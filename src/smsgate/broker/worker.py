@@ -84,15 +84,15 @@ def run_worker(
             host, port = metrics_address
             start_http_server(port, addr=host, registry=services.metrics.registry)
         assert loop.thread is not None
-        sweeper = asyncio.run_coroutine_threadsafe(
-            engine.sweep_forever(
-                services.store,
-                interval=sweep_interval,
-                overdue_after=timedelta(seconds=overdue_after),
-                stale_sending_after=timedelta(seconds=stale_after),
-            ),
-            loop.thread.loop,
+        sweeping = engine.sweep_forever(
+            services.reconciler,
+            interval=sweep_interval,
+            overdue_after=timedelta(seconds=overdue_after),
+            stale_sending_after=timedelta(seconds=stale_after),
         )
+        # Leases renewed well within the time after which the sweeper calls a message lost.
+        holding = engine.hold_forever(interval=overdue_after / 3)
+        sweeper = asyncio.run_coroutine_threadsafe(_together(sweeping, holding), loop.thread.loop)
         log.info("worker_started", threads=threads, provider=services.dispatcher.provider.name)
         while not stopping.wait(0.5):
             pass
@@ -105,3 +105,7 @@ def run_worker(
         loop.run(runtime.close())
         loop.stop()
         log.info("worker_stopped", seconds=round(time.monotonic() - started, 1))
+
+
+async def _together(*jobs: Coroutine[Any, Any, None]) -> None:
+    await asyncio.gather(*jobs)

@@ -80,6 +80,16 @@ class DueMessage:
 
 
 @dataclass(frozen=True, slots=True)
+class StaleHandOff:
+    """A message left ``sending``: who it was for, and when it was claimed."""
+
+    id: str
+    to: str
+    claimed_at: datetime
+    queued: bool  # sent through the queue (it may be queued again), not inline
+
+
+@dataclass(frozen=True, slots=True)
 class BatchProgress:
     id: str
     created_at: datetime
@@ -217,6 +227,22 @@ class QueueStore:
         return _due_message(row) if row is not None else None
 
     @guarded
+    async def stale_sending(self, before: datetime, limit: int) -> list[StaleHandOff]:
+        """Messages ``sending`` since before ``before``: their hand-off was cut off."""
+        query = (
+            select(MESSAGES.c.id, MESSAGES.c.to_number, MESSAGES.c.updated_at, MESSAGES.c.due_at)
+            .where(MESSAGES.c.status == MessageStatus.SENDING.value, MESSAGES.c.updated_at < before)
+            .order_by(MESSAGES.c.updated_at)
+            .limit(limit)
+        )
+        async with self._engine.connect() as connection:
+            rows = (await connection.execute(query)).all()
+        return [
+            StaleHandOff(row.id, row.to_number, row.updated_at, row.due_at is not None)
+            for row in rows
+        ]
+
+    @guarded
     async def waiting_many(self, message_ids: list[str]) -> list[DueMessage]:
         """Those of ``message_ids`` still ``accepted``, in one query (a worker's chunk)."""
         query = _DUE_COLUMNS.where(
@@ -225,6 +251,20 @@ class QueueStore:
         async with self._engine.connect() as connection:
             rows = (await connection.execute(query)).all()
         return [_due_message(row) for row in rows]
+
+    @guarded
+    async def touch(self, message_ids: list[str], now: datetime) -> None:
+        """Make still-accepted messages due ``now``: a worker holding them renews its lease."""
+        async with self._engine.begin() as connection:
+            for chunk in _chunks(message_ids):
+                await connection.execute(
+                    update(MESSAGES)
+                    .where(
+                        MESSAGES.c.id.in_(chunk),
+                        MESSAGES.c.status == MessageStatus.ACCEPTED.value,
+                    )
+                    .values(due_at=now)
+                )
 
     @guarded
     async def overdue(self, before: datetime, limit: int) -> list[str]:

@@ -303,24 +303,6 @@ class MessageStore:
         return await done
 
     @guarded
-    async def settle_interrupted_sends(self, before: datetime) -> list[str]:
-        """Mark ``unknown`` every message left ``sending`` since before ``before``.
-
-        A send in progress is ``sending`` for at most its deadline; one older than that was cut
-        off (the process died mid-send), and whether it reached Plivo cannot be known. It is
-        never sent again. Returns the ids it settled.
-        """
-        query = select(MessageRow.id).where(
-            MessageRow.status == MessageStatus.SENDING.value, MessageRow.updated_at < before
-        )
-        async with self._sessions() as session:
-            stale = list((await session.execute(query)).scalars())
-        detail = {"reason": "the send was interrupted (process stopped); it may have been sent"}
-        for message_id in stale:
-            await self.record(message_id, MessageStatus.UNKNOWN, source="recovery", detail=detail)
-        return stale
-
-    @guarded
     async def list(
         self,
         *,

@@ -10,6 +10,8 @@ import asyncio
 import contextlib
 import time
 import uuid
+from collections.abc import Mapping
+from datetime import UTC, datetime
 from http import HTTPStatus
 from typing import Final
 
@@ -92,6 +94,84 @@ async def get_account(request: web.Request) -> web.Response:
     )
     _record(request, state, None, response.status)
     return response
+
+
+async def list_messages(request: web.Request) -> web.Response:
+    """``GET /v1/Account/{auth_id}/Message/``: messages newest first, filtered (reference §3).
+
+    Supported filters: ``to_number``, ``from_number``, ``message_state``,
+    ``message_direction`` and ``message_time`` with ``__gt``/``__gte``/``__lt``/``__lte``;
+    ``limit`` (at most 20) and ``offset``.
+    """
+    state = request.app[STATE]
+    response = authenticate(request, state)
+    if response is None:
+        try:
+            response = json_response(_message_page(state, request.query, request.path))
+        except ValueError as exc:
+            response = plivo_error(400, str(exc))
+    _record(request, state, None, response.status)
+    return response
+
+
+def _message_page(state: EmulatorState, query: Mapping[str, str], path: str) -> dict[str, object]:
+    limit = int(query.get("limit", "20"))
+    offset = int(query.get("offset", "0"))
+    if not 1 <= limit <= 20 or offset < 0:
+        raise ValueError("limit must be between 1 and 20, offset 0 or more")
+    now = time.time()
+    bounds = {
+        op: _plivo_timestamp(query[f"message_time__{op}"])
+        for op in ("gt", "gte", "lt", "lte")
+        if f"message_time__{op}" in query
+    }
+    wanted_to = query.get("to_number", "").lstrip("+")
+    wanted_from = query.get("from_number", "").lstrip("+")
+    found = []
+    for message in reversed(list(state.messages.values())):
+        created = message.created
+        if wanted_to and message.to_number.lstrip("+") != wanted_to:
+            continue
+        if wanted_from and message.from_number.lstrip("+") != wanted_from:
+            continue
+        if query.get("message_direction", "outbound") != "outbound":
+            continue
+        if "gt" in bounds and not created > bounds["gt"]:
+            continue
+        if "gte" in bounds and not created >= bounds["gte"]:
+            continue
+        if "lt" in bounds and not created < bounds["lt"]:
+            continue
+        if "lte" in bounds and not created <= bounds["lte"]:
+            continue
+        document = message.as_api_json("", now)
+        if "message_state" in query and document["message_state"] != query["message_state"]:
+            continue
+        del document["api_id"]
+        found.append(document)
+    page = found[offset : offset + limit]
+    more = offset + limit < len(found)
+    return {
+        "api_id": new_api_id(),
+        "meta": {
+            "limit": limit,
+            "offset": offset,
+            "total_count": len(found),
+            "next": f"{path}?limit={limit}&offset={offset + limit}" if more else None,
+            "previous": None,
+        },
+        "objects": page,
+    }
+
+
+def _plivo_timestamp(value: str) -> float:
+    """Plivo's filter times: ``YYYY-mm-dd HH:MM[:SS[.ffffff]]``, in UTC."""
+    for pattern in ("%Y-%m-%d %H:%M:%S.%f", "%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M"):
+        try:
+            return datetime.strptime(value, pattern).replace(tzinfo=UTC).timestamp()
+        except ValueError:
+            continue
+    raise ValueError(f"message_time must look like 2026-11-28 12:00:00, not {value[:40]!r}")
 
 
 async def get_pricing(request: web.Request) -> web.Response:

@@ -23,6 +23,7 @@ def create_emulator_app(state: EmulatorState) -> web.Application:
     app[STATE] = state
     app.cleanup_ctx.append(_callback_dispatcher)
     app.router.add_post(_ACCOUNT + "Message/", api.send_message)
+    app.router.add_get(_ACCOUNT + "Message/", api.list_messages)
     app.router.add_get(_ACCOUNT + "Message/{message_uuid}/", api.get_message)
     app.router.add_get(_ACCOUNT, api.get_account)
     app.router.add_get(_ACCOUNT + "Pricing/", api.get_pricing)

@@ -37,6 +37,9 @@ class Faults:
     - ``times``: apply to the next N sends only, then reset to ``Faults()``.
     - ``body``: raw response body for injected statuses, e.g. an HTML 502 page.
     - ``seed``: reseed the failure-rate generator when these faults are set.
+    - ``drop_rate``: fraction of the sends the faults above do not hit that are accepted, then
+      have their connection closed unanswered (a timeout, as the client sees it), so that
+      errors and timeouts can be mixed, e.g. ``status=503, failure_rate=0.3, drop_rate=0.05``.
     """
 
     latency_ms: float = 0
@@ -47,6 +50,7 @@ class Faults:
     times: int | None = None
     body: str | None = None
     seed: int | None = None
+    drop_rate: float = 0.0
 
     def __post_init__(self) -> None:
         _check(_is_number(self.latency_ms) and self.latency_ms >= 0, "latency_ms must be >= 0")
@@ -69,6 +73,10 @@ class Faults:
         )
         _check(self.body is None or isinstance(self.body, str), "body must be a string")
         _check(self.seed is None or _is_int(self.seed), "seed must be an integer")
+        _check(
+            _is_number(self.drop_rate) and 0 <= self.drop_rate <= 1,
+            "drop_rate must be between 0 and 1",
+        )
 
     @classmethod
     def from_json(cls, data: object) -> Faults:

@@ -88,6 +88,8 @@ class EmulatorState:
         hit = faults.injects_failure and (
             faults.failure_rate == 0 or self.random.random() < faults.failure_rate
         )
+        if not hit and faults.drop_rate and self.random.random() < faults.drop_rate:
+            return dataclasses.replace(faults, drop="before_response"), True
         return faults, hit
 
     def record(self, request: RequestRecord) -> None:

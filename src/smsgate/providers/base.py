@@ -16,7 +16,8 @@ have left: that is what keeps retries from turning into double sends.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import ClassVar, Protocol
+from datetime import datetime
+from typing import ClassVar, Protocol, runtime_checkable
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,3 +118,26 @@ class SmsProvider(Protocol):
     async def send(self, sms: OutboundSms) -> SendResult: ...
 
     async def aclose(self) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class SentRecord:
+    """A message the provider holds, as its records show it: for reconciling a lost hand-off."""
+
+    message_uuid: str
+    to: str  # E.164, with the +
+    state: str  # the provider's own word: queued, sent, delivered, ...
+    at: datetime  # when the provider took it (aware)
+
+
+class LookupUnavailable(Exception):
+    """The provider's records could not be read; the message says why, without secrets."""
+
+
+@runtime_checkable
+class SentLookup(Protocol):
+    """A provider that can list what it took: the reconciler asks before re-sending anything."""
+
+    async def find_sent(self, to: str, since: datetime, until: datetime) -> list[SentRecord]:
+        """Messages to ``to`` the provider took between ``since`` and ``until``."""
+        ...

@@ -19,11 +19,11 @@ import random
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import UTC
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from email.utils import parsedate_to_datetime
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlencode, urljoin
 
 import orjson
 
@@ -32,10 +32,12 @@ from smsgate.providers.base import (
     Accepted,
     Ambiguous,
     CredentialsRefused,
+    LookupUnavailable,
     OutboundSms,
     RateLimited,
     Rejected,
     SendResult,
+    SentRecord,
     Transient,
     Unreadable,
 )
@@ -176,6 +178,51 @@ class PlivoProvider:
             raise PricingUnavailable(f"Plivo answered HTTP {answer.status} ({error})")
         return highest_outbound_rate(document)
 
+    async def find_sent(self, to: str, since: datetime, until: datetime) -> list[SentRecord]:
+        """Outbound messages to ``to`` that Plivo took between ``since`` and ``until``.
+
+        Reads Plivo's message list (reference §3). Whether Plivo reads the time filters in UTC
+        or in the account's time zone is not documented, so the query asks for 14 hours more
+        on each side (the widest UTC offset), and the times in the answer, which carry their
+        offset, decide. Raises LookupUnavailable when the list cannot be read.
+        """
+        margin = timedelta(hours=14)
+        query = urlencode(
+            {
+                "to_number": to.lstrip("+"),
+                "message_direction": "outbound",
+                "message_time__gte": _plivo_filter_time(since - margin),
+                "message_time__lte": _plivo_filter_time(until + margin),
+                "limit": "20",
+            }
+        )
+        url: str | None = f"{self._url}?{query}"
+        found: list[SentRecord] = []
+        for _ in range(_MAX_LIST_PAGES):
+            if url is None:
+                return found
+            document = await self._read_list(url)
+            for item in document.get("objects") or []:
+                record = _sent_record(item)
+                if record is not None and since <= record.at <= until:
+                    found.append(record)
+            meta = document.get("meta")
+            following = meta.get("next") if isinstance(meta, dict) else None
+            url = urljoin(self._url, following) if isinstance(following, str) else None
+        raise LookupUnavailable(f"over {_MAX_LIST_PAGES * 20} messages to one number in the window")
+
+    async def _read_list(self, url: str) -> dict[str, Any]:
+        request = HttpRequest("GET", url, self._headers, b"")
+        try:
+            answer = await self._transport.request(request, timeout=self._timeout)
+        except TransportError as exc:
+            raise LookupUnavailable(f"Plivo is unreachable ({exc})") from None
+        document = _json_object(answer.body)
+        if answer.status != 200 or document is None:
+            error = _error_text(document, answer.body, answer.status)
+            raise LookupUnavailable(f"Plivo answered HTTP {answer.status} ({error})")
+        return document
+
     async def aclose(self) -> None:
         await self._transport.aclose()
 
@@ -257,6 +304,31 @@ def _accepted(document: dict[str, Any] | None, status: int, attempt: int) -> Sen
         invalid_numbers=invalid_numbers,
         attempts=attempt,
     )
+
+
+_MAX_LIST_PAGES = 5
+
+
+def _plivo_filter_time(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _sent_record(item: object) -> SentRecord | None:
+    """One object of Plivo's message list, or None if it is not a readable outbound message."""
+    if not isinstance(item, dict):
+        return None
+    fields = [item.get(k) for k in ("message_uuid", "to_number", "message_state", "message_time")]
+    texts = [v for v in fields if isinstance(v, str) and v]
+    if len(texts) != len(fields):
+        return None
+    uuid, to, state, at = texts
+    try:
+        moment = datetime.fromisoformat(at)
+    except ValueError:
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)  # Plivo's own format is UTC without an offset
+    return SentRecord(uuid, "+" + to.lstrip("+"), state, moment)
 
 
 def highest_outbound_rate(document: dict[str, Any]) -> Decimal | None:

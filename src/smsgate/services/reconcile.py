@@ -1,0 +1,129 @@
+"""Reconcile hand-offs cut off mid-send: ask Plivo what it took before doing anything else.
+
+A message is ``sending`` from its claim until the provider's answer is stored. If the process
+died in between, the row stays ``sending``, and nobody knows from our side whether Plivo took
+it. Once it has been ``sending`` for longer than any send can last, the reconciler looks in
+the provider's own records (Plivo's message list, reference §3) for messages to that number
+taken around the time of the claim, leaving out those that belong to other messages of ours:
+
+- exactly one: that is this message; it takes Plivo's UUID and state (say ``queued``);
+- none: Plivo never got it. A queued message is queued again (sending it now is its first
+  hand-off); an inline one, whose caller got no answer, is marked ``failed``, nothing sent;
+- several: which is this one cannot be told; it is ``unknown``, for a person to decide;
+- the records cannot be read (Plivo down): left for the next round, and ``unknown`` once it
+  is too old to keep waiting.
+
+A provider without records (the sandbox) settles such messages as ``unknown``.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+from smsgate.db.queue import QueueStore, StaleHandOff
+from smsgate.db.store import MessageStore, Outcome, utc_now
+from smsgate.domain.message import MessageStatus, from_provider_status
+from smsgate.logs import get_logger
+from smsgate.providers.base import LookupUnavailable, SentLookup
+
+log = get_logger("smsgate.reconcile")
+
+# Around the claim, how far to look: the request leaves just after it, and Plivo stamps the
+# message when it takes it, within the send's deadline; clocks may differ by a little.
+CLOCK_SLACK = timedelta(seconds=10)
+GIVE_UP_AFTER = timedelta(hours=1)
+
+
+class Reconciler:
+    def __init__(
+        self,
+        store: MessageStore,
+        queue: QueueStore,
+        lookup: SentLookup | None,
+        *,
+        deadline: timedelta,
+        reschedule: Callable[[str, datetime], None] | None = None,
+        clock: Callable[[], datetime] = utc_now,
+    ) -> None:
+        self._store = store
+        self._queue = queue
+        self._lookup = lookup
+        self._deadline = deadline
+        self._reschedule = reschedule
+        self._clock = clock
+
+    async def run(self, stale_before: datetime, limit: int = 1000) -> Counter[str]:
+        """Reconcile every hand-off ``sending`` since before ``stale_before``; count outcomes."""
+        outcomes: Counter[str] = Counter()
+        for stale in await self._queue.stale_sending(stale_before, limit):
+            outcomes[await self._one(stale)] += 1
+        if outcomes:
+            log.warning("hand_offs_reconciled", **outcomes)
+        return outcomes
+
+    async def _one(self, stale: StaleHandOff) -> str:
+        if self._lookup is None:
+            return await self._settle(stale, "the provider keeps no records to check against")
+        since = stale.claimed_at - CLOCK_SLACK
+        until = stale.claimed_at + self._deadline + CLOCK_SLACK
+        try:
+            records = await self._lookup.find_sent(stale.to, since, until)
+        except LookupUnavailable as exc:
+            if self._clock() - stale.claimed_at > GIVE_UP_AFTER:
+                return await self._settle(stale, f"the provider's records stayed unreadable: {exc}")
+            log.warning("reconcile_postponed", message_id=stale.id, error=str(exc))
+            return "postponed"
+        theirs = [
+            r for r in records if await self._store.find_by_provider_uuid(r.message_uuid) is None
+        ]
+        if len(theirs) == 1:
+            (record,) = theirs
+            status = from_provider_status(record.state) or MessageStatus.QUEUED
+            await self._record(
+                stale,
+                status,
+                {"reason": "found in the provider's records", "provider_state": record.state},
+                Outcome(provider_message_uuid=record.message_uuid),
+            )
+            return "found"
+        if len(theirs) > 1:
+            reason = (
+                f"the provider took {len(theirs)} messages to this number around the hand-off; "
+                "which one is this cannot be told"
+            )
+            return await self._settle(stale, reason)
+        if stale.queued:
+            now = self._clock()
+            reason = "the provider has no record of it: the hand-off never arrived; queued again"
+            if await self._queue.release(stale.id, now, reason):
+                if self._reschedule is not None:
+                    self._reschedule(stale.id, now)
+                return "requeued"
+            return "changed"
+        reason = "the send was interrupted before the provider took it; nothing was sent"
+        await self._record(
+            stale, MessageStatus.FAILED, {"reason": reason}, Outcome(error_reason=reason)
+        )
+        return "not_sent"
+
+    async def _settle(self, stale: StaleHandOff, why: str) -> str:
+        reason = f"the hand-off was interrupted and may have been sent: {why}"
+        await self._record(
+            stale, MessageStatus.UNKNOWN, {"reason": reason}, Outcome(error_reason=reason)
+        )
+        return "unknown"
+
+    async def _record(
+        self, stale: StaleHandOff, status: MessageStatus, detail: dict[str, Any], outcome: Outcome
+    ) -> None:
+        await self._store.record(
+            stale.id,
+            status,
+            source="reconciler",
+            outcome=outcome,
+            detail=detail,
+            expected=MessageStatus.SENDING,
+        )
