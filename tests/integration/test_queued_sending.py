@@ -15,8 +15,11 @@ from typing import Any
 import httpx
 import pytest
 
+from smsgate.api.app import create_app
+from smsgate.config import Settings
 from smsgate.emulator import EmulatorServer, RequestRecord
 from tests.conftest import ServeApp
+from tests.support.servers import serve_in_thread
 
 pytestmark = pytest.mark.integration
 
@@ -251,3 +254,31 @@ def test_a_repeated_idempotency_key_returns_the_first_batch(
     wait_for(lambda: len(sends(emulator)) >= 3, 10)
     time.sleep(0.3)
     assert len(sends(emulator)) == 3
+
+
+def test_a_restarted_server_sends_what_was_queued_before(
+    emulator: EmulatorServer, plivo_settings: Settings
+) -> None:
+    """The in-process dispatcher reads the database: nothing it was told lives only in memory."""
+    send_at = datetime.now(UTC) + timedelta(seconds=2)
+    with serve_in_thread(create_app(plivo_settings)) as first:
+        body = post(first, {"to": numbers(3), "text": "later", "send_at": send_at.isoformat()})
+        assert body.json()["accepted"] == 3
+    time.sleep(max(0.0, (send_at - datetime.now(UTC)).total_seconds()) + 0.5)
+    assert sends(emulator) == []  # due now, and nobody running to send it
+    with serve_in_thread(create_app(plivo_settings)) as second:
+        wait_for(lambda: len(sends(emulator)) == 3, 10)
+        wait_for(lambda: "accepted" not in batch_counts(second, body.json()["batch_id"]), 5)
+
+
+def test_plivo_rate_limiting_slows_the_sender_and_fails_nothing(
+    serve: SERVE, emulator: EmulatorServer
+) -> None:
+    url = serve(sender_mps=0)
+    emulator.set_faults(status=429, retry_after=1, times=6)
+    body = post(url, {"to": numbers(3), "text": "hi"}).json()
+    handed_over = {"queued", "sent", "delivered"}
+    wait_for(lambda: set(batch_counts(url, body["batch_id"])) <= handed_over, 20)
+    assert len(sends(emulator)) == 3
+    message = httpx.get(f"{url}/api/v1/messages/{body['messages'][0]['id']}", timeout=5).json()
+    assert "retry" in [event["source"] for event in message["events"]]

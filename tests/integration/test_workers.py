@@ -14,6 +14,7 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import BinaryIO
@@ -120,13 +121,14 @@ class Cluster:
                 return found
 
 
-@pytest.fixture
-def cluster(
+@contextmanager
+def running_cluster(
+    broker_url: str,
     database: str,
-    redis_server: PrivateRedis,
     emulator: EmulatorServer,
     make_settings: SettingsFactory,
     tmp_path: Path,
+    sender_mps: float = 250,
 ) -> Iterator[Cluster]:
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith(("PLIVO_", "SMSGATE_"))},
@@ -136,8 +138,8 @@ def cluster(
         "PLIVO_API_URL": emulator.base_url,
         "SMSGATE_PLIVO_TIMEOUT": "2",
         "SMSGATE_DATABASE_URL": database,
-        "SMSGATE_BROKER_URL": redis_server.url,
-        "SMSGATE_SENDER_MPS": "250",
+        "SMSGATE_BROKER_URL": broker_url,
+        "SMSGATE_SENDER_MPS": str(sender_mps),
         "SMSGATE_LOG_LEVEL": "warning",
     }
     settings = make_settings(
@@ -147,8 +149,8 @@ def cluster(
         plivo_api_url=emulator.base_url,
         plivo_timeout=2.0,
         database_url=database,
-        broker_url=redis_server.url,
-        sender_mps=250,
+        broker_url=broker_url,
+        sender_mps=sender_mps,
     )
     with serve_in_thread(create_app(settings)) as url:
         running = Cluster(env, url, tmp_path)
@@ -156,6 +158,18 @@ def cluster(
             yield running
         finally:
             running.stop()
+
+
+@pytest.fixture
+def cluster(
+    database: str,
+    redis_server: PrivateRedis,
+    emulator: EmulatorServer,
+    make_settings: SettingsFactory,
+    tmp_path: Path,
+) -> Iterator[Cluster]:
+    with running_cluster(redis_server.url, database, emulator, make_settings, tmp_path) as ready:
+        yield ready
 
 
 def sent_numbers(emulator: EmulatorServer) -> Counter[str]:
@@ -284,3 +298,52 @@ def test_a_scheduled_batch_goes_out_on_time_through_the_broker(
     wait_for(lambda: sum(sent_numbers(emulator).values()) >= 5, 15, "the scheduled batch")
     times = [r.time for r in emulator.requests() if r.method == "POST"]
     assert all(abs(t - send_at) < 1.0 for t in times), [t - send_at for t in times]
+
+
+def test_the_api_keeps_accepting_while_the_broker_is_down(
+    cluster: Cluster, emulator: EmulatorServer, redis_server: PrivateRedis
+) -> None:
+    """Stored, not announced: once the broker is back, the sweeper brings the batch out."""
+    cluster.start_worker()
+    redis_server.stop()
+    batch_id = cluster.batch(numbers(50))  # still 202: the batch is in the database
+    assert cluster.counts(batch_id) == {"accepted": 50}
+    time.sleep(1)
+    redis_server.start()
+    wait_for(lambda: settled(cluster, batch_id), 60, "the sweeper to announce the batch")
+    check_exactly_once(cluster, batch_id, emulator, 50)
+
+
+RABBITMQ = os.environ.get("SMSGATE_TEST_RABBITMQ_URL", "amqp://guest:guest@127.0.0.1:5672/%2F")
+
+
+def require_rabbitmq() -> None:
+    import pika
+    import pika.exceptions
+
+    try:
+        connection = pika.BlockingConnection(pika.URLParameters(RABBITMQ))
+    except pika.exceptions.AMQPError as exc:
+        problem = f"RabbitMQ at {RABBITMQ.split('@')[-1]} unreachable: {type(exc).__name__}"
+        if os.environ.get("CI"):
+            pytest.fail(f"{problem} (CI is set, so this fails instead of skipping)")
+        pytest.skip(problem)
+    channel = connection.channel()
+    for queue in ("smsgate", "smsgate.DQ", "smsgate.XQ"):  # what earlier runs left behind
+        channel.queue_delete(queue)
+    connection.close()
+
+
+def test_workers_on_rabbitmq_send_a_batch_exactly_once(
+    database: str, emulator: EmulatorServer, make_settings: SettingsFactory, tmp_path: Path
+) -> None:
+    require_rabbitmq()
+    with running_cluster(
+        RABBITMQ, database, emulator, make_settings, tmp_path, sender_mps=0
+    ) as rabbit:
+        rabbit.start_worker()
+        rabbit.start_worker()
+        batch_id = rabbit.batch(numbers(500))
+        wait_for(lambda: settled(rabbit, batch_id), 60, "every message to settle")
+        check_exactly_once(rabbit, batch_id, emulator, 500)
+        assert set(rabbit.counts(batch_id)) <= HANDED_OVER
