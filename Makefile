@@ -47,8 +47,9 @@ lint: install-dev  ## ruff and mypy --strict
 
 check: lint test  ## what CI runs
 
-bench: install-dev  ## load-test POST /api/send-sms against the emulator; writes docs/benchmarks.md
+bench: install-dev  ## load-test the send routes and queued sending against the emulator; writes docs/benchmarks.md
 	$(BIN)/python scripts/bench.py --write docs/benchmarks.md
+	$(BIN)/python scripts/bench_queue.py --write docs/benchmarks.md
 
 lock:  ## re-resolve dependencies (needs uv) and refresh the hashed requirement files
 	uv lock

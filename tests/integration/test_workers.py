@@ -27,6 +27,7 @@ from smsgate.db.migrate import upgrade
 from smsgate.emulator import DEFAULT_AUTH_ID, DEFAULT_AUTH_TOKEN, EmulatorServer
 from tests.conftest import SENDER, SettingsFactory
 from tests.support.databases import fresh_postgres_database
+from tests.support.private_postgres import private_postgres
 from tests.support.redis import PrivateRedis, private_redis
 from tests.support.servers import serve_in_thread
 
@@ -347,3 +348,25 @@ def test_workers_on_rabbitmq_send_a_batch_exactly_once(
         wait_for(lambda: settled(rabbit, batch_id), 60, "every message to settle")
         check_exactly_once(rabbit, batch_id, emulator, 500)
         assert set(rabbit.counts(batch_id)) <= HANDED_OVER
+
+
+def test_postgresql_crashing_mid_batch_sends_nothing_twice_and_loses_nothing(
+    emulator: EmulatorServer,
+    make_settings: SettingsFactory,
+    redis_server: PrivateRedis,
+    tmp_path: Path,
+) -> None:
+    with private_postgres() as postgres:
+        upgrade(postgres.url)
+        with running_cluster(
+            redis_server.url, postgres.url, emulator, make_settings, tmp_path
+        ) as crashing:
+            emulator.set_faults(latency_ms=20)
+            crashing.start_worker()
+            crashing.start_worker()
+            total = 2000
+            batch_id = crashing.batch(numbers(total))
+            wait_for(lambda: sum(sent_numbers(emulator).values()) >= 400, 60, "a fifth sent")
+            postgres.crash_and_restart()
+            wait_for(lambda: settled(crashing, batch_id), 180, "every message to settle")
+            check_exactly_once(crashing, batch_id, emulator, total)
