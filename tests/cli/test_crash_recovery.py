@@ -1,8 +1,8 @@
 """A server killed between "stored" and "sent" loses nothing and sends nothing twice.
 
 The process dies (SIGKILL) while Plivo (the emulator, made slow) holds the request. After a
-restart the message is still there, settled as ``unknown`` (it may have reached Plivo), and
-nothing sends it again.
+restart the message is still there; the reconciler finds it in Plivo's records and takes
+Plivo's UUID and state, and nothing sends it again.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ def start(env: dict[str, str], port: int, cwd: Path) -> subprocess.Popen[bytes]:
     return process
 
 
-def test_a_send_cut_off_by_a_crash_is_found_unknown_after_restart_and_never_resent(
+def test_a_send_cut_off_by_a_crash_is_reconciled_after_restart_and_never_resent(
     tmp_path: Path, emulator: EmulatorServer
 ) -> None:
     env = environment(
@@ -67,10 +67,13 @@ def test_a_send_cut_off_by_a_crash_is_found_unknown_after_restart_and_never_rese
     server = start(env, port, tmp_path)
     try:
         listed = httpx.get(f"{url}/api/v1/messages").json()["data"]
-        assert [m["status"] for m in listed] == ["unknown"]
+        assert len(listed) == 1
         shown = httpx.get(f"{url}/api/v1/messages/{listed[0]['id']}").json()
-        assert [e["status"] for e in shown["events"]] == ["accepted", "sending", "unknown"]
-        assert shown["events"][-1]["source"] == "recovery"
+        (taken,) = emulator.call(lambda: list(emulator.state.messages))
+        assert shown["provider_message_uuid"] == taken
+        assert shown["status"] in {"queued", "sent", "delivered"}
+        assert [e["status"] for e in shown["events"]][:2] == ["accepted", "sending"]
+        assert shown["events"][2]["source"] == "reconciler"
     finally:
         server.send_signal(signal.SIGTERM)
         server.communicate(timeout=20)
