@@ -241,14 +241,6 @@ def worker(
             "--overdue-after", min=1, help="Seconds past due after which a message is re-announced."
         ),
     ] = 60.0,
-    stale_after: Annotated[
-        float | None,
-        typer.Option(
-            "--stale-after",
-            help="Seconds a hand-off may stay 'sending' before the sweeper settles it as "
-            "unknown [default: SMSGATE_PLIVO_TIMEOUT x 2 + 30].",
-        ),
-    ] = None,
     metrics_port: Annotated[
         int | None,
         typer.Option(
@@ -272,12 +264,10 @@ def worker(
             "worker_on_sqlite",
             advice="SQLite suits one process; use PostgreSQL for workers beside serve",
         )
-    longest_send = settings.plivo_timeout
-    if stale_after is not None and stale_after <= longest_send:
-        fail(
-            f"--stale-after must be longer than a send may take ({longest_send:g} s, "
-            "SMSGATE_PLIVO_TIMEOUT), or hand-offs in progress would be settled as unknown"
-        )
+    try:
+        settings.check_stale_after()
+    except ConfigError as exc:
+        fail(str(exc))
     from smsgate.broker.worker import run_worker
 
     run_worker(
@@ -285,7 +275,7 @@ def worker(
         threads=threads,
         sweep_interval=sweep_interval,
         overdue_after=overdue_after,
-        stale_after=stale_after if stale_after is not None else 2 * longest_send + 30,
+        stale_after=settings.stale_after,
         metrics_address=(metrics_host, metrics_port) if metrics_port is not None else None,
     )
 

@@ -107,12 +107,16 @@ class Settings(BaseSettings):
     # Redis for pacing shared by every process; defaults to SMSGATE_BROKER_URL when that is
     # redis://. Without it, each process paces on its own.
     redis_url: str | None = None
+    # Seconds a hand-off may stay "sending" before it counts as cut off by a crash and is
+    # reconciled with Plivo's records; unset: twice SMSGATE_PLIVO_TIMEOUT plus 30 s.
+    stale_sending_after: float | None = Field(default=None, gt=0, le=24 * 3600)
 
     @field_validator(
         "plivo_auth_id",
         "plivo_sender_id",
         "default_region",
         "price_table",
+        "stale_sending_after",
         "broker_url",
         "redis_url",
         mode="before",
@@ -231,6 +235,13 @@ class Settings(BaseSettings):
         return None
 
     @property
+    def stale_after(self) -> float:
+        """Seconds after which a hand-off still "sending" was cut off (see the field)."""
+        if self.stale_sending_after is not None:
+            return self.stale_sending_after
+        return 2 * self.plivo_timeout + 30
+
+    @property
     def auth_required(self) -> bool:
         return bool(self.api_keys)
 
@@ -267,6 +278,14 @@ class Settings(BaseSettings):
         if problem is not None:
             raise ConfigError("PLIVO_API_URL", problem)
 
+    def check_stale_after(self) -> None:
+        if self.stale_after <= self.plivo_timeout:
+            raise ConfigError(
+                "SMSGATE_STALE_SENDING_AFTER",
+                f"must be longer than a send may take ({self.plivo_timeout:g} s, "
+                "SMSGATE_PLIVO_TIMEOUT), or sends in progress would be reconciled",
+            )
+
     def load_prices(self) -> PriceTable:
         """The price table to estimate costs with; ConfigError if the configured one is bad."""
         try:
@@ -278,6 +297,7 @@ class Settings(BaseSettings):
         """The gate ``serve`` passes before it binds: a usable provider, and no open endpoint."""
         self.check_provider()
         self.load_prices()
+        self.check_stale_after()
         if not self.auth_required and not insecure_no_auth and not is_loopback(self.host):
             raise ConfigError(
                 "SMSGATE_API_KEYS",

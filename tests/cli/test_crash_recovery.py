@@ -47,6 +47,7 @@ def test_a_send_cut_off_by_a_crash_is_reconciled_after_restart_and_never_resent(
         PLIVO_API_URL=emulator.base_url,
         SMSGATE_DATABASE_URL=f"sqlite:///{tmp_path / 'smsgate.db'}",
         SMSGATE_PLIVO_TIMEOUT="1",
+        SMSGATE_STALE_SENDING_AFTER="2",
     )
     emulator.set_faults(latency_ms=5000)  # Plivo holds the request while we pull the plug
     port = free_port()

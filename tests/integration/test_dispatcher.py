@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -185,3 +185,21 @@ async def test_a_canceled_message_is_skipped(rig: Rig) -> None:
     await rig.store.record(message.id, S.CANCELED, source="api")
     assert await rig.dispatcher.dispatch(message) is Dispatched.SKIPPED
     assert rig.provider.sent == []
+
+
+async def test_a_dispatch_no_longer_wanted_claims_nothing(rig: Rig) -> None:
+    message = await rig.queued()
+    outcome = await rig.dispatcher.dispatch(message, still_wanted=lambda: False)
+    assert outcome is Dispatched.SKIPPED
+    assert rig.provider.sent == []
+    assert await rig.status(message.id) is S.ACCEPTED
+
+
+async def test_a_message_scheduled_for_later_ages_from_its_time_not_its_creation(
+    rig: Rig,
+) -> None:
+    message = await rig.queued()
+    # Accepted two hours ago for now: the retry plan's hour counts from now, not then.
+    old = replace(message, created_at=rig.now[0] - timedelta(hours=2), scheduled_at=rig.now[0])
+    rig.provider.results.append(Transient(error="Plivo unreachable", attempts=1))
+    assert await rig.dispatcher.dispatch(old) is Dispatched.RETRY

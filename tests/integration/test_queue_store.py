@@ -170,3 +170,39 @@ async def test_the_backlog_counts_due_messages_and_finds_the_oldest(stores: Stor
     assert oldest is not None
     assert abs(oldest - (NOW - timedelta(minutes=5))) < timedelta(milliseconds=1)
     assert await stores.queue.counts_by_status() == {"accepted": 4}
+
+
+async def test_a_release_after_the_batch_was_canceled_cancels_the_message(stores: Stores) -> None:
+    stored = await stores.queue.add_batch(batch("+14155550001"))
+    message_id = stored.message_ids[0]
+    assert await stores.messages.claim(message_id)
+    await stores.queue.mark_canceled(stored.id)
+    assert not await stores.queue.release(message_id, NOW, "Plivo is unavailable")
+    message = await stores.messages.get(message_id)
+    assert message is not None
+    assert message.status is S.CANCELED
+    assert await stores.queue.due(NOW + timedelta(days=1), limit=10) == []
+
+
+async def test_a_release_names_the_claim_it_gives_back(stores: Stores) -> None:
+    stored = await stores.queue.add_batch(batch("+14155550001"))
+    message_id = stored.message_ids[0]
+    assert await stores.messages.claim(message_id)
+    (stale,) = await stores.queue.stale_sending(datetime.now(UTC) + timedelta(seconds=1), 10)
+    assert await stores.queue.release(message_id, NOW, "first", claimed_at=stale.claimed_at)
+    assert await stores.messages.claim(message_id)  # claimed again, later
+    # A release naming the first claim must not give back the second one.
+    assert not await stores.queue.release(message_id, NOW, "stale", claimed_at=stale.claimed_at)
+    message = await stores.messages.get(message_id)
+    assert message is not None
+    assert message.status is S.SENDING
+
+
+async def test_exclusive_admits_one_holder_at_a_time(stores: Stores) -> None:
+    async with stores.queue.exclusive("job") as first:
+        assert first
+        async with stores.queue.exclusive("job") as second:
+            # PostgreSQL refuses the second holder; SQLite runs in one process and says yes.
+            assert second is (stores.queue._engine.dialect.name != "postgresql")
+    async with stores.queue.exclusive("job") as again:
+        assert again

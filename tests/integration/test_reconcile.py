@@ -174,3 +174,11 @@ async def test_the_window_asked_for_spans_the_claim_and_the_deadline(rig: Rig) -
     assert to == TO
     assert since <= claimed <= until
     assert until - since >= timedelta(seconds=10)
+
+
+async def test_two_cut_off_hand_offs_to_one_number_are_both_unknown(rig: Rig) -> None:
+    first = await rig.stale_queued()
+    second = await rig.stale_queued()
+    rig.records.records.append(SentRecord("uuid-1", TO, "queued", rig.now[0]))
+    assert await rig.reconciler(rig.records).run(later(rig)) == {"unknown": 2}
+    assert [await rig.status(first), await rig.status(second)] == [S.UNKNOWN, S.UNKNOWN]

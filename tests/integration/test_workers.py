@@ -77,8 +77,6 @@ class Cluster:
                 "1",
                 "--overdue-after",
                 "3",
-                "--stale-after",
-                "5",
             ],
             env=self.env,
             stdout=log,
@@ -141,6 +139,7 @@ def running_cluster(
         "SMSGATE_DATABASE_URL": database,
         "SMSGATE_BROKER_URL": broker_url,
         "SMSGATE_SENDER_MPS": str(sender_mps),
+        "SMSGATE_STALE_SENDING_AFTER": "5",
         "SMSGATE_LOG_LEVEL": "warning",
     }
     settings = make_settings(

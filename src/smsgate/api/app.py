@@ -80,12 +80,19 @@ def create_fastapi(runtime: Runtime) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         services = await runtime.open()
-        # A send lasts at most its deadline: anything "sending" for twice that was cut off.
-        cutoff = datetime.now(UTC) - timedelta(seconds=2 * settings.plivo_timeout)
-        await services.reconciler.run(cutoff)
+        # A send lasts at most its deadline: anything "sending" for much longer was cut off.
+        stale_after = timedelta(seconds=settings.stale_after)
+        await services.reconciler.run(datetime.now(UTC) - stale_after)
         purging = asyncio.create_task(services.idempotency.purge_forever())
+        background = [purging]
         if services.engine is not None:
+            # Without a broker this process is the only one to look after its hand-offs.
             services.engine.start()
+            background.append(
+                asyncio.create_task(
+                    services.reconciler.run_forever(interval=30, stale_after=stale_after)
+                )
+            )
         log.info("started", provider=services.sender.provider.name, auth=settings.auth_required)
         try:
             yield
@@ -94,8 +101,9 @@ def create_fastapi(runtime: Runtime) -> FastAPI:
             # next start, still accepted.
             if services.engine is not None:
                 await services.engine.stop(grace=settings.plivo_timeout + 5)
-            purging.cancel()
-            await asyncio.gather(purging, return_exceptions=True)
+            for task in background:
+                task.cancel()
+            await asyncio.gather(*background, return_exceptions=True)
             await runtime.close()
 
     api = FastAPI(

@@ -15,13 +15,18 @@ from datetime import datetime, timedelta
 
 from smsgate.broker.dramatiq_broker import BrokerQueue, make_broker
 from smsgate.db.errors import StoreUnavailable
-from smsgate.db.queue import QueueStore, StoredBatch
+from smsgate.db.queue import DueMessage, QueueStore, StoredBatch
 from smsgate.db.store import utc_now
 from smsgate.logs import get_logger
 from smsgate.services.dispatch import Dispatcher
 from smsgate.services.reconcile import Reconciler
 
 log = get_logger("smsgate.broker")
+
+
+class DispatchFailed(Exception):
+    """Some hand-offs of a chunk failed (their kind only); Dramatiq delivers it again."""
+
 
 # A message is due "now" when it is due within this; later ones are announced again.
 EARLY = timedelta(milliseconds=500)
@@ -36,6 +41,8 @@ class BrokerEngine:
         self._announcing: set[asyncio.Task[None]] = set()
         # Messages this worker has taken and not finished (most wait for a pacing slot).
         self._held: set[str] = set()
+        # Set when the worker shuts down: held messages are left, unclaimed, for others.
+        self.stopping = False
 
     def consume_with(self, dispatcher: Dispatcher, queue: QueueStore) -> None:
         """Make this process a worker: messages it receives are dispatched with these."""
@@ -78,16 +85,22 @@ class BrokerEngine:
             elif message.id not in self._held:
                 due.append(message)
                 self._held.add(message.id)
-        try:
-            outcomes = await asyncio.gather(
-                *(dispatcher.dispatch(message) for message in due), return_exceptions=True
-            )
-        finally:
-            self._held.difference_update(message.id for message in due)
+        outcomes = await asyncio.gather(
+            *(self._dispatch(dispatcher, message) for message in due), return_exceptions=True
+        )
         failures = [o for o in outcomes if isinstance(o, BaseException)]
         if failures:
-            log.error("dispatch_failed", messages=len(failures), error=type(failures[0]).__name__)
-            raise failures[0]
+            kind = type(failures[0]).__name__
+            log.error("dispatch_failed", messages=len(failures), error=kind)
+            # Dramatiq logs what the actor raises, with its chain: a database error's text
+            # holds the statement's parameters (numbers, texts). Only the kind goes out.
+            raise DispatchFailed(f"{len(failures)} hand-off(s) failed: {kind}") from None
+
+    async def _dispatch(self, dispatcher: Dispatcher, message: DueMessage) -> None:
+        try:
+            await dispatcher.dispatch(message, still_wanted=lambda: not self.stopping)
+        finally:
+            self._held.discard(message.id)  # its own lease ends with its own dispatch
 
     async def sweep_forever(
         self,
@@ -96,13 +109,18 @@ class BrokerEngine:
         interval: float = 30.0,
         overdue_after: timedelta = timedelta(minutes=1),
         stale_sending_after: timedelta = timedelta(minutes=1),
+        rate: float | None = None,
     ) -> None:
         """Re-announce overdue messages and reconcile hand-offs cut off mid-send, forever."""
         assert self._queue is not None
         while True:
             try:
                 now = self._clock()
-                lost = await self._queue.overdue(now - overdue_after, limit=10_000)
+                # Paced messages queue up legitimately: with N due at ``rate`` a second, the
+                # last is N / rate seconds late without anything being lost.
+                depth, _ = await self._queue.backlog(now)
+                patience = overdue_after + timedelta(seconds=depth / rate if rate else 0)
+                lost = await self._queue.overdue(now - patience, limit=10_000)
                 if lost:
                     log.warning("sweeper_reannounced", count=len(lost))
                     await self.broker_queue.announce_async(lost, now)

@@ -89,6 +89,7 @@ def run_worker(
             interval=sweep_interval,
             overdue_after=timedelta(seconds=overdue_after),
             stale_sending_after=timedelta(seconds=stale_after),
+            rate=settings.sender_mps or None,
         )
         # Leases renewed well within the time after which the sweeper calls a message lost.
         holding = engine.hold_forever(interval=overdue_after / 3)
@@ -99,6 +100,9 @@ def run_worker(
         log.info("worker_stopping")
     finally:
         started = time.monotonic()
+        if loop.thread is not None:
+            # No new claims from here: held messages stay accepted for the other workers.
+            loop.thread.loop.call_soon_threadsafe(setattr, engine, "stopping", True)
         worker.stop(timeout=int((settings.plivo_timeout + 10) * 1000))
         if sweeper is not None:
             sweeper.cancel()

@@ -8,6 +8,9 @@ or loses, a row's status decides whether it may still be sent.
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -77,6 +80,7 @@ class DueMessage:
     created_at: datetime
     expires_at: datetime | None
     due_at: datetime | None = None
+    scheduled_at: datetime | None = None  # when it was first due: retries age from this
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,6 +175,7 @@ class QueueStore:
                         "updated_at": now,
                         "batch_id": batch_id,
                         "due_at": message.due_at or batch.due_at,
+                        "scheduled_at": message.due_at or batch.due_at,
                         "expires_at": message.expires_at or batch.expires_at,
                     }
                 )
@@ -292,31 +297,71 @@ class QueueStore:
         return moment
 
     @guarded
-    async def release(self, message_id: str, due_at: datetime, reason: str) -> bool:
+    async def release(
+        self,
+        message_id: str,
+        due_at: datetime,
+        reason: str,
+        *,
+        claimed_at: datetime | None = None,
+    ) -> bool:
         """Give a claim back: ``sending`` to ``accepted``, due again at ``due_at``.
 
-        Only for a hand-off the provider certainly did not take (see
-        ``domain.message.can_release``); False if the message was not ``sending``.
+        Only for a hand-off the provider certainly did not take (see ``domain.message``).
+        ``claimed_at`` makes it a compare-and-set on that very claim (the row's
+        ``updated_at``), so a later claim of the same message is never released by mistake.
+        A message whose batch was canceled meanwhile is canceled instead. False if the
+        message was not ``sending`` (with that claim).
         """
         now = self._clock()
-        move = (
-            update(MESSAGES)
-            .where(MESSAGES.c.id == message_id, MESSAGES.c.status == MessageStatus.SENDING.value)
-            .values(
-                status=MessageStatus.ACCEPTED.value,
-                due_at=due_at,
-                updated_at=now,
-                error_reason=reason,
-            )
+        conditions = [MESSAGES.c.id == message_id, MESSAGES.c.status == MessageStatus.SENDING.value]
+        if claimed_at is not None:
+            conditions.append(MESSAGES.c.updated_at == claimed_at)
+        canceled = (
+            select(BATCHES.c.canceled_at)
+            .where(BATCHES.c.id == MESSAGES.c.batch_id)
+            .scalar_subquery()
         )
         async with self._engine.begin() as connection:
+            batch_canceled = await connection.scalar(
+                select(canceled.isnot(None)).where(MESSAGES.c.id == message_id)
+            )
+            status = MessageStatus.CANCELED if batch_canceled else MessageStatus.ACCEPTED
+            move = (
+                update(MESSAGES)
+                .where(*conditions)
+                .values(status=status.value, due_at=due_at, updated_at=now, error_reason=reason)
+            )
             if (await connection.execute(move)).rowcount != 1:
                 return False
-            detail = {"retry_at": due_at.isoformat(), "reason": reason}
-            await connection.execute(
-                insert(EVENTS), _event(message_id, MessageStatus.ACCEPTED, now, detail, "retry")
-            )
-        return True
+            if status is MessageStatus.CANCELED:
+                detail = {"reason": f"its batch was canceled; nothing was sent ({reason})"}
+                event = _event(message_id, status, now, detail, "retry")
+            else:
+                detail = {"retry_at": due_at.isoformat(), "reason": reason}
+                event = _event(message_id, status, now, detail, "retry")
+            await connection.execute(insert(EVENTS), event)
+        return status is MessageStatus.ACCEPTED
+
+    @asynccontextmanager
+    async def exclusive(self, name: str) -> AsyncIterator[bool]:
+        """Whether this process may do the job ``name`` now: one process at a time.
+
+        On PostgreSQL, a session advisory lock held for the block (False when another
+        process holds it); SQLite runs in one process, so it is always True there.
+        """
+        if self._engine.dialect.name != "postgresql":
+            yield True
+            return
+        key = int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
+        async with self._engine.connect() as connection:
+            held = bool(await connection.scalar(select(func.pg_try_advisory_lock(key))))
+            try:
+                yield held
+            finally:
+                if held:
+                    await connection.scalar(select(func.pg_advisory_unlock(key)))
+                await connection.commit()
 
     @guarded
     async def progress(self, batch_id: str) -> BatchProgress | None:
@@ -377,6 +422,7 @@ _DUE_COLUMNS = select(
     MESSAGES.c.created_at,
     MESSAGES.c.expires_at,
     MESSAGES.c.due_at,
+    MESSAGES.c.scheduled_at,
 )
 
 
@@ -390,6 +436,7 @@ def _due_message(row: Any) -> DueMessage:
         created_at=row.created_at,
         expires_at=row.expires_at,
         due_at=row.due_at,
+        scheduled_at=row.scheduled_at,
     )
 
 

@@ -393,6 +393,7 @@ def _row(message: Message) -> dict[str, object]:
         "batch_id": message.batch_id,
         "due_at": message.due_at,
         "expires_at": message.expires_at,
+        "scheduled_at": message.due_at,
     }
 
 

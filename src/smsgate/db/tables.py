@@ -70,6 +70,9 @@ class MessageRow(Base):
     batch_id: Mapped[str | None] = mapped_column(String(26), index=True)
     due_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     expires_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    # When a queued message was first due (its send_at, or when it was accepted): due_at
+    # moves with retries; retries stop at an age counted from this.
+    scheduled_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
 
     events: Mapped[list[EventRow]] = relationship(
         back_populates="message", order_by="EventRow.id", cascade="all, delete-orphan"

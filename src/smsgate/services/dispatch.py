@@ -117,7 +117,10 @@ class Dispatcher:
         self._rng = rng or random.Random()
 
     async def dispatch(
-        self, message: DueMessage, on_claimed: Callable[[], None] | None = None
+        self,
+        message: DueMessage,
+        on_claimed: Callable[[], None] | None = None,
+        still_wanted: Callable[[], bool] | None = None,
     ) -> Dispatched:
         """Hand ``message`` over if it is still due and nobody else has; say what happened.
 
@@ -130,6 +133,8 @@ class Dispatcher:
             self._metrics.throttled.inc()
         if self._expired(message):  # the wait for a slot can be long
             return await self._expire(message)
+        if still_wanted is not None and not still_wanted():
+            return Dispatched.SKIPPED  # shutting down: leave it accepted for another
         if not await self._store.claim(message.id):
             return Dispatched.SKIPPED
         if on_claimed is not None:
@@ -160,7 +165,11 @@ class Dispatcher:
     async def _expire(self, message: DueMessage) -> Dispatched:
         detail = {"reason": "its validity ran out before it was handed to the provider"}
         decision = await self._store.record(
-            message.id, MessageStatus.EXPIRED, source="dispatcher", detail=detail
+            message.id,
+            MessageStatus.EXPIRED,
+            source="dispatcher",
+            detail=detail,
+            keep_refused=False,
         )
         return (
             Dispatched.EXPIRED if decision is not None and decision.applied else Dispatched.SKIPPED
@@ -179,7 +188,8 @@ class Dispatcher:
         now = self._clock()
         due = self._retry.next_attempt(
             attempts=attempts,
-            created_at=message.created_at,
+            # A message scheduled for later ages from then, not from when it was accepted.
+            created_at=message.scheduled_at or message.created_at,
             now=now,
             rng=self._rng,
             not_before=wait,

@@ -88,6 +88,9 @@ class InProcessDispatcher:
             except StoreUnavailable as exc:
                 log.error("dispatcher_store_unavailable", error=str(exc))
                 timeout = self._poll_interval
+            except Exception as exc:  # never let queued sending stop silently
+                log.error("dispatcher_error", error=type(exc).__name__)
+                timeout = self._poll_interval
             # A finished dispatch or a new batch sets the event; so does stop().
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wakeup.wait(), timeout)

@@ -18,6 +18,7 @@ A provider without records (the sandbox) settles such messages as ``unknown``.
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -56,13 +57,46 @@ class Reconciler:
         self._clock = clock
 
     async def run(self, stale_before: datetime, limit: int = 1000) -> Counter[str]:
-        """Reconcile every hand-off ``sending`` since before ``stale_before``; count outcomes."""
+        """Reconcile every hand-off ``sending`` since before ``stale_before``; count outcomes.
+
+        One process at a time (a database lock): two reconcilers reading the same stale row
+        could otherwise both queue it again, the second undoing a new claim.
+        """
         outcomes: Counter[str] = Counter()
-        for stale in await self._queue.stale_sending(stale_before, limit):
-            outcomes[await self._one(stale)] += 1
+        async with self._queue.exclusive("smsgate-reconcile") as mine:
+            if not mine:
+                return outcomes
+            stale = await self._queue.stale_sending(stale_before, limit)
+            # Two cut-off hand-offs to one number: the records cannot tell them apart.
+            per_number = Counter(hand_off.to for hand_off in stale)
+            lookups_work = True
+            for hand_off in stale:
+                try:
+                    if per_number[hand_off.to] > 1:
+                        outcome = await self._settle(
+                            hand_off, "another hand-off to this number was cut off too"
+                        )
+                    elif not lookups_work:
+                        outcome = "postponed"
+                    else:
+                        outcome = await self._one(hand_off)
+                        lookups_work = outcome != "postponed"
+                except Exception as exc:  # one bad row must not stop the others
+                    log.error("reconcile_failed", message_id=hand_off.id, error=type(exc).__name__)
+                    outcome = "failed"
+                outcomes[outcome] += 1
         if outcomes:
             log.warning("hand_offs_reconciled", **outcomes)
         return outcomes
+
+    async def run_forever(self, *, interval: float, stale_after: timedelta) -> None:
+        """Reconcile every ``interval`` seconds; keeps going whatever one round meets."""
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await self.run(self._clock() - stale_after)
+            except Exception as exc:  # the database down, say: the next round tries again
+                log.error("reconcile_round_failed", error=type(exc).__name__)
 
     async def _one(self, stale: StaleHandOff) -> str:
         if self._lookup is None:
@@ -73,8 +107,9 @@ class Reconciler:
             records = await self._lookup.find_sent(stale.to, since, until)
         except LookupUnavailable as exc:
             if self._clock() - stale.claimed_at > GIVE_UP_AFTER:
-                return await self._settle(stale, f"the provider's records stayed unreadable: {exc}")
-            log.warning("reconcile_postponed", message_id=stale.id, error=str(exc))
+                return await self._settle(stale, "the provider's records stayed unreadable")
+            # The kind only: the message can carry Plivo's own words, which may hold numbers.
+            log.warning("reconcile_postponed", message_id=stale.id, error=type(exc).__name__)
             return "postponed"
         theirs = [
             r for r in records if await self._store.find_by_provider_uuid(r.message_uuid) is None
@@ -98,7 +133,7 @@ class Reconciler:
         if stale.queued:
             now = self._clock()
             reason = "the provider has no record of it: the hand-off never arrived; queued again"
-            if await self._queue.release(stale.id, now, reason):
+            if await self._queue.release(stale.id, now, reason, claimed_at=stale.claimed_at):
                 if self._reschedule is not None:
                     self._reschedule(stale.id, now)
                 return "requeued"
