@@ -277,3 +277,26 @@ def test_a_configured_price_table_is_used(
     with TestClient(app, base_url=LOCAL_BASE_URL) as client:
         created = create(client, to="+16135550123")
     assert created["estimated_cost"] == "0.01000"
+
+
+def test_openapi_documents_queued_requests_and_their_202(client: TestClient) -> None:
+    schema = client.get("/openapi.json").json()
+    create = schema["paths"]["/api/v1/messages"]["post"]
+    assert "202" in create["responses"]
+    body = create["requestBody"]["content"]["application/json"]["schema"]["$ref"]
+    assert body.endswith("/CreateMessagesIn")
+    fields = schema["components"]["schemas"]["CreateMessagesIn"]["properties"]
+    assert {"to", "text", "send_at", "mode", "validity"} == set(fields)
+    seed = schema["paths"]["/api/send-sms"]["post"]["requestBody"]
+    assert seed["content"]["application/json"]["schema"]["$ref"].endswith("/SendSmsIn")
+
+
+def test_a_queued_answer_matches_its_documented_schema(client: TestClient) -> None:
+    from smsgate.api.schemas import BatchAcceptedOut
+
+    answer = client.post(
+        "/api/v1/messages", json={"to": [TO, "nope"], "text": "hi", "mode": "queued"}
+    )
+    assert answer.status_code == 202
+    BatchAcceptedOut.model_validate(answer.json())
+    assert set(answer.json()) == set(BatchAcceptedOut.model_fields)

@@ -9,7 +9,7 @@ from fastapi.openapi.utils import get_openapi
 from pydantic import BaseModel
 
 from smsgate.api.routes import send_sms
-from smsgate.api.schemas import MessageOut
+from smsgate.api.schemas import BatchAcceptedOut, CreateMessagesIn, MessageOut
 
 
 def install_openapi(app: FastAPI) -> None:
@@ -44,9 +44,11 @@ def build(app: FastAPI) -> dict[str, Any]:
     }
     create = send_sms.openapi_operation(
         ref,
-        success=("201", MessageOut, "Stored and accepted by Plivo"),
+        success=("201", MessageOut, "One number: stored and accepted by Plivo"),
+        also=("202", BatchAcceptedOut, "Queued: a list, a send_at or mode queued"),
         operation_id="create_message",
-        summary="Store and send one SMS",
+        summary="Store and send one SMS now, or queue many",
+        request=CreateMessagesIn,
     )
     for item in (operation, create):
         item["security"] = [{"apiKey": []}, {}]

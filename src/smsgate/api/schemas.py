@@ -59,6 +59,60 @@ class MessageOut(BaseModel):
     updated_at: str
 
 
+class CreateMessagesIn(BaseModel):
+    """``POST /api/v1/messages``: one number sent now, or many, later, queued."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    to: str | list[str] = Field(
+        description="One number (sent at once, 201), or a list of up to 10,000 (queued, 202).",
+        examples=["+14155552671", ["+14155552671", "+14155552672"]],
+    )
+    text: str = Field(description="At most 1,600 GSM-7 or 737 UCS-2 characters.")
+    send_at: str | None = Field(
+        default=None,
+        description="ISO 8601 with a time zone, up to 30 days ahead: queue until then.",
+        examples=["2026-12-01T09:00:00+01:00"],
+    )
+    mode: Literal["now", "queued"] | None = Field(
+        default=None, description='"queued" queues one number too; "now" needs one number.'
+    )
+    validity: int | None = Field(
+        default=None,
+        ge=5,
+        le=604_800,
+        description="Seconds: a queued message not handed over by then is expired, unsent.",
+    )
+
+
+class BatchMessageOut(BaseModel):
+    index: int = Field(description="Position in the request's 'to' (0-based).")
+    to: str = Field(description="The number, in E.164.")
+    id: str = Field(description="The stored message's id.")
+    status: Literal["accepted", "rejected"]
+
+
+class RowErrorOut(BaseModel):
+    index: int
+    row: int | None = Field(default=None, description="The line in an uploaded CSV file.")
+    to: object = Field(description="The number as given.")
+    code: str
+    error: str
+
+
+class BatchAcceptedOut(BaseModel):
+    """The answer to a queued request: the batch, each stored message, each refused row."""
+
+    success: Literal[True] = True
+    batch_id: str
+    send_at: str = Field(description="When the batch is due (ISO 8601, UTC).")
+    expires_at: str | None
+    accepted: int
+    refused: int
+    messages: list[BatchMessageOut]
+    errors: list[RowErrorOut]
+
+
 class ErrorOut(BaseModel):
     success: Literal[False] = False
     error: str = Field(description="What went wrong, in words for a person.")

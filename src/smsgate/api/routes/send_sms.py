@@ -53,6 +53,8 @@ def openapi_operation(
     success: tuple[str, type[BaseModel], str] = ("200", SendSmsOut, "Plivo accepted the message"),
     operation_id: str = "send_sms",
     summary: str = "Send one SMS now",
+    request: type[BaseModel] = SendSmsIn,
+    also: tuple[str, type[BaseModel], str] | None = None,
 ) -> dict[str, Any]:
     """The OpenAPI description of a send route; ``ref`` registers a model and returns its $ref.
 
@@ -65,11 +67,11 @@ def openapi_operation(
         }
         for status, text in ERROR_STATUSES.items()
     }
-    status, model, description = success
-    answers[status] = {
-        "description": description,
-        "content": {"application/json": {"schema": ref(model)}},
-    }
+    for status, model, description in (success, also) if also else (success,):
+        answers[status] = {
+            "description": description,
+            "content": {"application/json": {"schema": ref(model)}},
+        }
     return {
         "summary": summary,
         "description": "Validate the number and the text, hand the message to Plivo, and "
@@ -78,7 +80,7 @@ def openapi_operation(
         "tags": ["send"],
         "requestBody": {
             "required": True,
-            "content": {"application/json": {"schema": ref(SendSmsIn)}},
+            "content": {"application/json": {"schema": ref(request)}},
         },
         "responses": dict(sorted(answers.items())),
     }
