@@ -128,7 +128,9 @@ def parse_create(raw: bytes) -> CreateRequest:
             raise ApiError(400, "empty_field", "The field 'to' must not be empty.")
     elif not isinstance(to, list):
         raise ApiError(
-            400, "invalid_field_type", "The field 'to' must be a phone number as a string, or a list of them."
+            400,
+            "invalid_field_type",
+            "The field 'to' must be a phone number as a string, or a list of them.",
         )
     mode = document.get("mode")
     if mode is not None and mode not in MODES:
