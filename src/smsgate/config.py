@@ -21,6 +21,7 @@ from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from yarl import URL
 
+from smsgate.domain.geo import CountryPolicy
 from smsgate.domain.pricing import PriceTable, PriceTableError
 from smsgate.net import is_loopback
 from smsgate.price_files import load_price_table
@@ -77,6 +78,8 @@ class Settings(BaseSettings):
     plivo_max_connections: int = Field(default=100, ge=1, le=10_000)
     default_region: str | None = None
     api_keys: Annotated[tuple[SecretStr, ...], NoDecode] = ()
+    # Countries messages may go to (ISO codes, comma-separated); "*" allows every country.
+    allowed_countries: Annotated[tuple[str, ...], NoDecode] = ("US", "CA")
     log_level: str = "info"
     log_format: str = "json"
     # SQLite in the working directory by default; a postgresql:// URL for PostgreSQL.
@@ -158,6 +161,31 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return tuple(key.strip() for key in value.split(",") if key.strip())
         return value
+
+    @field_validator("allowed_countries", mode="before")
+    @classmethod
+    def _split_countries(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(code.strip().upper() for code in value.split(",") if code.strip())
+        return value
+
+    @field_validator("allowed_countries")
+    @classmethod
+    def _known_countries(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if not value:
+            raise ValueError('list at least one country, or "*" for all')
+        if "*" in value:
+            return ("*",)
+        unknown = [code for code in value if code not in phonenumbers.SUPPORTED_REGIONS]
+        if unknown:
+            raise ValueError(f"{', '.join(unknown)}: not ISO 3166 codes libphonenumber knows")
+        return value
+
+    @property
+    def country_policy(self) -> CountryPolicy:
+        if "*" in self.allowed_countries:
+            return CountryPolicy(None)
+        return CountryPolicy(frozenset(self.allowed_countries))
 
     @field_validator("public_url", mode="before")
     @classmethod

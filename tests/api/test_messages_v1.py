@@ -300,3 +300,39 @@ def test_a_queued_answer_matches_its_documented_schema(client: TestClient) -> No
     assert answer.status_code == 202
     BatchAcceptedOut.model_validate(answer.json())
     assert set(answer.json()) == set(BatchAcceptedOut.model_fields)
+
+
+def test_a_country_outside_the_allowlist_is_refused_403_and_nothing_is_stored(
+    client: TestClient, provider: RecordingProvider
+) -> None:
+    refused = create(client, to="+442071838750")
+    assert (refused["_status"], refused["code"]) == (403, "country_not_allowed")
+    seed = client.post("/api/send-sms", json={"to": "+442071838750", "text": "hi"})
+    assert (seed.status_code, seed.json()["code"]) == (403, "country_not_allowed")
+    assert provider.sent == []
+    assert client.get("/api/v1/messages").json()["data"] == []
+
+
+def test_a_batch_reports_rows_outside_the_allowlist_and_queues_the_rest(client: TestClient) -> None:
+    answer = client.post(
+        "/api/v1/messages", json={"to": [TO, "+442071838750"], "text": "hi", "mode": "queued"}
+    ).json()
+    assert answer["accepted"] == 1
+    assert [(e["index"], e["code"]) for e in answer["errors"]] == [(1, "country_not_allowed")]
+
+
+def test_every_country_can_be_allowed(
+    make_settings: SettingsFactory, provider: RecordingProvider
+) -> None:
+    app = create_app(make_settings(allowed_countries=("*",)), provider=provider)
+    with TestClient(app, base_url=LOCAL_BASE_URL) as client:
+        assert create(client, to="+442071838750")["_status"] == 201
+
+
+@pytest.mark.parametrize("route", ["/api/send-sms", "/api/v1/messages"])
+def test_control_characters_in_the_text_are_refused_400(
+    client: TestClient, provider: RecordingProvider, route: str
+) -> None:
+    answer = client.post(route, json={"to": TO, "text": "hi\x1b[2J"})
+    assert (answer.status_code, answer.json()["code"]) == (400, "invalid_characters")
+    assert provider.sent == []

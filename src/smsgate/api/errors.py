@@ -75,7 +75,7 @@ class BodyTooLarge(Exception):
 
 
 # Domain errors answer 400 unless listed here.
-DOMAIN_ERROR_STATUS = {"recipient_opted_out": 409}
+DOMAIN_ERROR_STATUS = {"recipient_opted_out": 409, "country_not_allowed": 403}
 
 
 @dataclass(frozen=True, slots=True)

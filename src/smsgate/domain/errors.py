@@ -35,3 +35,15 @@ class IllegalTransition(DomainError):
     """Our own code asked a message's status to move backward, sideways or out of an end."""
 
     code = "illegal_transition"
+
+
+class InvalidCharacters(DomainError):
+    """The text holds control characters (other than newline and tab) that no phone shows."""
+
+    code = "invalid_characters"
+
+
+class CountryNotAllowed(DomainError):
+    """The number belongs to a country outside ``SMSGATE_ALLOWED_COUNTRIES``."""
+
+    code = "country_not_allowed"

@@ -20,11 +20,13 @@ from datetime import datetime, timedelta
 
 from smsgate.db.queue import NewBatch, QueuedMessage, QueueStore, StoredBatch
 from smsgate.db.store import MessageStore, utc_now
-from smsgate.domain.encoding import TextInfo, check_length
+from smsgate.domain.encoding import TextInfo
 from smsgate.domain.errors import DomainError
+from smsgate.domain.geo import CountryPolicy
 from smsgate.domain.message import MessageStatus
 from smsgate.domain.phone import PhoneNumber, parse_phone_number
 from smsgate.domain.pricing import PriceTable
+from smsgate.domain.text import check_text
 from smsgate.logs import get_logger
 
 log = get_logger("smsgate.queueing")
@@ -117,6 +119,7 @@ class Enqueuer:
     sender_id: str | None
     default_region: str | None = None
     prices: PriceTable | None = None
+    countries: CountryPolicy = field(default_factory=lambda: CountryPolicy(None))
     # Told after each stored batch: the in-process dispatcher's wake-up, or the broker's send.
     # It gets the earliest due time of the batch's messages.
     announce: Callable[[StoredBatch, datetime], object] | None = None
@@ -139,7 +142,7 @@ class Enqueuer:
                 f"The field 'to' lists {len(recipients):,} numbers; at most "
                 f"{MAX_RECIPIENTS:,} are accepted at once. Split the batch.",
             )
-        check_length(text)  # raises MessageTooLong: the text is one for every row
+        check_text(text)  # raises for the whole batch: the text is one for every row
         now = self.clock()
         timing = self._timing(send_at, validity_s, now, _FIELD)
         return await self._queue(
@@ -256,11 +259,12 @@ class Enqueuer:
         if not isinstance(row.to, str):
             raise DomainError("A number is a string.", code="invalid_field_type")
         number = parse_phone_number(row.to, self.default_region)
+        self.countries.check(number)
         if not row.text.strip():
             raise DomainError("The text is empty.", code="empty_field")
         info = texts.get(row.text)
         if info is None:
-            info = texts[row.text] = check_length(row.text)
+            info = texts[row.text] = check_text(row.text)
         due_at = timing.due_at if row.send_at is None else _due_at(row.send_at, now, _ROWS_OWN)
         if row.validity_s is None:
             validity = _validity(timing.validity_s, _BATCH_WIDE)

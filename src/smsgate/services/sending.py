@@ -12,11 +12,13 @@ from decimal import Decimal
 
 from smsgate.db.errors import StoreUnavailable
 from smsgate.db.store import Message, MessageStore, NewMessage, Outcome
-from smsgate.domain.encoding import TextInfo, check_length
+from smsgate.domain.encoding import TextInfo
 from smsgate.domain.errors import DomainError
+from smsgate.domain.geo import CountryPolicy
 from smsgate.domain.message import MessageStatus
 from smsgate.domain.phone import PhoneNumber, mask_number, parse_phone_number
 from smsgate.domain.pricing import PriceTable
+from smsgate.domain.text import check_text
 from smsgate.logs import get_logger
 from smsgate.metrics import Metrics
 from smsgate.providers.base import (
@@ -80,7 +82,7 @@ class RecipientOptedOut(DomainError):
 
 def validate(to: str, text: str, *, default_region: str | None) -> tuple[PhoneNumber, TextInfo]:
     """Raise a DomainError (with its code) unless the number and the text can be sent."""
-    return parse_phone_number(to, default_region), check_length(text)
+    return parse_phone_number(to, default_region), check_text(text)
 
 
 class Sender:
@@ -101,6 +103,7 @@ class Sender:
         callback_url: str | None = None,
         prices: PriceTable | None = None,
         metrics: Metrics | None = None,
+        countries: CountryPolicy | None = None,
     ) -> None:
         self.provider = provider
         self._store = store
@@ -109,9 +112,11 @@ class Sender:
         self._callback_url = callback_url
         self._prices = prices
         self._metrics = metrics
+        self._countries = countries or CountryPolicy(None)
 
     async def send(self, to: str, text: str) -> SendReport:
         number, info = validate(to, text, default_region=self._default_region)
+        self._countries.check(number)
         new = NewMessage(
             to=number.e164,
             text=text,
