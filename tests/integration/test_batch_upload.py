@@ -10,15 +10,16 @@ import csv
 import io
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 import pytest
 
-from smsgate.emulator import EmulatorServer, RequestRecord
+from smsgate.emulator import EmulatorServer
 from tests.conftest import ServeApp
+from tests.support.queued import batch_counts, sends, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -26,21 +27,9 @@ SERVE = ServeApp
 CSV = {"content-type": "text/csv"}
 
 
-def sends(emulator: EmulatorServer) -> list[RequestRecord]:
-    return [r for r in emulator.requests() if r.method == "POST" and r.status == 202]
-
-
 def sent(emulator: EmulatorServer) -> Counter[tuple[str, str]]:
     """(destination, text) of every message the emulator took."""
     return Counter((r.body["dst"], r.body["text"]) for r in sends(emulator))  # type: ignore[index]
-
-
-def wait_for(check: Callable[[], bool], seconds: float) -> None:
-    deadline = time.monotonic() + seconds
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out waiting")
-        time.sleep(0.05)
 
 
 def csv_file(rows: list[list[str]], header: tuple[str, ...] = ("to", "text")) -> bytes:
@@ -70,11 +59,6 @@ def upload(
 def stored_messages(url: str) -> list[dict[str, Any]]:
     listed: list[dict[str, Any]] = httpx.get(f"{url}/api/v1/messages", timeout=10).json()["data"]
     return listed
-
-
-def batch_counts(url: str, batch_id: str) -> dict[str, int]:
-    progress = httpx.get(f"{url}/api/v1/batches/{batch_id}", timeout=10).json()
-    return {status: n for status, n in progress["counts"].items() if n}
 
 
 def test_a_file_of_500_rows_sends_each_row_once_with_its_own_text(

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -17,17 +16,14 @@ import pytest
 
 from smsgate.api.app import create_app
 from smsgate.config import Settings
-from smsgate.emulator import EmulatorServer, RequestRecord
+from smsgate.emulator import EmulatorServer
 from tests.conftest import ServeApp
+from tests.support.queued import batch_counts, sends, wait_for
 from tests.support.servers import serve_in_thread
 
 pytestmark = pytest.mark.integration
 
 SERVE = ServeApp
-
-
-def sends(emulator: EmulatorServer) -> list[RequestRecord]:
-    return [r for r in emulator.requests() if r.method == "POST" and r.status == 202]
 
 
 def numbers(count: int, start: int = 1000) -> list[str]:
@@ -36,19 +32,6 @@ def numbers(count: int, start: int = 1000) -> list[str]:
 
 def post(url: str, body: dict[str, Any]) -> httpx.Response:
     return httpx.post(f"{url}/api/v1/messages", json=body, timeout=30)
-
-
-def wait_for(check: Callable[[], bool], seconds: float) -> None:
-    deadline = time.monotonic() + seconds
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out waiting")
-        time.sleep(0.05)
-
-
-def batch_counts(url: str, batch_id: str) -> dict[str, int]:
-    progress = httpx.get(f"{url}/api/v1/batches/{batch_id}", timeout=10).json()
-    return {status: n for status, n in progress["counts"].items() if n}
 
 
 def test_a_batch_is_answered_202_then_every_number_is_sent_exactly_once(

@@ -40,7 +40,12 @@ from smsgate.providers.base import (
     SmsProvider,
     Transient,
 )
-from smsgate.services.sending import describe_failure, report_provider_call, stored_outcome
+from smsgate.services.sending import (
+    describe_failure,
+    record_outcome,
+    report_provider_call,
+    stored_outcome,
+)
 
 log = get_logger("smsgate.dispatch")
 
@@ -211,16 +216,7 @@ class Dispatcher:
         return Dispatched.RETRY
 
     async def _record(self, message_id: str, status: MessageStatus, outcome: Outcome) -> None:
-        try:
-            await self._store.record(
-                message_id,
-                status,
-                source="provider",
-                outcome=outcome,
-                expected=MessageStatus.SENDING,
-            )
-        except StoreUnavailable:
-            log.error("outcome_not_stored", message_id=message_id, status=status.value)
+        await record_outcome(self._store, message_id, status, outcome)
 
 
 def _nothing_sent(result: SendResult) -> bool:

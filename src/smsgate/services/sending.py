@@ -155,17 +155,27 @@ class Sender:
         return self._prices.estimate(number.region, info.segments)
 
     async def _record(self, message_id: str, status: MessageStatus, outcome: Outcome) -> None:
-        try:
-            await self._store.record(
-                message_id,
-                status,
-                source="provider",
-                outcome=outcome,
-                expected=MessageStatus.SENDING,  # stored so just before the hand-off
-            )
-        except StoreUnavailable:
-            # The send itself stands; the row stays "sending", which is never sent again.
-            log.error("outcome_not_stored", message_id=message_id, status=status.value)
+        await record_outcome(self._store, message_id, status, outcome)
+
+
+async def record_outcome(
+    store: MessageStore, message_id: str, status: MessageStatus, outcome: Outcome
+) -> None:
+    """Store what the provider answered to a hand-off this process made.
+
+    If the database will not take it, the send still stands: the row stays "sending", is
+    never sent again, and is reconciled with the provider's records later.
+    """
+    try:
+        await store.record(
+            message_id,
+            status,
+            source="provider",
+            outcome=outcome,
+            expected=MessageStatus.SENDING,  # claimed just before the hand-off
+        )
+    except StoreUnavailable:
+        log.error("outcome_not_stored", message_id=message_id, status=status.value)
 
 
 def stored_outcome(result: SendResult) -> tuple[MessageStatus, Outcome]:
