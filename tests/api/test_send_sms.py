@@ -382,3 +382,28 @@ def test_every_other_method_on_the_send_route_gets_405(client: TestClient, metho
     response = client.request(method, "/api/send-sms")
     assert response.status_code == 405
     assert response.headers["allow"] == "POST"
+
+
+def test_the_page_is_served_with_a_strict_content_security_policy(client: TestClient) -> None:
+    page = client.get("/")
+    policy = page.headers["content-security-policy"]
+    assert "default-src 'none'" in policy
+    assert "script-src 'self'" in policy
+    assert "frame-ancestors 'none'" in policy
+    assert page.headers["x-frame-options"] == "DENY"
+    assert page.headers["x-content-type-options"] == "nosniff"
+    assert page.headers["referrer-policy"] == "no-referrer"
+    # Everything the page loads comes from this server, as the policy demands.
+    assert "https://" not in page.text.split("<body")[0]
+
+
+def test_static_files_and_json_answers_are_not_sniffed(client: TestClient) -> None:
+    assert client.get("/static/app.js").headers["x-content-type-options"] == "nosniff"
+    health = client.get("/healthz")
+    assert health.headers["x-content-type-options"] == "nosniff"
+    assert "content-security-policy" not in health.headers  # JSON: nothing to render
+
+
+def test_the_api_docs_keep_their_own_scripts_but_cannot_be_framed(client: TestClient) -> None:
+    docs = client.get("/docs")
+    assert docs.headers["content-security-policy"] == "frame-ancestors 'none'"

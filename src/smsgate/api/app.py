@@ -36,6 +36,7 @@ from smsgate.api.middleware import BodyLimit, RequestContext
 from smsgate.api.openapi import install_openapi
 from smsgate.api.routes import batches, messages, ops, opt_outs, page, webhooks
 from smsgate.api.routes.send_sms import send_sms_endpoint
+from smsgate.api.security_headers import SecurityHeaders
 from smsgate.bootstrap import Runtime
 from smsgate.config import Settings, get_settings
 from smsgate.logs import get_logger
@@ -57,7 +58,7 @@ def create_app(settings: Settings | None = None, provider: SmsProvider | None = 
     api.add_route("/api/send-sms", send_sms, methods=["POST"], include_in_schema=False)
     api.add_route("/api/v1/messages", create_message, methods=["POST"], include_in_schema=False)
     app: ASGIApp = FastLane(
-        api,
+        SecurityHeaders(api),
         {("POST", "/api/send-sms"): send_sms, ("POST", "/api/v1/messages"): create_message},
     )
     # A batch of 10,000 numbers takes about 200 KiB; a file of 10,000 rows with texts, more.
