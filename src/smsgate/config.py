@@ -78,6 +78,9 @@ class Settings(BaseSettings):
     plivo_max_connections: int = Field(default=100, ge=1, le=10_000)
     default_region: str | None = None
     api_keys: Annotated[tuple[SecretStr, ...], NoDecode] = ()
+    # Websites whose pages may call /api from a browser (CORS), e.g. https://app.example.com;
+    # off when empty. Their requests still need an API key.
+    cors_origins: Annotated[tuple[str, ...], NoDecode] = ()
     # Countries messages may go to (ISO codes, comma-separated); "*" allows every country.
     allowed_countries: Annotated[tuple[str, ...], NoDecode] = ("US", "CA")
     log_level: str = "info"
@@ -160,6 +163,24 @@ class Settings(BaseSettings):
     def _split_keys(cls, value: object) -> object:
         if isinstance(value, str):
             return tuple(key.strip() for key in value.split(",") if key.strip())
+        return value
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(
+                origin.strip().rstrip("/") for origin in value.split(",") if origin.strip()
+            )
+        return value
+
+    @field_validator("cors_origins")
+    @classmethod
+    def _web_origins(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for origin in value:
+            url = URL(origin)
+            if url.scheme not in {"http", "https"} or not url.host or url.path not in {"", "/"}:
+                raise ValueError(f"{origin!r} is not an origin like https://app.example.com")
         return value
 
     @field_validator("allowed_countries", mode="before")
@@ -326,6 +347,12 @@ class Settings(BaseSettings):
         self.check_provider()
         self.load_prices()
         self.check_stale_after()
+        if self.cors_origins and not self.auth_required:
+            raise ConfigError(
+                "SMSGATE_CORS_ORIGINS",
+                "needs SMSGATE_API_KEYS: without keys, any page on a listed site could send "
+                "SMS through this smsgate from its visitors' browsers",
+            )
         if not self.auth_required and not insecure_no_auth and not is_loopback(self.host):
             raise ConfigError(
                 "SMSGATE_API_KEYS",

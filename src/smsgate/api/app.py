@@ -20,6 +20,7 @@ from pathlib import Path
 
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
+from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp
 
 from smsgate import __version__
@@ -71,7 +72,19 @@ def create_app(settings: Settings | None = None, provider: SmsProvider | None = 
         app,
         keys=tuple(key.get_secret_value().encode() for key in settings.api_keys),
         local_only=not settings.api_keys and is_loopback(settings.host),
+        cors_origins=frozenset(origin.encode() for origin in settings.cors_origins),
     )
+    if settings.cors_origins:
+        # Starlette's CORS layer answers the preflights and marks the answers for listed
+        # origins; the guard lets those origins through (with a key) and no others.
+        app = CORSMiddleware(
+            app,
+            allow_origins=list(settings.cors_origins),
+            allow_methods=["GET", "POST", "DELETE"],
+            allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "X-Request-ID"],
+            expose_headers=["X-Request-ID", "Retry-After"],
+            max_age=600,
+        )
     return RequestContext(app)
 
 

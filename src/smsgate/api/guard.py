@@ -1,8 +1,9 @@
 """Who may call /api: the checks every API request passes before any work is done.
 
-1. **No other website.** A page on another site can make a browser POST to smsgate (a plain
-   HTML form needs no JavaScript and no CORS). Browsers mark such requests with
-   ``Sec-Fetch-Site`` and ``Origin``; anything not same-origin is refused (403).
+1. **No other website** but those listed in ``SMSGATE_CORS_ORIGINS``. A page on another site
+   can make a browser POST to smsgate (a plain HTML form needs no JavaScript and no CORS).
+   Browsers mark such requests with ``Sec-Fetch-Site`` and ``Origin``; anything not
+   same-origin is refused (403), unless its origin is listed (and it still needs a key).
 2. **Only this machine's name, when open.** Without API keys smsgate only listens on loopback,
    but DNS rebinding lets a foreign page reach loopback under its own host name; so an open
    smsgate answers only requests addressed to localhost, 127.0.0.1 or [::1] (403).
@@ -31,10 +32,18 @@ _SAME_ORIGIN = (b"same-origin", b"none")
 
 
 class ApiGuard:
-    def __init__(self, app: ASGIApp, *, keys: tuple[bytes, ...], local_only: bool) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        keys: tuple[bytes, ...],
+        local_only: bool,
+        cors_origins: frozenset[bytes] = frozenset(),
+    ) -> None:
         self.app = app
         self.digests = tuple(hashlib.sha256(key).digest() for key in keys)
         self.local_only = local_only
+        self.cors_origins = cors_origins
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = scope["path"] if scope["type"] == "http" else ""
@@ -49,8 +58,10 @@ class ApiGuard:
         host = headers.get(b"host", b"")
         fetch_site = headers.get(b"sec-fetch-site")
         origin = headers.get(b"origin")
-        if (fetch_site is not None and fetch_site not in _SAME_ORIGIN) or (
-            origin is not None and _authority(origin) != host
+        listed = origin is not None and origin in self.cors_origins
+        if not listed and (
+            (fetch_site is not None and fetch_site not in _SAME_ORIGIN)
+            or (origin is not None and _authority(origin) != host)
         ):
             return error_response(
                 403,
