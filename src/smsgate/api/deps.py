@@ -10,6 +10,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from smsgate.bootstrap import Runtime
 from smsgate.config import Settings
 
 
@@ -19,3 +20,9 @@ async def get_settings_dep(request: Request) -> Settings:
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
+
+
+def runtime_of(request: Request) -> Runtime:
+    """The running smsgate's services, for a route (the app's lifespan opened them)."""
+    runtime: Runtime = request.app.state.runtime
+    return runtime

@@ -21,13 +21,13 @@ from starlette.responses import Response
 
 from smsgate.api.batch_file import BatchFile, BatchFileReader, parse_send_at, parse_validity
 from smsgate.api.create import batch_document
+from smsgate.api.deps import runtime_of
 from smsgate.api.errors import UPLOAD_BODY_BYTES, ApiError
 from smsgate.api.resources import message_resource
 from smsgate.api.responses import JsonResponse
 from smsgate.api.schemas import ErrorOut
 from smsgate.api.sending import idempotent_answer
 from smsgate.api.uploads import CSV_TYPE, FILE_FIELD, FORM_TYPE, file_chunks
-from smsgate.bootstrap import Runtime
 from smsgate.db.queue import BatchProgress
 from smsgate.domain.message import MessageStatus
 from smsgate.services.idempotency import Answer, check_key, request_hash
@@ -101,7 +101,7 @@ async def upload_batch(
     validity: Validity = None,
     idempotency_key: IdempotencyKey = None,
 ) -> Response:
-    runtime = _runtime(request)
+    runtime = runtime_of(request)
     # Refusals that need no file come before it is read. (Whatever of a refused upload is left
     # unread, the server reads and drops after the answer; the client gets it either way.)
     if idempotency_key is not None:
@@ -152,14 +152,9 @@ def _batch_timing(send_at: str | None, validity: str | None) -> tuple[datetime |
     return moment, seconds
 
 
-def _runtime(request: Request) -> Runtime:
-    runtime: Runtime = request.app.state.runtime
-    return runtime
-
-
 @router.get("/batches/{batch_id}", summary="A batch's progress: its messages by status")
 async def get_batch(batch_id: str, request: Request) -> JsonResponse:
-    progress = await _runtime(request).services.queue.progress(batch_id)
+    progress = await runtime_of(request).services.queue.progress(batch_id)
     if progress is None:
         raise _no_batch(batch_id)
     return JsonResponse(batch_resource(progress))
@@ -167,7 +162,7 @@ async def get_batch(batch_id: str, request: Request) -> JsonResponse:
 
 @router.post("/batches/{batch_id}/cancel", summary="Cancel what the batch has not handed over")
 async def cancel_a_batch(batch_id: str, request: Request) -> JsonResponse:
-    services = _runtime(request).services
+    services = runtime_of(request).services
     canceled = await cancel_batch(services.queue, services.store, batch_id)
     if canceled is None:
         raise _no_batch(batch_id)
@@ -178,7 +173,7 @@ async def cancel_a_batch(batch_id: str, request: Request) -> JsonResponse:
 
 @router.post("/messages/{message_id}/cancel", summary="Cancel a message not handed over yet")
 async def cancel_one_message(message_id: str, request: Request) -> JsonResponse:
-    store = _runtime(request).services.store
+    store = runtime_of(request).services.store
     status = await cancel_message(store, message_id)
     if status is None:
         raise ApiError(404, "message_not_found", f"There is no message {message_id[:40]!r}.")

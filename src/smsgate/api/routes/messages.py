@@ -15,6 +15,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import StreamingResponse
 
+from smsgate.api.deps import runtime_of
 from smsgate.api.errors import ApiError
 from smsgate.api.resources import CSV_COLUMNS, csv_row, message_resource
 from smsgate.api.responses import JsonResponse
@@ -37,11 +38,6 @@ def created_answer(report: SendReport) -> Answer:
     if report.accepted is not None:
         return Answer(201, message_resource(report.message), message_id=report.message.id)
     return failure_answer(report)
-
-
-def runtime_of(request: Request) -> Runtime:
-    runtime: Runtime = request.app.state.runtime
-    return runtime
 
 
 @router.get("/messages/{message_id}", summary="One message with its status timeline")

@@ -8,10 +8,9 @@ from fastapi import APIRouter, Request
 from fastapi.responses import PlainTextResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from smsgate.api.deps import SettingsDep
+from smsgate.api.deps import SettingsDep, runtime_of
 from smsgate.api.responses import JsonResponse
 from smsgate.api.schemas import Health, Readiness
-from smsgate.bootstrap import Runtime
 from smsgate.config import ConfigError
 from smsgate.domain.message import MessageStatus
 
@@ -54,8 +53,7 @@ async def metrics(request: Request) -> Response:
     Counts only, no numbers or texts, so it needs no API key; keep it off the public internet
     all the same, as the volume of traffic is business information.
     """
-    runtime: Runtime = request.app.state.runtime
-    services = runtime.services
+    services = runtime_of(request).services
     registry = services.metrics
     now = datetime.now(UTC)
     counts = await services.queue.counts_by_status()

@@ -8,9 +8,9 @@ from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import Response
 
+from smsgate.api.deps import runtime_of
 from smsgate.api.errors import ApiError
 from smsgate.api.responses import JsonResponse
-from smsgate.bootstrap import Runtime
 from smsgate.db.opt_outs import OptOut, OptOutSource
 from smsgate.domain.phone import parse_phone_number
 
@@ -23,13 +23,8 @@ class OptOutIn(BaseModel):
     number: str = Field(description="The number to stop sending to, E.164 (any punctuation).")
 
 
-def _runtime(request: Request) -> Runtime:
-    runtime: Runtime = request.app.state.runtime
-    return runtime
-
-
 def _number(request: Request, raw: str) -> str:
-    return parse_phone_number(raw, _runtime(request).settings.default_region).e164
+    return parse_phone_number(raw, runtime_of(request).settings.default_region).e164
 
 
 def _resource(opt_out: OptOut) -> dict[str, str]:
@@ -46,14 +41,14 @@ async def list_opt_outs(
     after: Annotated[str | None, Query(max_length=16, description="Last number of a page.")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> JsonResponse:
-    page = await _runtime(request).services.opt_outs.list(limit=limit, after=after)
+    page = await runtime_of(request).services.opt_outs.list(limit=limit, after=after)
     next_after = page[-1].number if len(page) == limit else None
     return JsonResponse({"data": [_resource(o) for o in page], "next_after": next_after})
 
 
 @router.post("", status_code=201, summary="Stop sending to a number")
 async def add_opt_out(request: Request, body: OptOutIn) -> JsonResponse:
-    services = _runtime(request).services
+    services = runtime_of(request).services
     number = _number(request, body.number)
     added = await services.opt_outs.add(number, OptOutSource.API)
     stored = await services.opt_outs.get(number)
@@ -63,6 +58,6 @@ async def add_opt_out(request: Request, body: OptOutIn) -> JsonResponse:
 
 @router.delete("/{number}", status_code=204, summary="Send to a number again")
 async def remove_opt_out(request: Request, number: str) -> Response:
-    if not await _runtime(request).services.opt_outs.remove(_number(request, number)):
+    if not await runtime_of(request).services.opt_outs.remove(_number(request, number)):
         raise ApiError(404, "opt_out_not_found", "That number is not on the opt-out list.")
     return Response(status_code=204)

@@ -14,9 +14,10 @@ from urllib.parse import parse_qs
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
+from smsgate.api.deps import runtime_of
 from smsgate.api.errors import ApiError
 from smsgate.api.webhook_signature import verify_plivo_request
-from smsgate.bootstrap import Runtime, Services
+from smsgate.bootstrap import Services
 from smsgate.logs import get_logger
 from smsgate.services.callbacks import apply_status_report
 from smsgate.services.inbound import handle_inbound
@@ -41,20 +42,15 @@ async def status_report(request: Request) -> Response:
 async def inbound(request: Request) -> Response:
     services = _services(request)
     fields = await _signed_fields(request, services)
-    settings = _runtime(request).settings
+    settings = runtime_of(request).settings
     result = await handle_inbound(fields, services.inbound, services.opt_outs, settings.help_reply)
     if result.reply_xml is None:
         return Response(status_code=200)
     return Response(result.reply_xml, status_code=200, media_type="application/xml")
 
 
-def _runtime(request: Request) -> Runtime:
-    runtime: Runtime = request.app.state.runtime
-    return runtime
-
-
 def _services(request: Request) -> Services:
-    return _runtime(request).services
+    return runtime_of(request).services
 
 
 async def _signed_fields(request: Request, services: Services) -> Mapping[str, str]:
