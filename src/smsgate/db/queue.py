@@ -222,16 +222,6 @@ class QueueStore:
             return {str(row[0]): int(row[1]) for row in (await connection.execute(query)).all()}
 
     @guarded
-    async def waiting(self, message_id: str) -> DueMessage | None:
-        """The message if it is still ``accepted`` (due or not); None otherwise."""
-        query = _DUE_COLUMNS.where(
-            MESSAGES.c.id == message_id, MESSAGES.c.status == MessageStatus.ACCEPTED.value
-        )
-        async with self._engine.connect() as connection:
-            row = (await connection.execute(query)).first()
-        return _due_message(row) if row is not None else None
-
-    @guarded
     async def stale_sending(self, before: datetime, limit: int) -> list[StaleHandOff]:
         """Messages ``sending`` since before ``before``: their hand-off was cut off."""
         query = (

@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
-from collections import Counter
 from collections.abc import Callable
 from datetime import datetime
 
@@ -46,7 +45,6 @@ class InProcessDispatcher:
         # In flight by message id; those past their claim must be left to finish.
         self._inflight: dict[str, asyncio.Task[Dispatched]] = {}
         self._claimed: set[str] = set()
-        self.counts: Counter[Dispatched] = Counter()
 
     def start(self) -> None:
         if self._task is None:
@@ -127,11 +125,7 @@ class InProcessDispatcher:
     def _finished(self, message_id: str, task: asyncio.Task[Dispatched]) -> None:
         self._inflight.pop(message_id, None)
         self._claimed.discard(message_id)
-        if task.cancelled():
-            pass
-        elif (error := task.exception()) is not None:
+        if not task.cancelled() and (error := task.exception()) is not None:
             # A store outage mid-dispatch: the row keeps its status, and is found again.
             log.error("dispatch_failed", message_id=message_id, error=type(error).__name__)
-        else:
-            self.counts[task.result()] += 1
         self._wakeup.set()  # room for one more
