@@ -134,14 +134,11 @@ class Enqueuer:
         validity_s: int | None = None,
     ) -> BatchReport:
         """Validate, store and announce a batch; raise BatchRefused if nothing can be queued."""
-        if not recipients:
-            raise BatchRefused("empty_recipients", "The field 'to' lists no numbers.")
-        if len(recipients) > MAX_RECIPIENTS:
-            raise BatchRefused(
-                "too_many_recipients",
-                f"The field 'to' lists {len(recipients):,} numbers; at most "
-                f"{MAX_RECIPIENTS:,} are accepted at once. Split the batch.",
-            )
+        _check_size(
+            len(recipients),
+            "The field 'to' lists no numbers.",
+            f"The field 'to' lists {len(recipients):,} numbers",
+        )
         check_text(text)  # raises for the whole batch: the text is one for every row
         now = self.clock()
         timing = self._timing(send_at, validity_s, now, _FIELD)
@@ -164,14 +161,7 @@ class Enqueuer:
         ``send_at`` and ``validity_s`` are the batch's, for the rows that leave theirs out.
         A row's bad text or timing is reported as that row's error, like a bad number.
         """
-        if not rows:
-            raise BatchRefused("empty_recipients", "The batch has no rows.")
-        if len(rows) > MAX_RECIPIENTS:
-            raise BatchRefused(
-                "too_many_recipients",
-                f"The batch has {len(rows):,} rows; at most {MAX_RECIPIENTS:,} are accepted "
-                "at once. Split the batch.",
-            )
+        _check_size(len(rows), "The batch has no rows.", f"The batch has {len(rows):,} rows")
         now = self.clock()
         timing = self._timing(send_at, validity_s, now, _BATCH_WIDE)
         return await self._queue(rows, timing, now, nothing_valid="None of the rows can be sent.")
@@ -309,6 +299,17 @@ def _validity(validity_s: int | None, name: str) -> timedelta | None:
             code="invalid_validity",
         )
     return timedelta(seconds=validity_s)
+
+
+def _check_size(count: int, empty: str, counted: str) -> None:
+    """Refuse a batch with nothing in it, or with more than MAX_RECIPIENTS messages."""
+    if count == 0:
+        raise BatchRefused("empty_recipients", empty)
+    if count > MAX_RECIPIENTS:
+        raise BatchRefused(
+            "too_many_recipients",
+            f"{counted}; at most {MAX_RECIPIENTS:,} are accepted at once. Split the batch.",
+        )
 
 
 async def cancel_message(store: MessageStore, message_id: str) -> MessageStatus | None:
