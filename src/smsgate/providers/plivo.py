@@ -161,22 +161,8 @@ class PlivoProvider:
         Raises PricingUnavailable when the rate cannot be read.
         """
         url = f"{self._account_url}Pricing/?country_iso={quote(region)}"
-        request = HttpRequest("GET", url, self._headers, b"")
-        try:
-            answer = await self._transport.request(request, timeout=self._timeout)
-        except TransportError as exc:
-            raise PricingUnavailable(f"Plivo is unreachable ({exc})") from None
-        document = _json_object(answer.body)
-        if answer.status == 404:
-            return None
-        if answer.status == 401:
-            raise PricingUnavailable(
-                "Plivo refused smsgate's credentials; check PLIVO_AUTH_ID and PLIVO_AUTH_TOKEN"
-            )
-        if answer.status != 200 or document is None:
-            error = _error_text(document, answer.body, answer.status)
-            raise PricingUnavailable(f"Plivo answered HTTP {answer.status} ({error})")
-        return highest_outbound_rate(document)
+        document = await self._read(url, PricingUnavailable, absent_on_404=True)
+        return highest_outbound_rate(document) if document is not None else None
 
     async def find_sent(self, to: str, since: datetime, until: datetime) -> list[SentRecord]:
         """Outbound messages to ``to`` that Plivo took between ``since`` and ``until``.
@@ -201,7 +187,8 @@ class PlivoProvider:
         for _ in range(_MAX_LIST_PAGES):
             if url is None:
                 return found
-            document = await self._read_list(url)
+            document = await self._read(url, LookupUnavailable)
+            assert document is not None  # None only stands for a 404 when asked to
             for item in document.get("objects") or []:
                 record = _sent_record(item)
                 if record is not None and since <= record.at <= until:
@@ -211,16 +198,28 @@ class PlivoProvider:
             url = urljoin(self._url, following) if isinstance(following, str) else None
         raise LookupUnavailable(f"over {_MAX_LIST_PAGES * 20} messages to one number in the window")
 
-    async def _read_list(self, url: str) -> dict[str, Any]:
+    async def _read(
+        self, url: str, failure: type[Exception], *, absent_on_404: bool = False
+    ) -> dict[str, Any] | None:
+        """GET one of Plivo's read APIs: its JSON object, or None for a 404 when that means
+        "nothing there". Anything else that is not a readable 200 raises ``failure``, whose
+        message says why without secrets."""
         request = HttpRequest("GET", url, self._headers, b"")
         try:
             answer = await self._transport.request(request, timeout=self._timeout)
         except TransportError as exc:
-            raise LookupUnavailable(f"Plivo is unreachable ({exc})") from None
+            raise failure(f"Plivo is unreachable ({exc})") from None
+        if answer.status == 404 and absent_on_404:
+            return None
+        if answer.status == 401:
+            raise failure(
+                "Plivo answered HTTP 401: it refused smsgate's credentials; check "
+                "PLIVO_AUTH_ID and PLIVO_AUTH_TOKEN"
+            )
         document = _json_object(answer.body)
         if answer.status != 200 or document is None:
             error = _error_text(document, answer.body, answer.status)
-            raise LookupUnavailable(f"Plivo answered HTTP {answer.status} ({error})")
+            raise failure(f"Plivo answered HTTP {answer.status} ({error})")
         return document
 
     async def aclose(self) -> None:
