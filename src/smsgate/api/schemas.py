@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -68,7 +68,10 @@ class CreateMessagesIn(BaseModel):
         description="One number (sent at once, 201), or a list of up to 10,000 (queued, 202).",
         examples=["+14155552671", ["+14155552671", "+14155552672"]],
     )
-    text: str = Field(description="At most 1,600 GSM-7 or 737 UCS-2 characters.")
+    text: str = Field(
+        description="At most 1,600 GSM-7 or 737 UCS-2 characters.",
+        examples=["Your code is 123456"],
+    )
     send_at: str | None = Field(
         default=None,
         description="ISO 8601 with a time zone, up to 30 days ahead: queue until then.",
@@ -85,8 +88,28 @@ class CreateMessagesIn(BaseModel):
     )
 
 
+class EventOut(BaseModel):
+    status: str = Field(description="The status this report or step names.")
+    applied: bool = Field(description="Whether it moved the message (false: late or repeated).")
+    source: str = Field(description="Who said so: api, provider, callback, dispatcher...")
+    at: str
+    detail: dict[str, Any] | None
+
+
+class MessageWithEventsOut(MessageOut):
+    """One message and its timeline, as ``GET /api/v1/messages/{id}`` returns it."""
+
+    events: list[EventOut]
+
+
+class MessagePageOut(BaseModel):
+    data: list[MessageOut]
+    next_cursor: str | None = Field(description="The next page's 'cursor'; None at the end.")
+
+
 class BatchMessageOut(BaseModel):
     index: int = Field(description="Position in the request's 'to' (0-based).")
+    row: int | None = Field(default=None, description="The line in an uploaded CSV file.")
     to: str = Field(description="The number, in E.164.")
     id: str = Field(description="The stored message's id.")
     status: Literal["accepted", "rejected"]
@@ -111,6 +134,38 @@ class BatchAcceptedOut(BaseModel):
     refused: int
     messages: list[BatchMessageOut]
     errors: list[RowErrorOut]
+
+
+class BatchOut(BaseModel):
+    """A batch's progress: its stored messages counted by status."""
+
+    id: str
+    created_at: str
+    send_at: str | None
+    validity: int | None = Field(description="Seconds a message may wait to be handed over.")
+    canceled_at: str | None
+    recipients: int = Field(description="Rows in the request or file.")
+    invalid: int = Field(description="Rows refused before anything was stored.")
+    messages: int = Field(description="Messages stored for the batch.")
+    pending: int = Field(description="Messages not handed to Plivo yet (they may be canceled).")
+    counts: dict[str, int] = Field(description="Stored messages by status, every status listed.")
+
+
+class BatchCanceledOut(BatchOut):
+    canceled: int = Field(description="Messages this request canceled.")
+
+
+class OptOutOut(BaseModel):
+    number: str = Field(description="E.164.")
+    source: Literal["keyword", "api", "plivo"] = Field(
+        description="A STOP text (keyword), this API, or Plivo's opt-out intent."
+    )
+    created_at: str
+
+
+class OptOutPageOut(BaseModel):
+    data: list[OptOutOut]
+    next_after: str | None = Field(description="The next page's 'after'; None at the end.")
 
 
 class ErrorOut(BaseModel):

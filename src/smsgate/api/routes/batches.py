@@ -25,7 +25,14 @@ from smsgate.api.deps import runtime_of
 from smsgate.api.errors import UPLOAD_BODY_BYTES, ApiError
 from smsgate.api.resources import message_resource
 from smsgate.api.responses import JsonResponse
-from smsgate.api.schemas import ErrorOut
+from smsgate.api.routes.messages import NO_MESSAGE
+from smsgate.api.schemas import (
+    BatchAcceptedOut,
+    BatchCanceledOut,
+    BatchOut,
+    ErrorOut,
+    MessageOut,
+)
 from smsgate.api.sending import idempotent_answer
 from smsgate.api.uploads import CSV_TYPE, FILE_FIELD, FORM_TYPE, file_chunks
 from smsgate.db.queue import BatchProgress
@@ -89,10 +96,15 @@ _UPLOAD_BODY: dict[str, Any] = {
     status_code=202,
     openapi_extra=_UPLOAD_BODY,
     responses={
-        202: {"description": "Queued: the batch id, each stored message, each refused row"},
+        202: {
+            "model": BatchAcceptedOut,
+            "description": "Queued: the batch id, each stored message, each refused row",
+        },
         400: {"model": ErrorOut, "description": "The file, a parameter or every row is unusable"},
+        409: {"model": ErrorOut, "description": "The Idempotency-Key is still in use"},
         413: {"model": ErrorOut, "description": f"The upload is over {UPLOAD_MIB} MiB"},
         415: {"model": ErrorOut, "description": "Neither text/csv nor multipart/form-data"},
+        422: {"model": ErrorOut, "description": "The Idempotency-Key came with another request"},
     },
 )
 async def upload_batch(
@@ -152,7 +164,17 @@ def _batch_timing(send_at: str | None, validity: str | None) -> tuple[datetime |
     return moment, seconds
 
 
-@router.get("/batches/{batch_id}", summary="A batch's progress: its messages by status")
+NO_BATCH: dict[int | str, dict[str, Any]] = {
+    404: {"model": ErrorOut, "description": "There is no batch with this id"}
+}
+
+
+@router.get(
+    "/batches/{batch_id}",
+    summary="A batch's progress: its messages by status",
+    response_model=BatchOut,
+    responses=NO_BATCH,
+)
 async def get_batch(batch_id: str, request: Request) -> JsonResponse:
     progress = await runtime_of(request).services.queue.progress(batch_id)
     if progress is None:
@@ -160,7 +182,12 @@ async def get_batch(batch_id: str, request: Request) -> JsonResponse:
     return JsonResponse(batch_resource(progress))
 
 
-@router.post("/batches/{batch_id}/cancel", summary="Cancel what the batch has not handed over")
+@router.post(
+    "/batches/{batch_id}/cancel",
+    summary="Cancel what the batch has not handed over",
+    response_model=BatchCanceledOut,
+    responses=NO_BATCH,
+)
 async def cancel_a_batch(batch_id: str, request: Request) -> JsonResponse:
     services = runtime_of(request).services
     canceled = await cancel_batch(services.queue, services.store, batch_id)
@@ -171,7 +198,15 @@ async def cancel_a_batch(batch_id: str, request: Request) -> JsonResponse:
     return JsonResponse({"canceled": canceled, **batch_resource(progress)})
 
 
-@router.post("/messages/{message_id}/cancel", summary="Cancel a message not handed over yet")
+@router.post(
+    "/messages/{message_id}/cancel",
+    summary="Cancel a message not handed over yet",
+    response_model=MessageOut,
+    responses={
+        **NO_MESSAGE,
+        409: {"model": ErrorOut, "description": "The message is past waiting in the queue"},
+    },
+)
 async def cancel_one_message(message_id: str, request: Request) -> JsonResponse:
     store = runtime_of(request).services.store
     status = await cancel_message(store, message_id)

@@ -19,6 +19,7 @@ from smsgate.api.deps import runtime_of
 from smsgate.api.errors import ApiError
 from smsgate.api.resources import CSV_COLUMNS, csv_row, message_resource
 from smsgate.api.responses import JsonResponse
+from smsgate.api.schemas import ErrorOut, MessagePageOut, MessageWithEventsOut
 from smsgate.api.sending import failure_answer
 from smsgate.bootstrap import Runtime
 from smsgate.db.store import Message, MessageStore
@@ -40,7 +41,17 @@ def created_answer(report: SendReport) -> Answer:
     return failure_answer(report)
 
 
-@router.get("/messages/{message_id}", summary="One message with its status timeline")
+NO_MESSAGE: dict[int | str, dict[str, Any]] = {
+    404: {"model": ErrorOut, "description": "There is no message with this id"}
+}
+
+
+@router.get(
+    "/messages/{message_id}",
+    summary="One message with its status timeline",
+    response_model=MessageWithEventsOut,
+    responses=NO_MESSAGE,
+)
 async def get_message(message_id: str, request: Request) -> JsonResponse:
     message = await runtime_of(request).services.store.get(message_id)
     if message is None:
@@ -56,7 +67,11 @@ Cursor = Annotated[str | None, Query(max_length=26, description="`next_cursor` o
 Limit = Annotated[int, Query(ge=1, le=PAGE_LIMIT)]
 
 
-@router.get("/messages", summary="Messages, newest first, filtered and paged")
+@router.get(
+    "/messages",
+    summary="Messages, newest first, filtered and paged",
+    response_model=MessagePageOut,
+)
 async def list_messages(
     request: Request,
     status: Status = None,
@@ -77,6 +92,12 @@ async def list_messages(
     "/messages.csv",
     summary="The same messages as CSV (without their text), streamed",
     response_class=StreamingResponse,
+    responses={
+        200: {
+            "description": "A header line, then one line per message",
+            "content": {"text/csv": {"schema": {"type": "string"}}},
+        }
+    },
 )
 async def export_messages(
     request: Request,

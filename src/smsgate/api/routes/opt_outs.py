@@ -4,23 +4,28 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Path, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import Response
 
 from smsgate.api.deps import runtime_of
 from smsgate.api.errors import ApiError
 from smsgate.api.responses import JsonResponse
+from smsgate.api.schemas import ErrorOut, OptOutOut, OptOutPageOut
 from smsgate.db.opt_outs import OptOut, OptOutSource
 from smsgate.domain.phone import parse_phone_number
 
 router = APIRouter(prefix="/api/v1/opt-outs", tags=["opt-outs"])
+EXAMPLE_NUMBER = "+14155550100"
 
 
 class OptOutIn(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
-    number: str = Field(description="The number to stop sending to, E.164 (any punctuation).")
+    number: str = Field(
+        description="The number to stop sending to, E.164 (any punctuation).",
+        examples=[EXAMPLE_NUMBER],
+    )
 
 
 def _number(request: Request, raw: str) -> str:
@@ -35,7 +40,7 @@ def _resource(opt_out: OptOut) -> dict[str, str]:
     }
 
 
-@router.get("", summary="The opted-out numbers, in number order")
+@router.get("", summary="The opted-out numbers, in number order", response_model=OptOutPageOut)
 async def list_opt_outs(
     request: Request,
     after: Annotated[str | None, Query(max_length=16, description="Last number of a page.")] = None,
@@ -46,7 +51,13 @@ async def list_opt_outs(
     return JsonResponse({"data": [_resource(o) for o in page], "next_after": next_after})
 
 
-@router.post("", status_code=201, summary="Stop sending to a number")
+@router.post(
+    "",
+    status_code=201,
+    summary="Stop sending to a number",
+    response_model=OptOutOut,
+    responses={200: {"model": OptOutOut, "description": "The number was on the list already"}},
+)
 async def add_opt_out(request: Request, body: OptOutIn) -> JsonResponse:
     services = runtime_of(request).services
     number = _number(request, body.number)
@@ -56,8 +67,15 @@ async def add_opt_out(request: Request, body: OptOutIn) -> JsonResponse:
     return JsonResponse(_resource(stored), status_code=201 if added else 200)
 
 
-@router.delete("/{number}", status_code=204, summary="Send to a number again")
-async def remove_opt_out(request: Request, number: str) -> Response:
+@router.delete(
+    "/{number}",
+    status_code=204,
+    summary="Send to a number again",
+    responses={404: {"model": ErrorOut, "description": "The number is not on the list"}},
+)
+async def remove_opt_out(
+    request: Request, number: Annotated[str, Path(examples=[EXAMPLE_NUMBER])]
+) -> Response:
     if not await runtime_of(request).services.opt_outs.remove(_number(request, number)):
         raise ApiError(404, "opt_out_not_found", "That number is not on the opt-out list.")
     return Response(status_code=204)

@@ -9,6 +9,7 @@ for a message smsgate does not know, so that Plivo stops retrying.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 from urllib.parse import parse_qs
 
 from fastapi import APIRouter, Request
@@ -16,6 +17,7 @@ from starlette.responses import Response
 
 from smsgate.api.deps import runtime_of
 from smsgate.api.errors import ApiError
+from smsgate.api.schemas import ErrorOut
 from smsgate.api.webhook_signature import verify_plivo_request
 from smsgate.bootstrap import Services
 from smsgate.logs import get_logger
@@ -25,8 +27,37 @@ from smsgate.services.inbound import handle_inbound
 router = APIRouter(prefix="/api/v1/webhooks/plivo", tags=["webhooks"])
 log = get_logger("smsgate.webhooks")
 
+# Plivo posts a form; these are the fields smsgate reads (Plivo sends more, all kept).
+_FIELDS = ("MessageUUID", "Status", "To", "From", "Units", "TotalAmount", "ErrorCode", "Text")
+_FORM: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/x-www-form-urlencoded": {
+                "schema": {
+                    "type": "object",
+                    "properties": {name: {"type": "string"} for name in _FIELDS},
+                    "additionalProperties": {"type": "string"},
+                }
+            }
+        },
+    }
+}
+_REFUSED: dict[int | str, dict[str, Any]] = {
+    403: {"model": ErrorOut, "description": "Not signed by Plivo with our auth token"}
+}
+# An empty <Response/>: Plivo's XML for "nothing to do".
+NO_REPLY = "<Response></Response>"
 
-@router.post("/status", summary="Plivo's delivery reports", operation_id="plivo_status_report")
+
+@router.post(
+    "/status",
+    summary="Plivo's delivery reports",
+    operation_id="plivo_status_report",
+    response_class=Response,
+    responses={200: {"description": "Recorded, or ignored (unknown message)"}, **_REFUSED},
+    openapi_extra=_FORM,
+)
 @router.get("/status", include_in_schema=False, operation_id="plivo_status_report_get")
 async def status_report(request: Request) -> Response:
     services = _services(request)
@@ -37,16 +68,28 @@ async def status_report(request: Request) -> Response:
     return Response(status_code=200)
 
 
-@router.post("/inbound", summary="Messages sent to our number", operation_id="plivo_inbound")
+@router.post(
+    "/inbound",
+    summary="Messages sent to our number",
+    operation_id="plivo_inbound",
+    response_class=Response,
+    responses={
+        200: {
+            "description": "Plivo XML: the reply to a HELP, else an empty <Response/>",
+            "content": {"application/xml": {"schema": {"type": "string"}}},
+        },
+        **_REFUSED,
+    },
+    openapi_extra=_FORM,
+)
 @router.get("/inbound", include_in_schema=False, operation_id="plivo_inbound_get")
 async def inbound(request: Request) -> Response:
     services = _services(request)
     fields = await _signed_fields(request, services)
     settings = runtime_of(request).settings
     result = await handle_inbound(fields, services.inbound, services.opt_outs, settings.help_reply)
-    if result.reply_xml is None:
-        return Response(status_code=200)
-    return Response(result.reply_xml, status_code=200, media_type="application/xml")
+    reply = NO_REPLY if result.reply_xml is None else result.reply_xml
+    return Response(reply, status_code=200, media_type="application/xml")
 
 
 def _services(request: Request) -> Services:
