@@ -5,31 +5,42 @@ from __future__ import annotations
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from smsgate.broker.engine import BrokerEngine
 from smsgate.broker.pacing import RedisPacing
 from smsgate.config import ProviderName, Settings, compact_sender
+from smsgate.db.api_keys import ApiKeyStore
 from smsgate.db.engine import make_engine, make_sessions
+from smsgate.db.errors import StoreUnavailable
 from smsgate.db.idempotency import IdempotencyStore
 from smsgate.db.inbound import InboundStore
 from smsgate.db.opt_outs import OptOutStore
 from smsgate.db.queue import QueueStore, StoredBatch
 from smsgate.db.store import MessageStore
+from smsgate.domain.access import OPEN
 from smsgate.domain.retry import RetryPlan
+from smsgate.limits.counters import Counters, MemoryCounters
+from smsgate.limits.redis_counters import RedisCounters
+from smsgate.logs import get_logger
 from smsgate.metrics import Metrics
 from smsgate.providers.base import SentLookup, SmsProvider
 from smsgate.providers.http import AiohttpTransport, HttpTransport
 from smsgate.providers.plivo import PlivoCredentials, PlivoProvider
 from smsgate.providers.sandbox import SandboxProvider
+from smsgate.services.access import Authenticator
 from smsgate.services.dispatch import Dispatcher, Pacing, SenderPacing
 from smsgate.services.idempotency import Idempotency
 from smsgate.services.inprocess import InProcessDispatcher
+from smsgate.services.limits import Limits, LimitsUnavailable
+from smsgate.services.outlets import Outlet
 from smsgate.services.queueing import Enqueuer
 from smsgate.services.reconcile import Reconciler
 from smsgate.services.sending import Sender
+
+log = get_logger("smsgate.bootstrap")
 
 
 def build_provider(
@@ -87,6 +98,9 @@ class Services:
     broker: BrokerEngine | None
     metrics: Metrics
     reconciler: Reconciler
+    api_keys: ApiKeyStore
+    authenticator: Authenticator
+    limits: Limits
 
 
 class Runtime:
@@ -98,6 +112,7 @@ class Runtime:
         self._engine: AsyncEngine | None = None
         self._services: Services | None = None
         self._pacing: Pacing | None = None
+        self._test_sandbox: SandboxProvider | None = None
         # Made here, not in open(): a worker hands the broker to Dramatiq before its loop runs.
         self.broker_engine = BrokerEngine(settings.broker_url) if settings.broker_url else None
 
@@ -114,6 +129,17 @@ class Runtime:
         # simulated ones to this server itself.
         wants_callbacks = settings.public_url is not None or provider.name == "sandbox"
         callback_url = f"{base}{STATUS_CALLBACK_PATH}" if wants_callbacks else None
+        # Test keys' messages: the sandbox, reporting here, whatever the configured provider.
+        if provider.name == "sandbox":
+            test_outlet = Outlet(provider, callback_url)
+        else:
+            self._test_sandbox = SandboxProvider(
+                sender=settings.plivo_sender_id, callback_token=token
+            )
+            test_outlet = Outlet(self._test_sandbox, f"{base}{STATUS_CALLBACK_PATH}")
+        api_keys = ApiKeyStore(sessions)
+        limits = Limits(settings.limit_settings, make_counters(settings))
+        await seed_limits(limits, store)
         prices = settings.load_prices()
         queue = QueueStore(self._engine)
         metrics = Metrics()
@@ -134,6 +160,7 @@ class Runtime:
             callback_url=callback_url,
             reschedule=broker.reschedule if broker is not None else None,
             metrics=metrics,
+            test_outlet=test_outlet,
         )
         engine = (
             InProcessDispatcher(dispatcher, queue, concurrency=settings.dispatch_concurrency)
@@ -166,6 +193,8 @@ class Runtime:
                 prices=prices,
                 metrics=metrics,
                 countries=settings.country_policy,
+                test_outlet=test_outlet,
+                limits=limits,
             ),
             opt_outs=opt_outs,
             inbound=InboundStore(sessions),
@@ -180,6 +209,8 @@ class Runtime:
                 prices=prices,
                 countries=settings.country_policy,
                 announce=announce,
+                limits=limits,
+                test_provider_name=test_outlet.provider.name,
             ),
             dispatcher=dispatcher,
             engine=engine,
@@ -192,6 +223,11 @@ class Runtime:
                 deadline=timedelta(seconds=settings.plivo_timeout),
                 reschedule=broker.reschedule if broker is not None else None,
             ),
+            api_keys=api_keys,
+            authenticator=Authenticator(
+                tuple(key.get_secret_value().encode() for key in settings.api_keys), api_keys
+            ),
+            limits=limits,
         )
         return self._services
 
@@ -201,8 +237,12 @@ class Runtime:
                 await self._services.broker.close()
             if isinstance(self._pacing, RedisPacing):
                 await self._pacing.aclose()
+            await self._services.authenticator.aclose()
+            await self._services.limits.aclose()
             if self.injected_provider is None:
                 await self._services.sender.provider.aclose()
+            if self._test_sandbox is not None:
+                await self._test_sandbox.aclose()
             await self._services.store.close()
         if self._engine is not None:
             await self._engine.dispose()
@@ -212,6 +252,24 @@ class Runtime:
         if self._services is None:
             raise RuntimeError("the runtime is opened by the app's lifespan; it has not run")
         return self._services
+
+
+def make_counters(settings: Settings) -> Counters:
+    """Limits shared through Redis when there is one (SMSGATE_REDIS_URL, or a Redis broker);
+    else counted in this process."""
+    url = settings.pacing_redis_url
+    return RedisCounters(url) if url else MemoryCounters()
+
+
+async def seed_limits(limits: Limits, store: MessageStore) -> None:
+    """Start today's totals from the database, so a restart does not reset the day."""
+    midnight = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    try:
+        counts, spend = await store.usage_since(midnight)
+        await limits.seed({key or OPEN.limit_key: n for key, n in counts.items()}, spend)
+    except (StoreUnavailable, LimitsUnavailable):
+        # Requests will fail (closed) on their own if these stay down; serving starts anyway.
+        log.warning("limits_not_seeded")
 
 
 def callback_token(settings: Settings) -> str:

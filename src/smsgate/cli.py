@@ -8,9 +8,10 @@ from __future__ import annotations
 import asyncio
 import gc
 import sys
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated, NoReturn, TypeVar
 
 import orjson
 import phonenumbers
@@ -19,8 +20,10 @@ from pydantic import ValidationError
 
 from smsgate.bootstrap import Runtime, build_provider
 from smsgate.config import ConfigError, ProviderName, Settings, get_settings
-from smsgate.db.engine import is_sqlite
+from smsgate.db.api_keys import ApiKeyStore, StoredKey
+from smsgate.db.engine import is_sqlite, make_engine, make_sessions
 from smsgate.db.errors import StoreUnavailable
+from smsgate.domain.access import format_scopes, parse_scopes
 from smsgate.domain.encoding import analyse_text
 from smsgate.domain.errors import DomainError
 from smsgate.emulator import DEFAULT_AUTH_ID, DEFAULT_AUTH_TOKEN
@@ -43,7 +46,10 @@ db_app = typer.Typer(help="Manage the database.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 prices_app = typer.Typer(help="Show and refresh the price table used for cost estimates.")
 app.add_typer(prices_app, name="prices", no_args_is_help=True)
+keys_app = typer.Typer(help="Create, list and revoke API keys.")
+app.add_typer(keys_app, name="keys", no_args_is_help=True)
 
+T = TypeVar("T")
 EXIT_NOT_SENT = 1
 EXIT_BAD_INPUT = 2
 
@@ -110,7 +116,9 @@ def serve(
     overrides = {k: v for k, v in {"host": host, "port": port}.items() if v is not None}
     settings = load_settings(**overrides)
     try:
-        settings.check_serving(insecure_no_auth=insecure_no_auth)
+        settings.check_serving(
+            insecure_no_auth=insecure_no_auth, keys_stored=lambda: keys_stored(settings)
+        )
     except ConfigError as exc:
         fail(str(exc))
     configure_logging(settings.log_level, settings.log_format)
@@ -170,6 +178,124 @@ def upgrade_database(settings: Settings) -> None:
     except (OSError, SQLAlchemyError) as exc:
         # The exception's text can hold the URL, password included: name only its kind.
         fail(f"SMSGATE_DATABASE_URL: cannot upgrade the database ({type(exc).__name__})", 1)
+
+
+def keys_stored(settings: Settings) -> bool:
+    """Whether the database holds API keys (migrating it first, as serve would)."""
+    upgrade_database(settings)
+
+    async def ask(store: ApiKeyStore) -> bool:
+        return await store.exist()
+
+    return with_key_store(settings, ask)
+
+
+def with_key_store(settings: Settings, use: Callable[[ApiKeyStore], Awaitable[T]]) -> T:
+    """Run ``use`` with the key store of a migrated database; exit 1 if it is unreachable."""
+
+    async def run() -> T:
+        engine = make_engine(settings.database_url)
+        try:
+            return await use(ApiKeyStore(make_sessions(engine)))
+        finally:
+            await engine.dispose()
+
+    try:
+        return asyncio.run(run())
+    except StoreUnavailable:
+        fail("SMSGATE_DATABASE_URL: the database is unavailable", 1)
+
+
+@keys_app.command("create")
+def keys_create(
+    name: Annotated[str, typer.Option("--name", help="What the key is for, e.g. 'web shop'.")],
+    scope: Annotated[
+        str,
+        typer.Option(
+            "--scope",
+            help="Comma-separated: send (send and cancel), read (messages, batches), "
+            "admin (everything, keys included).",
+        ),
+    ] = "send,read",
+    test: Annotated[
+        bool,
+        typer.Option("--test", help="A test key: the sandbox path, never Plivo, no cost."),
+    ] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the key's record, key included, as JSON.")
+    ] = False,
+) -> None:
+    """Create an API key and print it, once: only its digest is stored."""
+    cleaned = name.strip()
+    if not cleaned or len(cleaned) > 100 or not cleaned.isprintable():
+        fail("--name must be 1 to 100 printable characters")
+    try:
+        scopes = parse_scopes(scope)
+    except DomainError as exc:
+        fail(f"--scope: {exc.message}")
+    settings = load_settings()
+    upgrade_database(settings)
+
+    async def create(store: ApiKeyStore) -> tuple[StoredKey, str]:
+        return await store.create(cleaned, scopes, test=test)
+
+    record, key = with_key_store(settings, create)
+    if as_json:
+        typer.echo(orjson.dumps({**record.as_json(), "key": key}).decode())
+        return
+    mode = "test" if test else "live"
+    typer.echo(
+        f"Created {mode} key '{record.name}' ({record.prefix}, scopes {format_scopes(scopes)}). "
+        "Copy it now; it cannot be shown again:",
+        err=True,
+    )
+    typer.echo(key)
+
+
+@keys_app.command("list")
+def keys_list(
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per key.")] = False,
+) -> None:
+    """List the keys: prefix, name, scopes, mode, last use; revoked ones are marked."""
+    settings = load_settings()
+    upgrade_database(settings)
+
+    async def everything(store: ApiKeyStore) -> list[StoredKey]:
+        return await store.all()
+
+    keys = with_key_store(settings, everything)
+    if as_json:
+        for key in keys:
+            typer.echo(orjson.dumps(key.as_json()).decode())
+        return
+    if not keys:
+        typer.echo("No API keys yet: smsgate keys create --name NAME", err=True)
+        return
+    typer.echo(f"{'PREFIX':<17} {'NAME':<24} {'SCOPES':<16} {'MODE':<5} {'LAST USED':<20} STATE")
+    for key in keys:
+        used = key.last_used_at.strftime("%Y-%m-%d %H:%M") if key.last_used_at else "never"
+        state = f"revoked {key.revoked_at:%Y-%m-%d}" if key.revoked_at else "active"
+        typer.echo(
+            f"{key.prefix:<17} {key.name[:24]:<24} {format_scopes(key.scopes):<16} "
+            f"{'test' if key.test else 'live':<5} {used:<20} {state}"
+        )
+
+
+@keys_app.command("revoke")
+def keys_revoke(
+    key: Annotated[str, typer.Argument(help="The key's prefix (sg_live_AbC12345) or id.")],
+) -> None:
+    """Revoke a key: every request with it is refused from now on, in every process."""
+    settings = load_settings()
+    upgrade_database(settings)
+
+    async def revoke(store: ApiKeyStore) -> StoredKey | None:
+        return await store.revoke(key.strip())
+
+    revoked = with_key_store(settings, revoke)
+    if revoked is None:
+        fail(f"no key has the prefix or id {key.strip()[:40]!r}; see smsgate keys list")
+    typer.echo(f"Revoked '{revoked.name}' ({revoked.prefix}).")
 
 
 @db_app.command("upgrade")

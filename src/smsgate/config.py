@@ -11,6 +11,8 @@ with any configuration; ``check_serving`` is the strict gate that ``serve`` and 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
+from decimal import Decimal
 from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
@@ -23,8 +25,10 @@ from yarl import URL
 
 from smsgate.domain.geo import CountryPolicy
 from smsgate.domain.pricing import PriceTable, PriceTableError
+from smsgate.domain.rates import OFF, parse_rate
 from smsgate.net import is_loopback
 from smsgate.price_files import load_price_table
+from smsgate.services.limits import LimitSettings
 
 # Plivo auth IDs are 20 characters: "MA" for a main account, "SA" for a subaccount (reference §1).
 AUTH_ID_PATTERN = re.compile(r"^(MA|SA)[A-Z0-9]{18}$")
@@ -116,6 +120,18 @@ class Settings(BaseSettings):
     # Seconds a hand-off may stay "sending" before it counts as cut off by a crash and is
     # reconciled with Plivo's records; unset: twice SMSGATE_PLIVO_TIMEOUT plus 30 s.
     stale_sending_after: float | None = Field(default=None, gt=0, le=24 * 3600)
+    # Abuse limits (services/limits.py). Requests per API key, as a token bucket: "60/minute";
+    # "off" for none.
+    rate_limit: str = "60/minute"
+    # Messages to one destination number in any window, against SMS pumping and loops.
+    destination_limit: str = "5/hour"
+    # Messages one API key may send per UTC day; "off" for none.
+    daily_message_limit: int | None = Field(default=10_000, ge=1)
+    # Estimated spend per UTC day, in the account's currency (the price table's); unset: none.
+    daily_spend_limit: Decimal | None = Field(default=None, gt=0)
+    # Let requests through, unlimited, when Redis (which keeps the limits) is down; by
+    # default they are refused with 503.
+    limits_fail_open: bool = False
 
     @field_validator(
         "plivo_auth_id",
@@ -125,6 +141,7 @@ class Settings(BaseSettings):
         "stale_sending_after",
         "broker_url",
         "redis_url",
+        "daily_spend_limit",
         mode="before",
     )
     @classmethod
@@ -133,6 +150,29 @@ class Settings(BaseSettings):
             value = value.strip()
             return value or None
         return value
+
+    @field_validator("daily_message_limit", mode="before")
+    @classmethod
+    def _off_is_unset(cls, value: object) -> object:
+        if isinstance(value, str) and value.strip().lower() in OFF | {""}:
+            return None
+        return value
+
+    @field_validator("rate_limit", "destination_limit")
+    @classmethod
+    def _rate(cls, value: str) -> str:
+        parse_rate(value)  # raises ValueError saying what is wrong
+        return value
+
+    @property
+    def limit_settings(self) -> LimitSettings:
+        return LimitSettings(
+            requests=parse_rate(self.rate_limit),
+            destinations=parse_rate(self.destination_limit),
+            daily_messages=self.daily_message_limit,
+            daily_spend=self.daily_spend_limit,
+            fail_open=self.limits_fail_open,
+        )
 
     @field_validator("plivo_auth_token", mode="before")
     @classmethod
@@ -342,22 +382,35 @@ class Settings(BaseSettings):
         except PriceTableError as exc:
             raise ConfigError("SMSGATE_PRICE_TABLE", f"is unusable: {exc}") from None
 
-    def check_serving(self, *, insecure_no_auth: bool = False) -> None:
-        """The gate ``serve`` passes before it binds: a usable provider, and no open endpoint."""
+    def check_serving(
+        self,
+        *,
+        insecure_no_auth: bool = False,
+        keys_stored: Callable[[], bool] = lambda: False,
+    ) -> None:
+        """The gate ``serve`` passes before it binds: a usable provider, and no open endpoint.
+
+        ``keys_stored`` says whether the database holds API keys (asked only if needed).
+        """
         self.check_provider()
         self.load_prices()
         self.check_stale_after()
-        if self.cors_origins and not self.auth_required:
+        keys = self.auth_required or (
+            (bool(self.cors_origins) or not is_loopback(self.host)) and keys_stored()
+        )
+        if self.cors_origins and not keys:
             raise ConfigError(
                 "SMSGATE_CORS_ORIGINS",
-                "needs SMSGATE_API_KEYS: without keys, any page on a listed site could send "
-                "SMS through this smsgate from its visitors' browsers",
+                "needs API keys (smsgate keys create, or SMSGATE_API_KEYS): without keys, any "
+                "page on a listed site could send SMS through this smsgate from its visitors' "
+                "browsers",
             )
-        if not self.auth_required and not insecure_no_auth and not is_loopback(self.host):
+        if not keys and not insecure_no_auth and not is_loopback(self.host):
             raise ConfigError(
                 "SMSGATE_API_KEYS",
-                f"is not set, and {self.host} is not a loopback address: an open SMS endpoint "
-                "is a fraud magnet. Set API keys, or pass --insecure-no-auth",
+                f"is not set, no key was created (smsgate keys create), and {self.host} is not "
+                "a loopback address: an open SMS endpoint is a fraud magnet. Create a key, or "
+                "pass --insecure-no-auth",
             )
 
 

@@ -128,6 +128,7 @@ def running_cluster(
     make_settings: SettingsFactory,
     tmp_path: Path,
     sender_mps: float = 250,
+    limits_fail_open: bool = False,
 ) -> Iterator[Cluster]:
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith(("PLIVO_", "SMSGATE_"))},
@@ -151,6 +152,7 @@ def running_cluster(
         database_url=database,
         broker_url=broker_url,
         sender_mps=sender_mps,
+        limits_fail_open=limits_fail_open,
     )
     with serve_in_thread(create_app(settings)) as url:
         running = Cluster(env, url, tmp_path)
@@ -300,18 +302,43 @@ def test_a_scheduled_batch_goes_out_on_time_through_the_broker(
     assert all(abs(t - send_at) < 1.0 for t in times), [t - send_at for t in times]
 
 
-def test_the_api_keeps_accepting_while_the_broker_is_down(
-    cluster: Cluster, emulator: EmulatorServer, redis_server: PrivateRedis
+def test_the_api_keeps_accepting_while_the_broker_is_down_when_limits_fail_open(
+    database: str,
+    redis_server: PrivateRedis,
+    emulator: EmulatorServer,
+    make_settings: SettingsFactory,
+    tmp_path: Path,
 ) -> None:
-    """Stored, not announced: once the broker is back, the sweeper brings the batch out."""
-    cluster.start_worker()
+    """Stored, not announced: once the broker is back, the sweeper brings the batch out.
+
+    The abuse limits live in the same Redis; SMSGATE_LIMITS_FAIL_OPEN lets requests through
+    while it is down (the default refuses them: the next test)."""
+    with running_cluster(
+        redis_server.url, database, emulator, make_settings, tmp_path, limits_fail_open=True
+    ) as cluster:
+        cluster.start_worker()
+        redis_server.stop()
+        batch_id = cluster.batch(numbers(50))  # still 202: the batch is in the database
+        assert cluster.counts(batch_id) == {"accepted": 50}
+        time.sleep(1)
+        redis_server.start()
+        wait_for(lambda: settled(cluster, batch_id), 60, "the sweeper to announce the batch")
+        check_exactly_once(cluster, batch_id, emulator, 50)
+
+
+def test_with_redis_down_the_limits_fail_closed_and_nothing_is_stored(
+    cluster: Cluster, redis_server: PrivateRedis
+) -> None:
     redis_server.stop()
-    batch_id = cluster.batch(numbers(50))  # still 202: the batch is in the database
-    assert cluster.counts(batch_id) == {"accepted": 50}
-    time.sleep(1)
-    redis_server.start()
-    wait_for(lambda: settled(cluster, batch_id), 60, "the sweeper to announce the batch")
-    check_exactly_once(cluster, batch_id, emulator, 50)
+    response = httpx.post(
+        f"{cluster.url}/api/v1/messages",
+        json={"to": numbers(3), "text": "hi", "mode": "queued"},
+        timeout=30,
+    )
+    assert response.status_code == 503, response.text
+    assert response.json()["code"] == "limits_unavailable"
+    assert response.headers["Retry-After"] == "5"
+    assert cluster.statuses("") == {}  # every stored message: none
 
 
 RABBITMQ = os.environ.get("SMSGATE_TEST_RABBITMQ_URL", "amqp://guest:guest@127.0.0.1:5672/%2F")

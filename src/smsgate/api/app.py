@@ -4,7 +4,7 @@ The layers, outermost first:
 
     RequestContext   request id, access log line
     ApiGuard         /api/*: no cross-site browser requests, local names only when open,
-                     bearer keys when SMSGATE_API_KEYS is set
+                     bearer keys and their scopes once there are keys, the request rate
     BodyLimit        64 KiB cap on request bodies (more for the batch routes)
     FastLane         the two send routes straight to their endpoints
     FastAPI          every other route, the OpenAPI document and /docs
@@ -70,8 +70,8 @@ def create_app(settings: Settings | None = None, provider: SmsProvider | None = 
     )
     app = ApiGuard(
         app,
-        keys=tuple(key.get_secret_value().encode() for key in settings.api_keys),
-        local_only=not settings.api_keys and is_loopback(settings.host),
+        runtime=runtime,
+        loopback=is_loopback(settings.host),
         cors_origins=frozenset(origin.encode() for origin in settings.cors_origins),
     )
     if settings.cors_origins:
@@ -107,7 +107,8 @@ def create_fastapi(runtime: Runtime) -> FastAPI:
                     services.reconciler.run_forever(interval=30, stale_after=stale_after)
                 )
             )
-        log.info("started", provider=services.sender.provider.name, auth=settings.auth_required)
+        keys = await services.authenticator.keys_required()
+        log.info("started", provider=services.sender.provider.name, auth=keys)
         try:
             yield
         finally:

@@ -25,6 +25,7 @@ from smsgate.api.responses import JsonResponse
 from smsgate.api.routes.messages import created_answer
 from smsgate.api.sending import idempotent_endpoint, parse_object
 from smsgate.bootstrap import Runtime
+from smsgate.domain.access import Principal
 from smsgate.domain.message import MessageStatus
 from smsgate.services.idempotency import Answer
 from smsgate.services.queueing import BatchReport, RowError
@@ -47,15 +48,19 @@ class CreateRequest:
 
 
 def create_message_endpoint(runtime: Runtime) -> Callable[[Request], Awaitable[JsonResponse]]:
-    async def respond(raw: bytes) -> Answer:
+    async def respond(raw: bytes, caller: Principal) -> Answer:
         request = parse_create(raw)
         services = runtime.services
         if not request.queued:
             assert isinstance(request.to, str)
-            return created_answer(await services.sender.send(request.to, request.text))
+            return created_answer(await services.sender.send(request.to, request.text, caller))
         recipients: list[object] = request.to if isinstance(request.to, list) else [request.to]
         report = await services.enqueuer.submit(
-            recipients, request.text, send_at=request.send_at, validity_s=request.validity
+            recipients,
+            request.text,
+            send_at=request.send_at,
+            validity_s=request.validity,
+            caller=caller,
         )
         return Answer(202, batch_document(report))
 

@@ -18,6 +18,7 @@ from smsgate.db.errors import StoreUnavailable
 from smsgate.domain.errors import DomainError
 from smsgate.logs import get_logger
 from smsgate.services.idempotency import IdempotencyError
+from smsgate.services.limits import LimitExceeded, LimitsUnavailable
 from smsgate.services.queueing import BatchRefused
 from smsgate.services.sending import RecipientOptedOut
 
@@ -102,6 +103,11 @@ def problem_for(exc: Exception) -> Problem | None:
             return Problem(400, exc.code, exc.message, extra=extra)
         case RecipientOptedOut():
             return Problem(409, exc.code, exc.message, extra={"id": exc.message_id})
+        case LimitExceeded(retry_after=retry_after):
+            wait = {"Retry-After": str(retry_after)} if retry_after is not None else None
+            return Problem(exc.status, exc.code, exc.message, wait)
+        case LimitsUnavailable():
+            return Problem(503, exc.code, exc.message, {"Retry-After": "5"})
         case DomainError():
             return Problem(DOMAIN_ERROR_STATUS.get(exc.code, 400), exc.code, exc.message)
         case StoreUnavailable():

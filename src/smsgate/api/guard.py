@@ -7,28 +7,59 @@
 2. **Only this machine's name, when open.** Without API keys smsgate only listens on loopback,
    but DNS rebinding lets a foreign page reach loopback under its own host name; so an open
    smsgate answers only requests addressed to localhost, 127.0.0.1 or [::1] (403).
-3. **A bearer key, when keys are set** (401). Keys are compared as SHA-256 digests in constant
-   time, so neither the time taken nor the key's length says anything about the keys.
+3. **A bearer key, once there are keys** (401), **with the route's scope** (403): see
+   ``services.access`` for the keys and ``required_scope`` below for the scopes.
+4. **The caller's request rate** (429, ``services.limits``).
+
+The caller found is left in the ASGI scope (``principal_of``) for the routes: it decides
+which provider a message goes to (test keys: the sandbox), whose limits count, and whose
+idempotency keys a key is looked up among.
 
 Clients that are not browsers (curl, servers, the CLI) send neither ``Origin`` nor
 ``Sec-Fetch-Site`` and are unaffected by 1. It is ASGI middleware rather than a route
-dependency so that no /api route can be added without it.
+dependency so that no /api route can be added without it: a route it does not know needs
+the ``admin`` scope.
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
+from typing import TYPE_CHECKING
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from smsgate.api.errors import problem_for
 from smsgate.api.responses import error_response
+from smsgate.domain.access import OPEN, Principal
+from smsgate.domain.access import Scope as KeyScope
 from smsgate.net import is_loopback
+from smsgate.services.access import Unauthorized
+
+if TYPE_CHECKING:
+    from smsgate.bootstrap import Runtime
 
 PROTECTED_PREFIX = "/api/"
 # Plivo calls these with its own Host and no API key; their signatures guard them instead.
 SIGNED_PREFIX = "/api/v1/webhooks/plivo/"
+PRINCIPAL = "smsgate.principal"
 _SAME_ORIGIN = (b"same-origin", b"none")
+_READING = frozenset({"GET", "HEAD"})
+
+
+def required_scope(method: str, path: str) -> KeyScope:
+    """The scope a request needs: sending and canceling, reading, or anything else (admin)."""
+    if path == "/api/send-sms":
+        return KeyScope.SEND
+    if path.startswith(("/api/v1/messages", "/api/v1/batches")):
+        return KeyScope.READ if method in _READING else KeyScope.SEND
+    if path.startswith("/api/v1/opt-outs") and method in _READING:
+        return KeyScope.READ
+    return KeyScope.ADMIN  # opt-out changes, keys, and any route added later
+
+
+def principal_of(scope: Scope) -> Principal:
+    """The caller the guard let in (the open caller when smsgate has no keys)."""
+    principal = scope.get(PRINCIPAL)
+    return principal if isinstance(principal, Principal) else OPEN
 
 
 class ApiGuard:
@@ -36,25 +67,33 @@ class ApiGuard:
         self,
         app: ASGIApp,
         *,
-        keys: tuple[bytes, ...],
-        local_only: bool,
+        runtime: Runtime,
+        loopback: bool,
         cors_origins: frozenset[bytes] = frozenset(),
     ) -> None:
         self.app = app
-        self.digests = tuple(hashlib.sha256(key).digest() for key in keys)
-        self.local_only = local_only
+        self.runtime = runtime
+        # Serving on loopback: an open smsgate answers only this machine's names. Off for
+        # `serve --insecure-no-auth` on another address.
+        self.loopback = loopback
         self.cors_origins = cors_origins
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = scope["path"] if scope["type"] == "http" else ""
         if path.startswith(PROTECTED_PREFIX) and not path.startswith(SIGNED_PREFIX):
-            refusal = self.refusal(dict(scope["headers"]))
+            headers = dict(scope["headers"])
+            refusal = self.cross_site_refusal(headers)
+            if refusal is None:
+                try:
+                    scope[PRINCIPAL] = await self.admit(scope["method"], path, headers)
+                except Exception as exc:
+                    refusal = _answer(exc)
             if refusal is not None:
                 await refusal(scope, receive, send)
                 return
         await self.app(scope, receive, send)
 
-    def refusal(self, headers: dict[bytes, bytes]) -> ASGIApp | None:
+    def cross_site_refusal(self, headers: dict[bytes, bytes]) -> ASGIApp | None:
         host = headers.get(b"host", b"")
         fetch_site = headers.get(b"sec-fetch-site")
         origin = headers.get(b"origin")
@@ -69,31 +108,50 @@ class ApiGuard:
                 "Requests started by another website are refused; call the API from a "
                 "server, or from smsgate's own page.",
             )
-        if self.local_only and not is_loopback(_hostname(host)):
-            return error_response(
-                403,
-                "host_not_allowed",
-                "Without API keys, smsgate only answers requests addressed to this machine "
-                "(localhost, 127.0.0.1 or [::1]). Set SMSGATE_API_KEYS to serve other names.",
-            )
-        if self.digests:
-            return self.key_refusal(headers.get(b"authorization", b""))
         return None
 
-    def key_refusal(self, header: bytes) -> ASGIApp | None:
-        scheme, _, presented = header.partition(b" ")
-        presented = presented.strip()
-        if scheme.lower() != b"bearer" or not presented:
-            problem = "A valid API key is required: send 'Authorization: Bearer <key>'."
+    async def admit(self, method: str, path: str, headers: dict[bytes, bytes]) -> Principal:
+        """The caller, authenticated, allowed the route and within its request rate."""
+        services = self.runtime.services
+        if await services.authenticator.keys_required():
+            principal = await services.authenticator.authenticate(
+                headers.get(b"authorization", b"")
+            )
+            needed = required_scope(method, path)
+            if not principal.allows(needed):
+                raise _Forbidden(
+                    "insufficient_scope",
+                    f"This API key lacks the '{needed.value}' scope this request needs.",
+                )
         else:
-            digest = hashlib.sha256(presented).digest()
-            matched = False
-            for known in self.digests:  # every key, always: timing says nothing of which
-                matched |= hmac.compare_digest(digest, known)
-            if matched:
-                return None
-            problem = "The API key is not valid."
-        return error_response(401, "unauthorized", problem, {"WWW-Authenticate": "Bearer"})
+            if self.loopback and not is_loopback(_hostname(headers.get(b"host", b""))):
+                raise _Forbidden(
+                    "host_not_allowed",
+                    "Without API keys, smsgate only answers requests addressed to this "
+                    "machine (localhost, 127.0.0.1 or [::1]). Create a key (smsgate keys "
+                    "create) or set SMSGATE_API_KEYS to serve other names.",
+                )
+            principal = OPEN
+        await services.limits.check_request(principal)
+        return principal
+
+
+class _Forbidden(Exception):
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+def _answer(exc: Exception) -> ASGIApp:
+    if isinstance(exc, Unauthorized):
+        return error_response(401, "unauthorized", exc.message, {"WWW-Authenticate": "Bearer"})
+    if isinstance(exc, _Forbidden):
+        return error_response(403, exc.code, exc.message)
+    problem = problem_for(exc)
+    if problem is None:
+        raise exc
+    return problem.response()
 
 
 def _authority(origin: bytes) -> bytes:

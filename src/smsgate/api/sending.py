@@ -15,14 +15,16 @@ from pydantic_core import ErrorDetails
 from starlette.requests import Request
 
 from smsgate.api.errors import SEND_FAILURE_STATUS, ApiError, problem_for
+from smsgate.api.guard import principal_of
 from smsgate.api.responses import JsonResponse, error_body
 from smsgate.api.schemas import SendSmsIn
 from smsgate.bootstrap import Runtime
+from smsgate.domain.access import Principal
 from smsgate.services.idempotency import Answer, request_hash
 from smsgate.services.sending import SendReport, describe_failure
 
 Wording = Callable[[SendReport], Answer]
-Respond = Callable[[bytes], Awaitable[Answer]]
+Respond = Callable[[bytes, Principal], Awaitable[Answer]]
 _EXAMPLE = '{"to": "+14155552671", "text": "Hello"}.'
 
 
@@ -31,9 +33,9 @@ def send_endpoint(
 ) -> Callable[[Request], Awaitable[JsonResponse]]:
     """A route that sends one message now and words the report its own way."""
 
-    async def respond(raw: bytes) -> Answer:
+    async def respond(raw: bytes, caller: Principal) -> Answer:
         body = parse_body(raw)
-        return wording(await runtime.services.sender.send(body.to, body.text))
+        return wording(await runtime.services.sender.send(body.to, body.text, caller))
 
     return idempotent_endpoint(runtime, respond)
 
@@ -46,9 +48,12 @@ def idempotent_endpoint(
     async def endpoint(request: Request) -> JsonResponse:
         raw = await request.body()
         key = request.headers.get("idempotency-key")
+        caller = principal_of(request.scope)
         # Hashed only when there is a key: the send routes are the hot path.
         fingerprint = request_hash("POST", request.url.path, raw) if key is not None else ""
-        answer = await idempotent_answer(runtime, key, fingerprint, lambda: respond(raw))
+        answer = await idempotent_answer(
+            runtime, caller, key, fingerprint, lambda: respond(raw, caller)
+        )
         return JsonResponse(answer.body, status_code=answer.status, headers=answer.headers)
 
     return endpoint
@@ -56,13 +61,16 @@ def idempotent_endpoint(
 
 async def idempotent_answer(
     runtime: Runtime,
+    caller: Principal,
     key: str | None,
     fingerprint: str,
     respond: Callable[[], Awaitable[Answer]],
 ) -> Answer:
     """``respond``'s answer; with a key, the first answer given for the key and fingerprint.
 
-    An error a client can act on is an answer too, and kept for the key like a success.
+    Keys belong to their caller: two API keys may use the same Idempotency-Key without
+    seeing each other's answers. An error a client can act on is an answer too, and kept
+    for the key like a success.
     """
 
     async def make() -> Answer:
@@ -77,7 +85,7 @@ async def idempotent_answer(
 
     if key is None:
         return await make()
-    return await runtime.services.idempotency.run("", key, fingerprint, make)
+    return await runtime.services.idempotency.run(caller.id or "", key, fingerprint, make)
 
 
 def failure_answer(report: SendReport) -> Answer:

@@ -57,6 +57,7 @@ class NewBatch:
     recipients: int  # rows in the request, including those refused before storing
     send_at: datetime | None = None
     validity_s: int | None = None
+    api_key_id: str | None = None  # the key that asked for it
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +82,7 @@ class DueMessage:
     expires_at: datetime | None
     due_at: datetime | None = None
     scheduled_at: datetime | None = None  # when it was first due: retries age from this
+    provider: str = ""  # the provider it goes to: a test key's messages go to the sandbox
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,6 +179,7 @@ class QueueStore:
                         "due_at": message.due_at or batch.due_at,
                         "scheduled_at": message.due_at or batch.due_at,
                         "expires_at": message.expires_at or batch.expires_at,
+                        "api_key_id": batch.api_key_id,
                     }
                 )
                 events.append(_event(message_id, MessageStatus.ACCEPTED, now, None))
@@ -413,6 +416,7 @@ _DUE_COLUMNS = select(
     MESSAGES.c.expires_at,
     MESSAGES.c.due_at,
     MESSAGES.c.scheduled_at,
+    MESSAGES.c.provider,
 )
 
 
@@ -427,6 +431,7 @@ def _due_message(row: Any) -> DueMessage:
         expires_at=row.expires_at,
         due_at=row.due_at,
         scheduled_at=row.scheduled_at,
+        provider=row.provider,
     )
 
 

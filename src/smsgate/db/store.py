@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, ParamSpec, TypeVar, cast
 
-from sqlalchemy import Table, insert, select, update
+from sqlalchemy import Table, func, insert, or_, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.orm import selectinload
@@ -33,7 +33,7 @@ from smsgate.db.group_commit import (
     refuse,
 )
 from smsgate.db.ids import new_id
-from smsgate.db.tables import EventRow, MessageRow, OptOutRow
+from smsgate.db.tables import ApiKeyRow, EventRow, MessageRow, OptOutRow
 from smsgate.domain.message import MessageStatus, Transition, decide
 
 MESSAGES = cast(Table, MessageRow.__table__)
@@ -58,6 +58,7 @@ class NewMessage:
     provider: str
     sender: str | None = None
     estimated_cost: Decimal | None = None
+    api_key_id: str | None = None  # the key that asked for it; None when smsgate is open
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +93,7 @@ class Message:
     batch_id: str | None = None
     due_at: datetime | None = None  # when a queued message is due; None if sent at once
     expires_at: datetime | None = None
+    api_key_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,6 +195,7 @@ class MessageStore:
             created_at=now,
             updated_at=now,
             events=tuple(Event(status, True, source, now, None) for status in statuses),
+            api_key_id=new.api_key_id,
         )
         # Core statements through group commit, not the ORM's unit of work in a transaction of
         # its own: measured, those cost more than all the rest of a send (docs/benchmarks.md).
@@ -329,6 +332,24 @@ class MessageStore:
             rows = (await session.execute(query)).scalars().all()
             return [_message(row, ()) for row in rows]
 
+    @guarded
+    async def usage_since(self, since: datetime) -> tuple[dict[str | None, int], Decimal]:
+        """Messages stored since ``since`` per API key, and their estimated cost, test keys'
+        messages left out of the cost: what the daily limits start from after a restart."""
+        since_then = MessageRow.created_at >= since
+        test_keys = select(ApiKeyRow.id).where(ApiKeyRow.test.is_(True))
+        counted = or_(MessageRow.api_key_id.is_(None), MessageRow.api_key_id.notin_(test_keys))
+        async with self._sessions() as session:
+            counts = await session.execute(
+                select(MessageRow.api_key_id, func.count())
+                .where(since_then)
+                .group_by(MessageRow.api_key_id)
+            )
+            spend = await session.scalar(
+                select(func.sum(MessageRow.estimated_cost)).where(since_then, counted)
+            )
+            return {row[0]: row[1] for row in counts}, Decimal(spend or 0)
+
 
 async def _record_alone(engine: AsyncEngine, change: Change) -> Transition | None:
     """One status change in a transaction of its own, compare-and-set, retried on a race."""
@@ -394,6 +415,7 @@ def _row(message: Message) -> dict[str, object]:
         "due_at": message.due_at,
         "expires_at": message.expires_at,
         "scheduled_at": message.due_at,
+        "api_key_id": message.api_key_id,
     }
 
 
@@ -433,4 +455,5 @@ def _message(row: MessageRow, events: Any) -> Message:
         batch_id=row.batch_id,
         due_at=row.due_at,
         expires_at=row.expires_at,
+        api_key_id=row.api_key_id,
     )

@@ -73,6 +73,8 @@ class MessageRow(Base):
     # When a queued message was first due (its send_at, or when it was accepted): due_at
     # moves with retries; retries stop at an age counted from this.
     scheduled_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    # The API key that asked for it ("env_..." for a bootstrap key); None when smsgate is open.
+    api_key_id: Mapped[str | None] = mapped_column(String(32))
 
     events: Mapped[list[EventRow]] = relationship(
         back_populates="message", order_by="EventRow.id", cascade="all, delete-orphan"
@@ -95,6 +97,22 @@ class BatchRow(Base):
     send_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     validity_s: Mapped[int | None] = mapped_column(Integer)
     canceled_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+
+class ApiKeyRow(Base):
+    """An API key: its digest only, never the key itself (``domain.api_keys``)."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[str] = mapped_column(String(26), primary_key=True)  # a ULID
+    name: Mapped[str] = mapped_column(String(100))
+    prefix: Mapped[str] = mapped_column(String(16), unique=True)  # sg_live_AbC12345, shown
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)  # SHA-256, hex
+    scopes: Mapped[str] = mapped_column(String(64))  # "read,send"
+    test: Mapped[bool] = mapped_column(Boolean)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    last_used_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
 
 
 class EventRow(Base):

@@ -25,7 +25,16 @@ from smsgate.logs import get_logger
 MAX_KEY_LENGTH = 255
 # Answers that say nothing was sent and to come back later: not kept for the key.
 NOTHING_SENT_TRY_AGAIN = frozenset(
-    {"provider_rate_limited", "provider_unavailable", "store_unavailable"}
+    {
+        "provider_rate_limited",
+        "provider_unavailable",
+        "store_unavailable",
+        "rate_limit_exceeded",
+        "destination_limit_exceeded",
+        "daily_limit_exceeded",
+        "spend_limit_reached",
+        "limits_unavailable",
+    }
 )
 log = get_logger("smsgate.idempotency")
 

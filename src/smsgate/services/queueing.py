@@ -20,6 +20,7 @@ from datetime import datetime, timedelta
 
 from smsgate.db.queue import NewBatch, QueuedMessage, QueueStore, StoredBatch
 from smsgate.db.store import MessageStore, utc_now
+from smsgate.domain.access import OPEN, Principal
 from smsgate.domain.encoding import TextInfo
 from smsgate.domain.errors import DomainError
 from smsgate.domain.geo import CountryPolicy
@@ -28,6 +29,7 @@ from smsgate.domain.phone import PhoneNumber, parse_phone_number
 from smsgate.domain.pricing import PriceTable
 from smsgate.domain.text import check_text
 from smsgate.logs import get_logger
+from smsgate.services.limits import Candidate, Limits
 
 log = get_logger("smsgate.queueing")
 
@@ -124,6 +126,9 @@ class Enqueuer:
     # It gets the earliest due time of the batch's messages.
     announce: Callable[[StoredBatch, datetime], object] | None = None
     clock: Callable[[], datetime] = field(default=utc_now)
+    limits: Limits | None = None
+    # Where a test key's messages go instead (the sandbox): they never reach the provider.
+    test_provider_name: str = "sandbox"
 
     async def submit(
         self,
@@ -132,6 +137,7 @@ class Enqueuer:
         *,
         send_at: datetime | None = None,
         validity_s: int | None = None,
+        caller: Principal = OPEN,
     ) -> BatchReport:
         """Validate, store and announce a batch; raise BatchRefused if nothing can be queued."""
         _check_size(
@@ -146,6 +152,7 @@ class Enqueuer:
             [Row(to, text) for to in recipients],
             timing,
             now,
+            caller,
             nothing_valid="None of the numbers in 'to' can be sent to.",
         )
 
@@ -155,6 +162,7 @@ class Enqueuer:
         *,
         send_at: datetime | None = None,
         validity_s: int | None = None,
+        caller: Principal = OPEN,
     ) -> BatchReport:
         """Like ``submit``, for rows that each carry their text and may carry their timing.
 
@@ -164,7 +172,9 @@ class Enqueuer:
         _check_size(len(rows), "The batch has no rows.", f"The batch has {len(rows):,} rows")
         now = self.clock()
         timing = self._timing(send_at, validity_s, now, _BATCH_WIDE)
-        return await self._queue(rows, timing, now, nothing_valid="None of the rows can be sent.")
+        return await self._queue(
+            rows, timing, now, caller, nothing_valid="None of the rows can be sent."
+        )
 
     def _timing(
         self, send_at: datetime | None, validity_s: int | None, now: datetime, name: str
@@ -176,15 +186,24 @@ class Enqueuer:
         return _Timing(send_at, validity_s, due_at, expires_at)
 
     async def _queue(
-        self, rows: list[Row], timing: _Timing, now: datetime, *, nothing_valid: str
+        self,
+        rows: list[Row],
+        timing: _Timing,
+        now: datetime,
+        caller: Principal,
+        *,
+        nothing_valid: str,
     ) -> BatchReport:
-        messages, placed, errors = self._messages(rows, timing, now)
+        messages, placed, numbers, errors = self._messages(rows, timing, now)
+        if messages and self.limits is not None:
+            messages, placed = await self._admit(caller, rows, messages, placed, numbers, errors)
         if not messages:
             raise BatchRefused("no_valid_recipients", nothing_valid, errors)
         stored = await self.queue.add_batch(
             NewBatch(
                 messages=messages,
-                provider=self.provider_name,
+                provider=self.test_provider_name if caller.test else self.provider_name,
+                api_key_id=caller.id,
                 sender=self.sender_id,
                 due_at=timing.due_at,
                 expires_at=timing.expires_at,
@@ -207,11 +226,41 @@ class Enqueuer:
             self.announce(stored, first_due)
         return BatchReport(stored, placed, errors, timing.due_at, timing.expires_at)
 
+    async def _admit(
+        self,
+        caller: Principal,
+        rows: list[Row],
+        messages: list[QueuedMessage],
+        placed: list[Placed],
+        numbers: list[PhoneNumber],
+        errors: list[RowError],
+    ) -> tuple[list[QueuedMessage], list[Placed]]:
+        """Count the messages against the limits; rows they refuse join ``errors``.
+
+        A batch over the daily count or spend raises LimitExceeded and stores nothing.
+        """
+        assert self.limits is not None
+        candidates = [
+            Candidate(number, message.estimated_cost)
+            for number, message in zip(numbers, messages, strict=True)
+        ]
+        admission = await self.limits.admit(caller, candidates)
+        if not admission.refused:
+            return messages, placed
+        for position, refusal in admission.refused.items():
+            where = placed[position]
+            row = rows[where.index]
+            errors.append(RowError(where.index, row.to, refusal.code, refusal.message, row.line))
+        errors.sort(key=lambda error: error.index)
+        kept = [i for i in range(len(messages)) if i not in admission.refused]
+        return [messages[i] for i in kept], [placed[i] for i in kept]
+
     def _messages(
         self, rows: list[Row], timing: _Timing, now: datetime
-    ) -> tuple[list[QueuedMessage], list[Placed], list[RowError]]:
+    ) -> tuple[list[QueuedMessage], list[Placed], list[PhoneNumber], list[RowError]]:
         messages: list[QueuedMessage] = []
         placed: list[Placed] = []
+        numbers: list[PhoneNumber] = []
         errors: list[RowError] = []
         seen: set[str] = set()
         texts: dict[str, TextInfo] = {}  # rows often share a text: analyse each text once
@@ -240,7 +289,8 @@ class Enqueuer:
             seen.add(number.e164)
             messages.append(message)
             placed.append(Placed(index, number.e164, row.line))
-        return messages, placed, errors
+            numbers.append(number)
+        return messages, placed, numbers, errors
 
     def _message(
         self, row: Row, timing: _Timing, now: datetime, texts: dict[str, TextInfo]

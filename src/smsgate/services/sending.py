@@ -12,6 +12,7 @@ from decimal import Decimal
 
 from smsgate.db.errors import StoreUnavailable
 from smsgate.db.store import Message, MessageStore, NewMessage, Outcome
+from smsgate.domain.access import OPEN, Principal
 from smsgate.domain.encoding import TextInfo
 from smsgate.domain.errors import DomainError
 from smsgate.domain.geo import CountryPolicy
@@ -33,6 +34,9 @@ from smsgate.providers.base import (
     Transient,
     Unreadable,
 )
+from smsgate.providers.sandbox import SandboxProvider
+from smsgate.services.limits import Candidate, Limits
+from smsgate.services.outlets import Outlet, Outlets
 
 log = get_logger("smsgate.sending")
 
@@ -104,37 +108,51 @@ class Sender:
         prices: PriceTable | None = None,
         metrics: Metrics | None = None,
         countries: CountryPolicy | None = None,
+        test_outlet: Outlet | None = None,
+        limits: Limits | None = None,
     ) -> None:
         self.provider = provider
         self._store = store
         self._default_region = default_region
         self._sender_id = sender_id
-        self._callback_url = callback_url
         self._prices = prices
         self._metrics = metrics
         self._countries = countries or CountryPolicy(None)
+        # A test key's messages never reach the configured provider.
+        self._outlets = Outlets(
+            Outlet(provider, callback_url), test_outlet or Outlet(SandboxProvider(), None)
+        )
+        self._limits = limits
 
-    async def send(self, to: str, text: str) -> SendReport:
+    async def send(self, to: str, text: str, caller: Principal = OPEN) -> SendReport:
         number, info = validate(to, text, default_region=self._default_region)
         self._countries.check(number)
+        cost = self.estimate(number, info)
+        if self._limits is not None:
+            admission = await self._limits.admit(caller, [Candidate(number, cost)])
+            if admission.refused:
+                raise admission.refused[0]
+        outlet = self._outlets.for_caller(caller)
+        provider = outlet.provider
         new = NewMessage(
             to=number.e164,
             text=text,
             encoding=info.encoding.value,
             segments=info.segments,
-            provider=self.provider.name,
+            provider=provider.name,
             sender=self._sender_id,
-            estimated_cost=self.estimate(number, info),
+            estimated_cost=cost,
+            api_key_id=caller.id,
         )
         message = await self._store.add(new, claimed=True, unless_opted_out=True)
         if message.status is MessageStatus.REJECTED:
             raise RecipientOptedOut(message.error_reason or "The recipient opted out.", message.id)
         started = time.perf_counter()
-        result = await self.provider.send(
-            OutboundSms(to=number.e164, text=text, callback_url=self._callback_url)
+        result = await provider.send(
+            OutboundSms(to=number.e164, text=text, callback_url=outlet.callback_url)
         )
         report_provider_call(
-            self.provider.name,
+            provider.name,
             message.id,
             number.e164,
             result,

@@ -23,6 +23,7 @@ from smsgate.api.batch_file import BatchFile, BatchFileReader, parse_send_at, pa
 from smsgate.api.create import batch_document
 from smsgate.api.deps import runtime_of
 from smsgate.api.errors import UPLOAD_BODY_BYTES, ApiError
+from smsgate.api.guard import principal_of
 from smsgate.api.resources import message_resource
 from smsgate.api.responses import JsonResponse
 from smsgate.api.routes.messages import NO_MESSAGE
@@ -114,6 +115,7 @@ async def upload_batch(
     idempotency_key: IdempotencyKey = None,
 ) -> Response:
     runtime = runtime_of(request)
+    caller = principal_of(request.scope)
     # Refusals that need no file come before it is read. (Whatever of a refused upload is left
     # unread, the server reads and drops after the answer; the client gets it either way.)
     if idempotency_key is not None:
@@ -126,7 +128,7 @@ async def upload_batch(
 
     async def respond() -> Answer:
         report = await runtime.services.enqueuer.submit_rows(
-            upload.rows, send_at=batch_send_at, validity_s=batch_validity
+            upload.rows, send_at=batch_send_at, validity_s=batch_validity, caller=caller
         )
         return Answer(202, batch_document(report))
 
@@ -134,7 +136,7 @@ async def upload_batch(
     # of a multipart body is new each time it is sent.
     described = {"send_at": send_at, "validity": validity, "file_sha256": upload.sha256}
     fingerprint = request_hash("POST", request.url.path, orjson.dumps(described))
-    answer = await idempotent_answer(runtime, idempotency_key, fingerprint, respond)
+    answer = await idempotent_answer(runtime, caller, idempotency_key, fingerprint, respond)
     return JsonResponse(answer.body, status_code=answer.status, headers=answer.headers)
 
 

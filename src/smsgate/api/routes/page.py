@@ -8,7 +8,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 
-from smsgate.api.deps import SettingsDep
+from smsgate.api.deps import SettingsDep, runtime_of
 from smsgate.domain.encoding import gsm7_tables
 
 TEMPLATES = Jinja2Templates(directory=Path(__file__).parent.parent / "templates")
@@ -24,7 +24,7 @@ async def index(request: Request, settings: SettingsDep) -> HTMLResponse:
         {
             "provider": settings.resolved_provider.value,
             "sender": settings.plivo_sender_id or "",
-            "auth_required": settings.auth_required,
+            "auth_required": await runtime_of(request).services.authenticator.keys_required(),
             "gsm7_tables": gsm7_tables(),
         },
     )
