@@ -51,5 +51,5 @@ def parse_rate(text: str) -> Rate | None:
         raise ValueError(f"{text!r} is not a rate like 60/minute, 5/hour, 1000/day, or off")
     count = int(count_text)
     if count < 1 or multiple < 1:
-        raise ValueError(f"{text!r}: use a positive count, or off")
+        raise ValueError(f"{text!r}: use a positive count, like 60/minute, or off")
     return Rate(count, _PERIODS[period] * multiple)

@@ -101,7 +101,8 @@ class MemoryCounters:
                 log = self._window(number, now, ask.window)
                 used = len(log) + taken.get(number, 0)
                 if used >= ask.window.count:
-                    refused[index] = log[0] + ask.window.seconds - now
+                    oldest = log[0] if log else now  # else: full with this request's rows
+                    refused[index] = oldest + ask.window.seconds - now
                     continue
                 taken[number] = taken.get(number, 0) + 1
             count += 1
