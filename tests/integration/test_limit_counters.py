@@ -94,7 +94,8 @@ async def test_a_destination_window_allows_n_then_refuses_until_it_slides(
     window = Rate(2, 1)
     first = await counters.admit(ask([A, B], window=window))
     second = await counters.admit(ask([A], window=window))
-    assert first.refused == {} and second.refused == {}
+    assert first.refused == {}
+    assert second.refused == {}
     third = await counters.admit(ask([A, B], window=window))
     assert list(third.refused) == [0]  # A is full; B still has room
     assert 0 < third.refused[0] <= 1
@@ -168,9 +169,12 @@ async def test_a_destination_refusal_names_the_masked_number(counters: Counters)
     assert (await service.admit(LIVE, [Candidate(US, None)])).refused == {}
     refused = (await service.admit(LIVE, [Candidate(US, None), Candidate(US2, None)])).refused
     assert list(refused) == [0]
-    assert refused[0].code == "destination_limit_exceeded" and refused[0].status == 429
-    assert refused[0].retry_after is not None and 3590 < refused[0].retry_after <= 3600
-    assert "+1415***0101" in refused[0].message and "4155550101" not in refused[0].message
+    assert refused[0].code == "destination_limit_exceeded"
+    assert refused[0].status == 429
+    assert refused[0].retry_after is not None
+    assert 3590 < refused[0].retry_after <= 3600
+    assert "+1415***0101" in refused[0].message
+    assert "4155550101" not in refused[0].message
 
 
 async def test_daily_and_spend_refusals_wait_until_midnight_utc(counters: Counters) -> None:
@@ -179,7 +183,8 @@ async def test_daily_and_spend_refusals_wait_until_midnight_utc(counters: Counte
     with pytest.raises(LimitExceeded) as daily:
         await service.admit(LIVE, [Candidate(US, Decimal("0.0035"))])
     assert (daily.value.status, daily.value.code) == (429, "daily_limit_exceeded")
-    assert daily.value.retry_after is not None and 0 < daily.value.retry_after <= 86400
+    assert daily.value.retry_after is not None
+    assert 0 < daily.value.retry_after <= 86400
     other = Principal("key3", "other", frozenset({Scope.SEND}))
     await service.admit(other, [Candidate(US2, Decimal("0.0035"))])  # 0.0070 spent
     with pytest.raises(LimitExceeded) as spend:
@@ -191,7 +196,7 @@ async def test_daily_and_spend_refusals_wait_until_midnight_utc(counters: Counte
 
 async def test_with_a_spend_limit_an_unpriced_country_is_refused(counters: Counters) -> None:
     service = limits(counters, daily_spend=Decimal("1"))
-    refused = (await service.admit(LIVE, [Candidate(CA, None), Candidate(US, Decimal("0.01"))]))
+    refused = await service.admit(LIVE, [Candidate(CA, None), Candidate(US, Decimal("0.01"))])
     assert list(refused.refused) == [0]
     assert (refused.refused[0].status, refused.refused[0].code) == (402, "price_unknown")
 

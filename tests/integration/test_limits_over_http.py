@@ -50,7 +50,8 @@ def stored(settings: Settings) -> list[str]:
 def refused(response: httpx.Response, status: int, code: str) -> dict[str, Any]:
     assert response.status_code == status, response.text
     body: dict[str, Any] = response.json()
-    assert body["success"] is False and body["code"] == code
+    assert body["success"] is False
+    assert body["code"] == code
     return body
 
 

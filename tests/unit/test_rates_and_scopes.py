@@ -63,18 +63,24 @@ def test_an_unknown_or_missing_scope_is_refused(text: str) -> None:
 def test_admin_allows_everything_and_other_scopes_only_themselves() -> None:
     reader = Principal("k1", "reader", frozenset({Scope.READ}))
     admin = Principal("k2", "admin", frozenset({Scope.ADMIN}))
-    assert reader.allows(Scope.READ) and not reader.allows(Scope.SEND)
+    assert reader.allows(Scope.READ)
+    assert not reader.allows(Scope.SEND)
     assert not reader.allows(Scope.ADMIN)
     assert all(admin.allows(scope) for scope in Scope)
-    assert OPEN.limit_key == "open" and reader.limit_key == "k1"
+    assert OPEN.limit_key == "open"
+    assert reader.limit_key == "k1"
 
 
 def test_keys_say_what_they_are_and_are_never_alike() -> None:
     live, test = generate_key(test=False), generate_key(test=True)
-    assert live.startswith(LIVE_PREFIX) and test.startswith(TEST_PREFIX)
-    assert is_test_key(test) and not is_test_key(live)
-    assert len(live) == len(LIVE_PREFIX) + 40 and live.isascii()
+    assert live.startswith(LIVE_PREFIX)
+    assert test.startswith(TEST_PREFIX)
+    assert is_test_key(test)
+    assert not is_test_key(live)
+    assert len(live) == len(LIVE_PREFIX) + 40
+    assert live.isascii()
     assert live[len(LIVE_PREFIX) :].isalnum()
     assert len({generate_key(test=False) for _ in range(1000)}) == 1000
     assert shown_prefix(live) == live[:16]
-    assert key_digest(live) == key_digest(live.encode()) and len(key_digest(live)) == 64
+    assert key_digest(live) == key_digest(live.encode())
+    assert len(key_digest(live)) == 64
