@@ -23,6 +23,10 @@ V3_HEADERS = ("x-plivo-signature-v3", "x-plivo-signature-ma-v3")
 V3_NONCE = "x-plivo-signature-v3-nonce"
 V2_HEADERS = ("x-plivo-signature-v2", "x-plivo-signature-ma-v2")
 V2_NONCE = "x-plivo-signature-v2-nonce"
+# urllib drops tabs and line breaks from a URL before signing it, and reads "#" as the start
+# of a fragment it leaves out: with them, the URL signed would not be the one requested (and
+# read). No request line holds them unencoded, Plivo's included.
+_NOT_IN_A_REQUEST_LINE = ("#", "\t", "\r", "\n")
 
 
 def verify_plivo_request(
@@ -40,6 +44,8 @@ def verify_plivo_request(
     without "?", and ``form`` every POSTed field with all its values, blank ones included.
     """
     if not auth_token or not public_url:
+        return False
+    if any(character in path or character in query for character in _NOT_IN_A_REQUEST_LINE):
         return False
     url = public_url.rstrip("/") + path + ("?" + query if query else "")
     lowered = {name.lower(): value for name, value in headers.items()}

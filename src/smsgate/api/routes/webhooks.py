@@ -101,8 +101,10 @@ async def _signed_fields(request: Request, services: Services) -> Mapping[str, s
     query = request.scope.get("query_string", b"").decode("latin-1")
     form: dict[str, list[str]] | None = None
     if request.method == "POST":
-        body = (await request.body()).decode("utf-8", errors="replace")
-        form = parse_qs(body, keep_blank_values=True)
+        form = read_form(await request.body())
+        if form is None:
+            log.warning("webhook_form_refused", path=request.url.path)
+            raise ApiError(403, "invalid_signature", "The request is not signed by Plivo.")
         values = form
     else:
         values = parse_qs(query, keep_blank_values=True)
@@ -119,4 +121,28 @@ async def _signed_fields(request: Request, services: Services) -> Mapping[str, s
     ):
         log.warning("webhook_signature_refused", path=request.url.path)
         raise ApiError(403, "invalid_signature", "The request is not signed by Plivo.")
-    return {name: items[-1] for name, items in values.items()}
+    return single_values(values)
+
+
+def read_form(body: bytes) -> dict[str, list[str]] | None:
+    """Every field of a form body with all its values, blank ones included, as the signature
+    covers them; bytes that are not UTF-8 read as U+FFFD.
+
+    None for a field without a name or without "=": Plivo writes each as name=value, blank
+    or not, and V3 signs names and values run together, so "a=bc" and "a&bc" (two blank
+    fields) would share a signature, as would any number of "=" (nameless and blank).
+    """
+    text = body.decode("utf-8", errors="replace")
+    for field in text.split("&"):
+        name, equals, _ = field.partition("=")
+        if field and not (name and equals):
+            return None
+    return parse_qs(text, keep_blank_values=True)
+
+
+def single_values(values: Mapping[str, list[str]]) -> dict[str, str]:
+    """One value a field, for the handlers. A field given more than once with different
+    values is left out: V3 signs a field's values sorted, so the signature cannot say which
+    came last, and swapping them must not change what smsgate reads. (Plivo sends each field
+    once.)"""
+    return {name: items[0] for name, items in values.items() if len(set(items)) == 1}
