@@ -41,12 +41,25 @@ BARE_REFERENCE_RPS = 2970  # the bare ASGI app on the issue's reference machine,
 BARE = "bare ASGI app"
 SEED = "/api/send-sms"
 MESSAGES = "/api/v1/messages"
+# The seed route as a production setup runs it: a stored API key looked up on every request,
+# the request bucket, a destination window and the daily spend counted (numbers vary, and
+# the limits are set high enough never to refuse: this measures their cost).
+KEYED = "/api/send-sms, stored key + limits"
+LIMITS_ON = {
+    "SMSGATE_RATE_LIMIT": "100000000/minute",
+    "SMSGATE_DESTINATION_LIMIT": "5/hour",
+    "SMSGATE_DAILY_MESSAGE_LIMIT": "off",
+    "SMSGATE_DAILY_SPEND_LIMIT": "1000000",
+}
+# The other scenarios measure the routes themselves: one number, sent again and again.
+LIMITS_OFF = {
+    "SMSGATE_RATE_LIMIT": "off",
+    "SMSGATE_DESTINATION_LIMIT": "off",
+    "SMSGATE_DAILY_MESSAGE_LIMIT": "off",
+}
 DEFAULT_CAP = 100
 
-WRK_SCRIPT = """
-wrk.method = "POST"
-wrk.body   = '{"to": "+14155552671", "text": "Your smsgate code is 123456"}'
-wrk.headers["Content-Type"] = "application/json"
+WRK_DONE = """
 
 done = function(summary, latency, requests)
   local e = summary.errors
@@ -57,6 +70,28 @@ done = function(summary, latency, requests)
     latency.mean, e.connect, e.read, e.write, e.status, e.timeout))
 end
 """
+WRK_SCRIPT = (
+    """
+wrk.method = "POST"
+wrk.body   = '{"to": "+14155552671", "text": "Your smsgate code is 123456"}'
+wrk.headers["Content-Type"] = "application/json"
+"""
+    + WRK_DONE
+)
+# A different valid US number on each request, with a bearer key (KEY is replaced).
+WRK_KEYED_SCRIPT = (
+    """
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["Authorization"] = "Bearer KEY"
+request = function()
+  local to = string.format("+1415%d%04d", math.random(200, 999), math.random(0, 9999))
+  return wrk.format(nil, nil, nil,
+    '{"to": "' .. to .. '", "text": "Your smsgate code is 123456"}')
+end
+"""
+    + WRK_DONE
+)
 
 
 @dataclass
@@ -166,7 +201,7 @@ def machine() -> str:
 
 def report(runs: list[Run], description: str) -> str:
     rows = "\n".join(
-        f"| {r.route if r.route == BARE else f'`{r.route}`'} | {r.database} | "
+        f"| {r.route if r.route in (BARE, KEYED) else f'`{r.route}`'} | {r.database} | "
         f"{r.connections} | {r.plivo_connections} | "
         f"{r.rps:,.0f} | {r.p50_ms:.1f} | {r.p99_ms:.1f} | {r.errors} | "
         f"{r.cpu_ms_per_request:.3f} | {r.recorded:,} / {r.requests:,} |"
@@ -192,6 +227,7 @@ def report(runs: list[Run], description: str) -> str:
 
     verdict = []
     seed_256, seed_64 = find(SEED, "SQLite", 256), find(SEED, "SQLite", 64)
+    keyed_256, keyed_64 = find(KEYED, "SQLite", 256), find(KEYED, "SQLite", 64)
     verdict += [
         _verdict(
             seed_256.rps >= FOUNDATION_RPS,
@@ -233,6 +269,11 @@ Yardstick: the bare ASGI app (scripts/bare_asgi.py) made {bare_256.rps:,.0f} req
 connections on this machine, its core {bare_busy:.0%} busy at {bare_256.cpu_ms_per_request:.3f} ms
 CPU per request; p50 {bare_64.p50_ms:.1f} ms, p99 {bare_64.p99_ms:.1f} ms at 64 connections. On
 the issue's reference machine: {BARE_REFERENCE_RPS:,} req/s at 0.3 ms, p50 56 ms, p99 75 ms.
+
+With a stored API key and the limits on (`{KEYED}`), the seed route made {keyed_256.rps:,.0f}
+req/s at 256 connections at {keyed_256.cpu_ms_per_request:.3f} ms CPU per request (without:
+{seed_256.cpu_ms_per_request:.3f} ms); p50 {keyed_64.p50_ms:.1f} ms, p99 {keyed_64.p99_ms:.1f} ms
+at 64 connections.
 
 Targets:
 {chr(10).join(verdict)}
@@ -289,6 +330,18 @@ def database_url(database: str, sqlite_path: Path, postgres: str) -> Iterator[st
         yield postgres.rsplit("/", 1)[0] + f"/{name}"
     finally:
         asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+def path_of(route: str) -> str:
+    return SEED if route in (BARE, KEYED) else route
+
+
+def create_key(env: dict[str, str], cwd: str) -> str:
+    """A live API key with the send scope, stored in the scenario's database."""
+    command = [sys.executable, "-m", "smsgate", "keys", "create", "--name", "bench", "--json"]
+    output = subprocess.run(command, env=env, cwd=cwd, capture_output=True, text=True, check=True)
+    key: str = json.loads(output.stdout)["key"]
+    return key
 
 
 def smsgate_on_core(core: int, *args: str) -> list[str]:
@@ -361,11 +414,12 @@ def main() -> None:
         (MESSAGES, "SQLite", args.max_connections, (256, 64)),
         (MESSAGES, "PostgreSQL", args.max_connections, (256, 64)),
         (SEED, "SQLite", DEFAULT_CAP, (256,)),
+        (KEYED, "SQLite", args.max_connections, (256, 64)),
     ]
     runs: list[Run] = []
     with tempfile.TemporaryDirectory() as tmp:
-        script = Path(tmp, "send.lua")
-        script.write_text(WRK_SCRIPT)
+        plain_script = Path(tmp, "send.lua")
+        plain_script.write_text(WRK_SCRIPT)
         with running(emulator, env, tmp, Path(tmp, "emulator.log")):
             wait_for(f"{emulator_url}/_emulator/stats")
             for n, (route, database, cap, connections) in enumerate(scenarios):
@@ -373,9 +427,16 @@ def main() -> None:
                     port = free_port()
                     server_env = {
                         **env,
+                        **(LIMITS_ON if route == KEYED else LIMITS_OFF),
                         "SMSGATE_PLIVO_MAX_CONNECTIONS": str(cap),
                         "SMSGATE_DATABASE_URL": url_,
                     }
+                    script = plain_script
+                    if route == KEYED:
+                        script = Path(tmp, "keyed.lua")
+                        script.write_text(
+                            WRK_KEYED_SCRIPT.replace("KEY", create_key(server_env, tmp))
+                        )
                     server = (
                         bare_on_core(0, port)
                         if route == BARE
@@ -386,11 +447,11 @@ def main() -> None:
                         base = f"http://127.0.0.1:{port}"
                         wait_for(f"{base}/healthz")
                         print(f"bench: {route} on {database}, warming up (5 s)", file=sys.stderr)
-                        wrk(f"{base}{SEED if route == BARE else route}", 64, 5, script)
+                        wrk(f"{base}{path_of(route)}", 64, 5, script)
                         for count in connections:
                             print(f"bench: {count} connections, {args.duration} s", file=sys.stderr)
                             run = measure(
-                                f"{base}{SEED if route == BARE else route}",
+                                f"{base}{path_of(route)}",
                                 count,
                                 args.duration,
                                 script,

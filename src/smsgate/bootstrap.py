@@ -137,7 +137,7 @@ class Runtime:
                 sender=settings.plivo_sender_id, callback_token=token
             )
             test_outlet = Outlet(self._test_sandbox, f"{base}{STATUS_CALLBACK_PATH}")
-        api_keys = ApiKeyStore(sessions)
+        api_keys = ApiKeyStore(sessions, database_url=settings.database_url)
         limits = Limits(settings.limit_settings, make_counters(settings))
         await seed_limits(limits, store)
         prices = settings.load_prices()
@@ -238,6 +238,7 @@ class Runtime:
             if isinstance(self._pacing, RedisPacing):
                 await self._pacing.aclose()
             await self._services.authenticator.aclose()
+            self._services.api_keys.close()
             await self._services.limits.aclose()
             if self.injected_provider is None:
                 await self._services.sender.provider.aclose()
