@@ -47,13 +47,22 @@ _READING = frozenset({"GET", "HEAD"})
 
 def required_scope(method: str, path: str) -> KeyScope:
     """The scope a request needs: sending and canceling, reading, or anything else (admin)."""
+    reading = method in _READING
     if path == "/api/send-sms":
         return KeyScope.SEND
-    if path.startswith(("/api/v1/messages", "/api/v1/batches")):
-        return KeyScope.READ if method in _READING else KeyScope.SEND
-    if path.startswith("/api/v1/opt-outs") and method in _READING:
+    if path == "/api/v1/messages.csv" and reading:
+        return KeyScope.READ
+    if _within(path, "/api/v1/messages") or _within(path, "/api/v1/batches"):
+        return KeyScope.READ if reading else KeyScope.SEND
+    if _within(path, "/api/v1/opt-outs") and reading:
         return KeyScope.READ
     return KeyScope.ADMIN  # opt-out changes, keys, and any route added later
+
+
+def _within(path: str, collection: str) -> bool:
+    """``path`` is the collection or below it: /api/v1/batches/x, never /api/v1/batches-x
+    (a route added later beside a collection is not the collection's)."""
+    return path == collection or path.startswith(collection + "/")
 
 
 def principal_of(scope: Scope) -> Principal:
