@@ -24,6 +24,13 @@ from smsgate.db.api_keys import ApiKeyStore, StoredKey
 from smsgate.db.engine import is_sqlite, make_engine, make_sessions
 from smsgate.db.errors import StoreUnavailable
 from smsgate.domain.access import format_scopes, parse_scopes
+from smsgate.domain.api_keys import (
+    LIVE_PREFIX,
+    SHOWN_LENGTH,
+    TEST_PREFIX,
+    key_digest,
+    shown_prefix,
+)
 from smsgate.domain.encoding import analyse_text
 from smsgate.domain.errors import DomainError
 from smsgate.emulator import DEFAULT_AUTH_ID, DEFAULT_AUTH_TOKEN
@@ -283,18 +290,27 @@ def keys_list(
 
 @keys_app.command("revoke")
 def keys_revoke(
-    key: Annotated[str, typer.Argument(help="The key's prefix (sg_live_AbC12345) or id.")],
+    key: Annotated[
+        str, typer.Argument(help="The key's prefix (sg_live_AbC12345), its id, or the key itself.")
+    ],
 ) -> None:
     """Revoke a key: every request with it is refused from now on, in every process."""
+    handle = key.strip()
+    # A whole key (a leaked one, say) is found by its digest, and never repeated back.
+    whole = handle.startswith((LIVE_PREFIX, TEST_PREFIX)) and len(handle) > SHOWN_LENGTH
     settings = load_settings()
     upgrade_database(settings)
 
     async def revoke(store: ApiKeyStore) -> StoredKey | None:
-        return await store.revoke(key.strip())
+        if not whole:
+            return await store.revoke(handle)
+        found = await store.find(key_digest(handle))
+        return await store.revoke(found.id) if found is not None else None
 
     revoked = with_key_store(settings, revoke)
     if revoked is None:
-        fail(f"no key has the prefix or id {key.strip()[:40]!r}; see smsgate keys list")
+        named = f"'{shown_prefix(handle)}...'" if whole else repr(handle[:40])
+        fail(f"no key has the prefix or id {named}; see smsgate keys list")
     typer.echo(f"Revoked '{revoked.name}' ({revoked.prefix}).")
 
 
