@@ -43,6 +43,7 @@ def message_resource(message: Message, *, with_events: bool = False) -> dict[str
         "units": message.units,
         "amount": _money(message.amount),
         "estimated_cost": _money(message.estimated_cost),
+        "api_key_id": message.api_key_id,
         "created_at": message.created_at.isoformat(),
         "updated_at": message.updated_at.isoformat(),
     }

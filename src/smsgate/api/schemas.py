@@ -55,6 +55,10 @@ class MessageOut(BaseModel):
     units: int | None
     amount: str | None = Field(description="Plivo's charge, a decimal string.")
     estimated_cost: str | None
+    api_key_id: str | None = Field(
+        description="The API key that sent it (its id; env_... for a SMSGATE_API_KEYS key); "
+        "None when smsgate runs without keys."
+    )
     created_at: str
     updated_at: str
 

@@ -28,10 +28,14 @@ class Rate:
     def per_second(self) -> float:
         return self.count / self.seconds
 
-    def __str__(self) -> str:
+    @property
+    def period(self) -> str:
+        """The window in words: "hour", or "300 s"."""
         names = {1: "second", 60: "minute", 3600: "hour", 86400: "day"}
-        period = names.get(self.seconds, f"{self.seconds}s")
-        return f"{self.count}/{period}"
+        return names.get(self.seconds, f"{self.seconds} s")
+
+    def __str__(self) -> str:
+        return f"{self.count}/{self.period.replace(' ', '')}"
 
 
 def parse_rate(text: str) -> Rate | None:

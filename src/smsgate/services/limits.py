@@ -142,10 +142,12 @@ class Limits:
         if admitted.over is not None:
             raise self._over(admitted.over, now)
         for position, wait in admitted.refused.items():
+            assert window is not None  # only a destination window refuses single rows
             index = rows[position]
             refused[index] = LimitExceeded(
-                f"{candidates[index].number.masked} has reached its limit of {window} "
-                f"messages (SMSGATE_DESTINATION_LIMIT); try again in {max(1, math.ceil(wait))} s.",
+                f"{candidates[index].number.masked} has had its {window.count} messages in the "
+                f"last {window.period} (SMSGATE_DESTINATION_LIMIT); try again in "
+                f"{max(1, math.ceil(wait))} s.",
                 code="destination_limit_exceeded",
                 status=429,
                 retry_after=wait,
