@@ -20,7 +20,6 @@ from smsgate.db.inbound import InboundStore
 from smsgate.db.opt_outs import OptOutStore
 from smsgate.db.queue import QueueStore, StoredBatch
 from smsgate.db.store import MessageStore
-from smsgate.domain.access import OPEN
 from smsgate.domain.retry import RetryPlan
 from smsgate.limits.counters import Counters, MemoryCounters
 from smsgate.limits.redis_counters import RedisCounters
@@ -267,7 +266,7 @@ async def seed_limits(limits: Limits, store: MessageStore) -> None:
     midnight = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
     try:
         counts, spend = await store.usage_since(midnight)
-        await limits.seed({key or OPEN.limit_key: n for key, n in counts.items()}, spend)
+        await limits.seed({key: n for key, n in counts.items() if key is not None}, spend)
     except (StoreUnavailable, LimitsUnavailable):
         # Requests will fail (closed) on their own if these stay down; serving starts anyway.
         log.warning("limits_not_seeded")

@@ -35,9 +35,10 @@ def send(url: str, to: str, key: str | None = None) -> httpx.Response:
     )
 
 
-def queue(url: str, to: list[str]) -> httpx.Response:
+def queue(url: str, to: list[str], key: str | None = None) -> httpx.Response:
     body = {"to": to, "text": "hi", "mode": "queued"}
-    return httpx.post(f"{url}/api/v1/messages", json=body, timeout=10)
+    headers = {"Authorization": f"Bearer {key}"} if key else {}
+    return httpx.post(f"{url}/api/v1/messages", json=body, headers=headers, timeout=10)
 
 
 def stored(settings: Settings) -> list[str]:
@@ -98,18 +99,29 @@ def test_a_destination_gets_n_messages_per_window_then_429(
 def test_a_key_gets_n_messages_a_day_and_a_restart_remembers_them(
     serve: ServeApp, plivo_settings: Settings
 ) -> None:
-    url = serve(daily_message_limit=3)
-    assert queue(url, [A, B]).status_code == 202
-    answer = queue(url, [C, "+14155550104"])
+    keys = (SecretStr("k1"), SecretStr("k2"))
+    url = serve(daily_message_limit=3, api_keys=keys)
+    assert queue(url, [A, B], "k1").status_code == 202
+    answer = queue(url, [C, "+14155550104"], "k1")
     refused(answer, 429, "daily_limit_exceeded")
     assert 0 < int(answer.headers["Retry-After"]) <= 86400
     assert sorted(stored(plivo_settings)) == [A, B]  # nothing of the refused batch
-    assert send(url, C).status_code == 200  # the third fits
-    refused(send(url, "+14155550104"), 429, "daily_limit_exceeded")
+    assert send(url, C, "k1").status_code == 200  # the third fits
+    refused(send(url, "+14155550104", "k1"), 429, "daily_limit_exceeded")
+    assert send(url, "+14155550104", "k2").status_code == 200  # another key's day
     # A new server on the same database starts the day from what is stored.
-    again = serve(daily_message_limit=4)
-    assert send(again, "+14155550105").status_code == 200
-    refused(send(again, "+14155550106"), 429, "daily_limit_exceeded")
+    again = serve(daily_message_limit=4, api_keys=keys)
+    assert send(again, "+14155550105", "k1").status_code == 200
+    refused(send(again, "+14155550106", "k1"), 429, "daily_limit_exceeded")
+
+
+def test_without_keys_only_the_destination_and_spend_limits_apply(
+    serve: ServeApp, plivo_settings: Settings
+) -> None:
+    """An open smsgate answers only this machine: no key can leak, so no per-key limits."""
+    url = serve(rate_limit="2/minute", daily_message_limit=2, destination_limit="3/hour")
+    assert [send(url, n).status_code for n in (A, A, A, B, C)] == [200] * 5
+    refused(send(url, A), 429, "destination_limit_exceeded")
 
 
 def test_the_daily_spend_limit_refuses_with_402_and_unpriced_countries_too(
@@ -178,10 +190,10 @@ def test_two_processes_share_every_limit_through_redis(
         assert send(two, B, "k1").status_code == 200
         assert send(one, C, "k1").status_code == 200
         refused(send(two, "+14155550104", "k1"), 429, "daily_limit_exceeded")
-        # The request bucket: six requests in all (five made above), then refused anywhere.
-        assert httpx.get(f"{two}/api/v1/messages", headers={"Authorization": "Bearer k1"})
+        # The request bucket: six requests in all (all made above), then refused anywhere.
+        listing = httpx.get(f"{two}/api/v1/messages", headers={"Authorization": "Bearer k1"})
+        refused(listing, 429, "rate_limit_exceeded")
         refused(send(one, "+14155550105", "k1"), 429, "rate_limit_exceeded")
-        refused(send(two, "+14155550105", "k1"), 429, "rate_limit_exceeded")
     finally:
         for process, _ in servers:
             process.terminate()

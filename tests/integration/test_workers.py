@@ -128,7 +128,7 @@ def running_cluster(
     make_settings: SettingsFactory,
     tmp_path: Path,
     sender_mps: float = 250,
-    limits_fail_open: bool = False,
+    **serve_settings: object,
 ) -> Iterator[Cluster]:
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith(("PLIVO_", "SMSGATE_"))},
@@ -152,7 +152,7 @@ def running_cluster(
         database_url=database,
         broker_url=broker_url,
         sender_mps=sender_mps,
-        limits_fail_open=limits_fail_open,
+        **serve_settings,
     )
     with serve_in_thread(create_app(settings)) as url:
         running = Cluster(env, url, tmp_path)
@@ -314,7 +314,13 @@ def test_the_api_keeps_accepting_while_the_broker_is_down_when_limits_fail_open(
     The abuse limits live in the same Redis; SMSGATE_LIMITS_FAIL_OPEN lets requests through
     while it is down (the default refuses them: the next test)."""
     with running_cluster(
-        redis_server.url, database, emulator, make_settings, tmp_path, limits_fail_open=True
+        redis_server.url,
+        database,
+        emulator,
+        make_settings,
+        tmp_path,
+        destination_limit="5/hour",
+        limits_fail_open=True,
     ) as cluster:
         cluster.start_worker()
         redis_server.stop()
@@ -327,9 +333,20 @@ def test_the_api_keeps_accepting_while_the_broker_is_down_when_limits_fail_open(
 
 
 def test_with_redis_down_the_limits_fail_closed_and_nothing_is_stored(
-    cluster: Cluster, redis_server: PrivateRedis
+    database: str,
+    redis_server: PrivateRedis,
+    emulator: EmulatorServer,
+    make_settings: SettingsFactory,
+    tmp_path: Path,
 ) -> None:
-    redis_server.stop()
+    with running_cluster(
+        redis_server.url, database, emulator, make_settings, tmp_path, destination_limit="5/hour"
+    ) as cluster:
+        redis_server.stop()
+        refuses_and_stores_nothing(cluster)
+
+
+def refuses_and_stores_nothing(cluster: Cluster) -> None:
     response = httpx.post(
         f"{cluster.url}/api/v1/messages",
         json={"to": numbers(3), "text": "hi", "mode": "queued"},

@@ -67,7 +67,7 @@ def test_admin_allows_everything_and_other_scopes_only_themselves() -> None:
     assert not reader.allows(Scope.SEND)
     assert not reader.allows(Scope.ADMIN)
     assert all(admin.allows(scope) for scope in Scope)
-    assert OPEN.limit_key == "open"
+    assert OPEN.limit_key is None
     assert reader.limit_key == "k1"
 
 

@@ -65,9 +65,10 @@ class Principal:
         return Scope.ADMIN in self.scopes or scope in self.scopes
 
     @property
-    def limit_key(self) -> str:
-        """Whose counters a request counts against: the key, or the one open caller."""
-        return self.id or "open"
+    def limit_key(self) -> str | None:
+        """Whose per-key counters a request counts against; None when smsgate is open (no
+        keys, loopback only): the per-key limits are against leaked keys, and there are none."""
+        return self.id
 
 
 # Nobody signed in, on a smsgate without keys that answers only this machine.

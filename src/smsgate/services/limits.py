@@ -15,7 +15,8 @@ An SMS endpoint spends money on every request, so a leaked key or a bot must be 
   402 ``price_unknown``.
 
 Test keys reach no phone and cost nothing: they count against their request and daily
-limits, never against destinations or spend.
+limits, never against destinations or spend. Without API keys (an open smsgate answers only
+this machine) the two per-key limits do not apply; the destination and spend limits do.
 
 With Redis the counters are shared by every process; otherwise each process counts alone. If
 Redis cannot be reached, requests are refused (503 ``limits_unavailable``): an outage must
@@ -95,10 +96,10 @@ class Limits:
 
     async def check_request(self, caller: Principal) -> None:
         """Take one of the caller's request tokens, or raise LimitExceeded."""
-        rate = self.settings.requests
-        if rate is None:
+        rate, key = self.settings.requests, caller.limit_key
+        if rate is None or key is None:
             return
-        wait = await self._guarded(self._counters.take(caller.limit_key, rate), 0.0)
+        wait = await self._guarded(self._counters.take(key, rate), 0.0)
         if wait > 0:
             raise LimitExceeded(
                 f"Too many requests for this API key: the limit is {rate}. "
@@ -134,10 +135,12 @@ class Limits:
             destinations=[candidates[i].number.e164 for i in rows] if window else [],
             window=window,
             costs=[costs[i] for i in rows],
-            caller=caller.limit_key,
+            caller=caller.limit_key if settings.daily_messages is not None else None,
             daily_limit=settings.daily_messages,
             spend_limit=_micros(settings.daily_spend) if counted and settings.daily_spend else None,
         )
+        if window is None and ask.caller is None and ask.spend_limit is None:
+            return Admission(refused)  # no limit applies to this caller
         admitted = await self._guarded(self._counters.admit(ask), Admitted())
         if admitted.over is not None:
             raise self._over(admitted.over, now)
