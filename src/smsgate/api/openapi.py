@@ -92,8 +92,9 @@ def _every_answer(path: str, operation: dict[str, Any], error: dict[str, str]) -
         add(400, "A parameter or the body is not valid")
     if path.startswith(PROTECTED_PREFIX):
         if not path.startswith(SIGNED_PREFIX):
-            add(401, "A valid API key is required (when SMSGATE_API_KEYS is set)")
+            add(401, "A valid API key is required (once SMSGATE_API_KEYS or a stored key exists)")
             add(403, "A browser request started by another website, or a foreign host name")
+            add(429, "Too many requests for this API key (SMSGATE_RATE_LIMIT; see Retry-After)")
         add(503, "smsgate's database is unavailable (see Retry-After)")
     if "requestBody" in operation:
         add(413, f"The body is over its cap ({MAX_BODY_BYTES // 1024} KiB for most routes)")

@@ -102,10 +102,18 @@ _UPLOAD_BODY: dict[str, Any] = {
             "description": "Queued: the batch id, each stored message, each refused row",
         },
         400: {"model": ErrorOut, "description": "The file, a parameter or every row is unusable"},
+        402: {
+            "model": ErrorOut,
+            "description": "Today's estimated spend would pass SMSGATE_DAILY_SPEND_LIMIT",
+        },
         409: {"model": ErrorOut, "description": "The Idempotency-Key is still in use"},
         413: {"model": ErrorOut, "description": f"The upload is over {UPLOAD_MIB} MiB"},
         415: {"model": ErrorOut, "description": "Neither text/csv nor multipart/form-data"},
         422: {"model": ErrorOut, "description": "The Idempotency-Key came with another request"},
+        429: {
+            "model": ErrorOut,
+            "description": "Over this key's requests or messages a day (see Retry-After)",
+        },
     },
 )
 async def upload_batch(

@@ -34,13 +34,16 @@ def seed_answer(report: SendReport) -> Answer:
 
 ERROR_STATUSES = {
     400: "Bad request body or number, text too long, or Plivo rejected the message",
-    401: "A valid API key is required (when SMSGATE_API_KEYS is set)",
+    401: "A valid API key is required (once SMSGATE_API_KEYS or a stored key exists)",
+    402: "Today's estimated spend would pass SMSGATE_DAILY_SPEND_LIMIT, or the number's "
+    "country has no price to count it by",
     403: "A browser request started by another website, or a foreign host name when open",
     405: "Method not allowed",
     409: "The recipient opted out (stored as rejected), or the Idempotency-Key is still in use",
     413: "Body over 64 KiB",
     422: "The Idempotency-Key was used with a different request",
-    429: "Plivo is rate-limiting us (see Retry-After)",
+    429: "Over a limit: the key's requests, the number's or the day's messages; or Plivo is "
+    "rate-limiting us (see Retry-After)",
     502: "Plivo refused our credentials or answered something unreadable",
     503: "Plivo unreachable or failing after the retries",
     504: "Plivo did not answer in time; the message may have been sent",
