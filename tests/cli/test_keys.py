@@ -32,12 +32,15 @@ def keys(database_url: str, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def all_at_once(
-    database_url: str, commands: dict[str, tuple[str, ...]]
-) -> dict[str, subprocess.CompletedProcess[str]]:
-    """Commands that change nothing, run side by side: each start of Python takes a while."""
+Command = tuple[str, tuple[str, ...]]  # a database URL, the arguments after "keys"
+
+
+def side_by_side(commands: dict[str, Command]) -> dict[str, subprocess.CompletedProcess[str]]:
+    """Commands run at once, as each start of Python takes a second or two; each on a database
+    of its own (smsgate runs one process on a SQLite file)."""
+    assert len({url for url, _ in commands.values()}) == len(commands)
     with ThreadPoolExecutor(len(commands)) as pool:
-        started = {name: pool.submit(keys, database_url, *args) for name, args in commands.items()}
+        started = {name: pool.submit(keys, url, *args) for name, (url, args) in commands.items()}
         return {name: future.result() for name, future in started.items()}
 
 
@@ -105,8 +108,8 @@ def test_list_shows_prefix_name_scopes_mode_and_last_use(
     assert used is not None
 
     empty = f"sqlite:///{tmp_path / 'empty.db'}"
-    results = all_at_once(database_url, {"table": ("list",), "json": ("list", "--json")})
-    results["empty"] = keys(empty, "list")
+    results = side_by_side({"table": (database_url, ("list",)), "empty": (empty, ("list",))})
+    results["json"] = keys(database_url, "list", "--json")
     for result in results.values():
         assert result.returncode == 0, result.stderr
 
@@ -136,32 +139,32 @@ def test_list_shows_prefix_name_scopes_mode_and_last_use(
 
 
 def test_revoke_by_prefix_by_id_or_with_the_key_itself(make_settings: SettingsFactory) -> None:
-    database_url = make_settings().database_url
-    shop, _ = create_key(database_url, "web shop")
-    staging, _ = create_key(database_url, "staging", test=True)
-    leaked, leaked_key = create_key(database_url, "leaked")  # its holder need not look it up
-    kept, _ = create_key(database_url, "kept")
+    """With the key itself too: someone holding a leaked key need not look it up first."""
+    made: dict[str, tuple[str, StoredKey, str, StoredKey]] = {}
+    for how in ("by prefix", "by id", "by the key"):
+        database_url = make_settings().database_url
+        target, key = create_key(database_url, "web shop", test=how == "by id")
+        kept, _ = create_key(database_url, "kept")
+        made[how] = (database_url, target, key, kept)
+    handles = {
+        "by prefix": made["by prefix"][1].prefix,
+        "by id": made["by id"][1].id,
+        "by the key": made["by the key"][2],
+    }
+    results = side_by_side({how: (made[how][0], ("revoke", handles[how])) for how in made})
+    for how, (database_url, target, key, kept) in made.items():
+        result = results[how]
+        assert result.returncode == 0, (how, result.stderr)
+        assert result.stdout.strip() == f"Revoked 'web shop' ({target.prefix}).", how
+        assert key not in result.stdout + result.stderr
+        assert not stored(database_url, target.id).active, how
+        assert stored(database_url, kept.id).active, how
 
-    results = all_at_once(
-        database_url,
-        {
-            "by prefix": ("revoke", shop.prefix),
-            "by id": ("revoke", staging.id),
-            "by the key": ("revoke", leaked_key),
-        },
-    )
-    for name, record in (("by prefix", shop), ("by id", staging), ("by the key", leaked)):
-        result = results[name]
-        assert result.returncode == 0, (name, result.stderr)
-        assert result.stdout.strip() == f"Revoked '{record.name}' ({record.prefix}).", name
-        assert not stored(database_url, record.id).active, name
-    assert leaked_key not in results["by the key"].stdout + results["by the key"].stderr
-    assert stored(database_url, kept.id).active
-
-    first = stored(database_url, shop.id).revoked_at
-    again = keys(database_url, "revoke", shop.prefix)  # nothing left to do: still fine
+    database_url, target, _, _ = made["by prefix"]
+    first = stored(database_url, target.id).revoked_at
+    again = keys(database_url, "revoke", target.prefix)  # nothing left to do: still fine
     assert again.returncode == 0, again.stderr
-    assert stored(database_url, shop.id).revoked_at == first
+    assert stored(database_url, target.id).revoked_at == first
 
 
 UNKNOWN_KEY = "sg_live_NoSuchK1" + "s3cr3tRest" * 3 + "abcd"
@@ -170,7 +173,6 @@ UNKNOWN_KEY = "sg_live_NoSuchK1" + "s3cr3tRest" * 3 + "abcd"
 def test_bad_input_exits_2_with_a_clear_message_and_stores_nothing(
     make_settings: SettingsFactory,
 ) -> None:
-    database_url = make_settings().database_url
     expected = {
         "unknown scope": (("create", "--name", "x", "--scope", "send,write"), "'write' is not"),
         "empty name": (("create", "--name", ""), "--name must be 1 to 100 printable"),
@@ -178,14 +180,16 @@ def test_bad_input_exits_2_with_a_clear_message_and_stores_nothing(
         "unknown prefix": (("revoke", "sg_live_NoSuchKy"), "'sg_live_NoSuchKy'; see smsgate keys"),
         "unknown whole key": (("revoke", UNKNOWN_KEY), "'sg_live_NoSuchK1...'; see smsgate keys"),
     }
-    results = all_at_once(database_url, {case: args for case, (args, _) in expected.items()})
+    databases = {case: make_settings().database_url for case in expected}
+    results = side_by_side({case: (databases[case], args) for case, (args, _) in expected.items()})
     wrong = []
     for case, result in results.items():
         words = expected[case][1]
         if result.returncode != 2 or words not in result.stderr or result.stdout:
             wrong.append(f"{case}: exit {result.returncode}, {result.stdout!r}, {result.stderr!r}")
+        if rows(databases[case], "SELECT count(*) AS n FROM api_keys") != [{"n": 0}]:
+            wrong.append(f"{case}: a key was stored")
     assert not wrong, "\n".join(wrong)
     # A whole key is not repeated back: a pasted secret must not land in a terminal's log.
     assert UNKNOWN_KEY[16:] not in results["unknown whole key"].stderr
     assert "s3cr3t" not in results["unknown whole key"].stderr
-    assert rows(database_url, "SELECT count(*) AS n FROM api_keys") == [{"n": 0}]
