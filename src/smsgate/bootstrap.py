@@ -20,6 +20,7 @@ from smsgate.db.inbound import InboundStore
 from smsgate.db.opt_outs import OptOutStore
 from smsgate.db.queue import QueueStore, StoredBatch
 from smsgate.db.store import MessageStore
+from smsgate.db.webhooks import WebhookStore
 from smsgate.domain.retry import RetryPlan
 from smsgate.limits.counters import Counters, MemoryCounters
 from smsgate.limits.redis_counters import RedisCounters
@@ -38,6 +39,7 @@ from smsgate.services.outlets import Outlet
 from smsgate.services.queueing import Enqueuer
 from smsgate.services.reconcile import Reconciler
 from smsgate.services.sending import Sender
+from smsgate.services.webhook_delivery import DeliverySettings, WebhookDeliverer
 
 log = get_logger("smsgate.bootstrap")
 
@@ -100,6 +102,10 @@ class Services:
     api_keys: ApiKeyStore
     authenticator: Authenticator
     limits: Limits
+    webhooks: WebhookStore
+    # Fans changes out into webhook events and posts them; it runs where the engine runs:
+    # `serve` starts it without a broker, each worker with one.
+    deliverer: WebhookDeliverer
 
 
 class Runtime:
@@ -137,6 +143,7 @@ class Runtime:
             )
             test_outlet = Outlet(self._test_sandbox, f"{base}{STATUS_CALLBACK_PATH}")
         api_keys = ApiKeyStore(sessions, database_url=settings.database_url)
+        webhooks = WebhookStore(self._engine)
         limits = Limits(settings.limit_settings, make_counters(settings))
         await seed_limits(limits, store)
         prices = settings.load_prices()
@@ -227,6 +234,21 @@ class Runtime:
                 tuple(key.get_secret_value().encode() for key in settings.api_keys), api_keys
             ),
             limits=limits,
+            webhooks=webhooks,
+            deliverer=WebhookDeliverer(
+                webhooks,
+                DeliverySettings(
+                    timeout=settings.webhook_timeout,
+                    retry_base=settings.webhook_retry_base,
+                    max_age=timedelta(seconds=settings.webhook_max_age),
+                    allow_private=settings.webhooks_allow_private,
+                ),
+                callback_secret=(
+                    settings.callback_secret.get_secret_value()
+                    if settings.callback_secret
+                    else None
+                ),
+            ),
         )
         return self._services
 
@@ -237,6 +259,7 @@ class Runtime:
             if isinstance(self._pacing, RedisPacing):
                 await self._pacing.aclose()
             await self._services.authenticator.aclose()
+            await self._services.deliverer.aclose()
             self._services.api_keys.close()
             await self._services.limits.aclose()
             if self.injected_provider is None:

@@ -23,6 +23,7 @@ from smsgate.config import ConfigError, ProviderName, Settings, get_settings
 from smsgate.db.api_keys import ApiKeyStore, StoredKey
 from smsgate.db.engine import is_sqlite, make_engine, make_sessions
 from smsgate.db.errors import StoreUnavailable
+from smsgate.db.webhooks import Endpoint, WebhookStore
 from smsgate.domain.access import format_scopes, parse_scopes
 from smsgate.domain.api_keys import (
     LIVE_PREFIX,
@@ -55,6 +56,8 @@ prices_app = typer.Typer(help="Show and refresh the price table used for cost es
 app.add_typer(prices_app, name="prices", no_args_is_help=True)
 keys_app = typer.Typer(help="Create, list and revoke API keys.")
 app.add_typer(keys_app, name="keys", no_args_is_help=True)
+webhooks_app = typer.Typer(help="See webhook endpoints and replay dead deliveries.")
+app.add_typer(webhooks_app, name="webhooks", no_args_is_help=True)
 
 T = TypeVar("T")
 EXIT_NOT_SENT = 1
@@ -312,6 +315,66 @@ def keys_revoke(
         named = f"'{shown_prefix(handle)}...'" if whole else repr(handle[:40])
         fail(f"no key has the prefix or id {named}; see smsgate keys list")
     typer.echo(f"Revoked '{revoked.name}' ({revoked.prefix}).")
+
+
+def with_webhook_store(settings: Settings, use: Callable[[WebhookStore], Awaitable[T]]) -> T:
+    """Run ``use`` with the webhook store of a migrated database; exit 1 if unreachable."""
+    upgrade_database(settings)
+
+    async def run() -> T:
+        engine = make_engine(settings.database_url)
+        try:
+            return await use(WebhookStore(engine))
+        finally:
+            await engine.dispose()
+
+    try:
+        return asyncio.run(run())
+    except StoreUnavailable:
+        fail("SMSGATE_DATABASE_URL: the database is unavailable", 1)
+
+
+@webhooks_app.command("list")
+def webhooks_list() -> None:
+    """The endpoints in use, with how many deliveries are pending and dead."""
+    settings = load_settings()
+
+    async def overview(store: WebhookStore) -> list[tuple[Endpoint, int, int]]:
+        rows = []
+        for endpoint in await store.endpoints():
+            pending = await store.deliveries(endpoint.id, state="pending", limit=1000)
+            dead = await store.deliveries(endpoint.id, state="dead", limit=1000)
+            rows.append((endpoint, len(pending), len(dead)))
+        return rows
+
+    rows = with_webhook_store(settings, overview)
+    if not rows:
+        typer.echo("No webhook endpoints: POST /api/v1/webhooks to add one.", err=True)
+        return
+    typer.echo(f"{'ID':<27} {'PENDING':>7} {'DEAD':>5}  URL")
+    for endpoint, pending, dead in rows:
+        typer.echo(f"{endpoint.id:<27} {pending:>7} {dead:>5}  {endpoint.url}")
+
+
+@webhooks_app.command("replay")
+def webhooks_replay(
+    endpoint: Annotated[str, typer.Argument(help="The endpoint's id.")],
+    delivery: Annotated[
+        str | None, typer.Option("--delivery", help="One dead delivery; all when left out.")
+    ] = None,
+) -> None:
+    """Make dead deliveries pending again: the deliverer sends them within a second."""
+    settings = load_settings()
+
+    async def replay(store: WebhookStore) -> int | None:
+        if await store.endpoint(endpoint) is None:
+            return None
+        return await store.replay(endpoint, delivery)
+
+    replayed = with_webhook_store(settings, replay)
+    if replayed is None:
+        fail(f"no webhook endpoint has the id {endpoint[:40]!r}; see smsgate webhooks list")
+    typer.echo(f"Replaying {replayed} dead deliver{'y' if replayed == 1 else 'ies'}.")
 
 
 @db_app.command("upgrade")

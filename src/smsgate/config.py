@@ -132,6 +132,17 @@ class Settings(BaseSettings):
     # Let requests through, unlimited, when Redis (which keeps the limits) is down; by
     # default they are refused with 503.
     limits_fail_open: bool = False
+    # Webhooks to the user's app. Private, loopback and link-local URLs are refused unless
+    # this is true (SSRF); tests and private networks set it.
+    webhooks_allow_private: bool = False
+    # Seconds a receiver has to answer 2xx; the first retry waits about this base, doubling,
+    # and an event is given up ("dead") this many seconds after it happened.
+    webhook_timeout: float = Field(default=10.0, gt=0, le=120)
+    webhook_retry_base: float = Field(default=10.0, gt=0, le=3600)
+    webhook_max_age: float = Field(default=86400.0, gt=0, le=7 * 86400)
+    # Signs the status webhooks sent to a message's own callback_url (endpoints have their
+    # own secrets); callback_url is refused while it is unset.
+    callback_secret: SecretStr | None = None
 
     @field_validator(
         "plivo_auth_id",
@@ -174,7 +185,7 @@ class Settings(BaseSettings):
             fail_open=self.limits_fail_open,
         )
 
-    @field_validator("plivo_auth_token", mode="before")
+    @field_validator("plivo_auth_token", "callback_secret", mode="before")
     @classmethod
     def _blank_token_is_unset(cls, value: object) -> object:
         if isinstance(value, str) and not value.strip():

@@ -35,7 +35,15 @@ from smsgate.api.fastlane import FastLane
 from smsgate.api.guard import ApiGuard
 from smsgate.api.middleware import BodyLimit, RequestContext
 from smsgate.api.openapi import install_openapi
-from smsgate.api.routes import batches, messages, ops, opt_outs, page, webhooks
+from smsgate.api.routes import (
+    batches,
+    messages,
+    ops,
+    opt_outs,
+    page,
+    webhook_endpoints,
+    webhooks,
+)
 from smsgate.api.routes.send_sms import send_sms_endpoint
 from smsgate.api.security_headers import SecurityHeaders
 from smsgate.bootstrap import Runtime
@@ -100,13 +108,15 @@ def create_fastapi(runtime: Runtime) -> FastAPI:
         purging = asyncio.create_task(services.idempotency.purge_forever())
         background = [purging]
         if services.engine is not None:
-            # Without a broker this process is the only one to look after its hand-offs.
+            # Without a broker this process is the only one to look after its hand-offs,
+            # and to deliver webhooks (with one, the workers do).
             services.engine.start()
             background.append(
                 asyncio.create_task(
                     services.reconciler.run_forever(interval=30, stale_after=stale_after)
                 )
             )
+            background.append(asyncio.create_task(services.deliverer.run_forever()))
         keys = await services.authenticator.keys_required()
         log.info("started", provider=services.sender.provider.name, auth=keys)
         try:
@@ -137,6 +147,7 @@ def create_fastapi(runtime: Runtime) -> FastAPI:
     api.include_router(batches.router)
     api.include_router(opt_outs.router)
     api.include_router(webhooks.router)
+    api.include_router(webhook_endpoints.router)
     api.include_router(ops.router)
     api.include_router(page.router)
     api.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")

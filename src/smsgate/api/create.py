@@ -25,12 +25,14 @@ from smsgate.api.responses import JsonResponse
 from smsgate.api.routes.messages import created_answer
 from smsgate.api.sending import idempotent_endpoint, parse_object
 from smsgate.bootstrap import Runtime
+from smsgate.config import Settings
 from smsgate.domain.access import Principal
 from smsgate.domain.message import MessageStatus
 from smsgate.services.idempotency import Answer
 from smsgate.services.queueing import BatchReport, RowError
+from smsgate.services.webhook_urls import url_problem
 
-FIELDS = ("to", "text", "send_at", "mode", "validity")
+FIELDS = ("to", "text", "send_at", "mode", "validity", "callback_url")
 MODES = ("now", "queued")
 
 
@@ -41,6 +43,7 @@ class CreateRequest:
     send_at: datetime | None
     mode: str | None
     validity: int | None
+    callback_url: str | None = None
 
     @property
     def queued(self) -> bool:
@@ -50,10 +53,15 @@ class CreateRequest:
 def create_message_endpoint(runtime: Runtime) -> Callable[[Request], Awaitable[JsonResponse]]:
     async def respond(raw: bytes, caller: Principal) -> Answer:
         request = parse_create(raw)
+        if request.callback_url is not None:
+            check_callback_url(request.callback_url, runtime.settings)
         services = runtime.services
         if not request.queued:
             assert isinstance(request.to, str)
-            return created_answer(await services.sender.send(request.to, request.text, caller))
+            sent = await services.sender.send(
+                request.to, request.text, caller, callback_url=request.callback_url
+            )
+            return created_answer(sent)
         recipients: list[object] = request.to if isinstance(request.to, list) else [request.to]
         report = await services.enqueuer.submit(
             recipients,
@@ -61,6 +69,7 @@ def create_message_endpoint(runtime: Runtime) -> Callable[[Request], Awaitable[J
             send_at=request.send_at,
             validity_s=request.validity,
             caller=caller,
+            callback_url=request.callback_url,
         )
         return Answer(202, batch_document(report))
 
@@ -117,7 +126,7 @@ def parse_create(raw: bytes) -> CreateRequest:
                 400,
                 "unknown_field",
                 f"The field '{name[:40]}' is not accepted here; send to and text, and "
-                "optionally send_at, mode and validity.",
+                "optionally send_at, mode, validity and callback_url.",
             )
     for name in ("to", "text"):
         if name not in document:
@@ -146,7 +155,10 @@ def parse_create(raw: bytes) -> CreateRequest:
         raise ApiError(
             400, "invalid_field_type", "The field 'validity' must be a whole number of seconds."
         )
-    request = CreateRequest(to, text, send_at, mode, validity)
+    callback_url = document.get("callback_url")
+    if callback_url is not None and not isinstance(callback_url, str):
+        raise ApiError(400, "invalid_field_type", "The field 'callback_url' must be a string.")
+    request = CreateRequest(to, text, send_at, mode, validity, callback_url)
     if mode == "now" and request.queued:
         raise ApiError(
             400,
@@ -161,6 +173,22 @@ def parse_create(raw: bytes) -> CreateRequest:
             'The field \'validity\' applies to queued messages; add "mode": "queued".',
         )
     return request
+
+
+def check_callback_url(url: str, settings: Settings) -> None:
+    """A message's own callback_url must be postable, and there must be a secret to sign with."""
+    if settings.callback_secret is None:
+        raise ApiError(
+            400,
+            "callback_url_unavailable",
+            "callback_url needs SMSGATE_CALLBACK_SECRET set on the server, to sign what is "
+            "posted there; or register an endpoint with POST /api/v1/webhooks.",
+        )
+    problem = url_problem(url, allow_private=settings.webhooks_allow_private)
+    if problem is not None:
+        raise ApiError(
+            400, "invalid_callback_url", f"The field 'callback_url' is refused: {problem}."
+        )
 
 
 def _send_at(value: object) -> datetime | None:

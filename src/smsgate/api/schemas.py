@@ -90,6 +90,13 @@ class CreateMessagesIn(BaseModel):
         le=604_800,
         description="Seconds: a queued message not handed over by then is expired, unsent.",
     )
+    callback_url: str | None = Field(
+        default=None,
+        max_length=2000,
+        description="Also post this message's status changes here, signed with "
+        "SMSGATE_CALLBACK_SECRET (http(s), a public address).",
+        examples=["https://app.example.com/sms-status"],
+    )
 
 
 class EventOut(BaseModel):

@@ -93,7 +93,10 @@ def run_worker(
         )
         # Leases renewed well within the time after which the sweeper calls a message lost.
         holding = engine.hold_forever(interval=overdue_after / 3)
-        sweeper = asyncio.run_coroutine_threadsafe(_together(sweeping, holding), loop.thread.loop)
+        delivering = services.deliverer.run_forever()  # webhooks, beside the hand-offs
+        sweeper = asyncio.run_coroutine_threadsafe(
+            _together(sweeping, holding, delivering), loop.thread.loop
+        )
         log.info("worker_started", threads=threads, provider=services.dispatcher.provider.name)
         while not stopping.wait(0.5):
             pass

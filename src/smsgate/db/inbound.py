@@ -18,6 +18,7 @@ from smsgate.db.engine import insert_or_ignore
 from smsgate.db.ids import new_id
 from smsgate.db.store import guarded
 from smsgate.db.tables import InboundRow
+from smsgate.db.webhooks import INBOUND, insert_outbox, outbox_row
 
 __all__ = ["InboundMessage", "InboundSms", "InboundStore"]
 
@@ -72,7 +73,19 @@ class InboundStore:
         async with self._sessions.begin() as session:
             insert = _insert_ignoring_duplicates(session, values)
             result = cast(CursorResult[Any], await session.execute(insert))
-            return result.rowcount == 1
+            if result.rowcount != 1:
+                return False
+            # In the same transaction: stored once, announced once (webhooks).
+            data = {
+                "id": values["id"],
+                "from": sms.from_number,
+                "to": sms.to_number,
+                "text": sms.text,
+                "units": sms.units,
+                "received_at": sms.received_at.isoformat(),
+            }
+            await session.execute(insert_outbox(), outbox_row(INBOUND, sms.received_at, data))
+            return True
 
     @guarded
     async def list(self, limit: int = 50, before_id: str | None = None) -> list[InboundMessage]:

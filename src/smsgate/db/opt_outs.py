@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from smsgate.db.engine import insert_or_ignore
 from smsgate.db.store import Clock, guarded, utc_now
 from smsgate.db.tables import OptOutRow
+from smsgate.db.webhooks import OPT_OUT_CHANGED, insert_outbox, outbox_row
 
 __all__ = ["OptOut", "OptOutSource", "OptOutStore", "guarded", "is_e164"]
 
@@ -71,14 +72,20 @@ class OptOutStore:
         }
         async with self._sessions.begin() as session:
             insert = _insert_ignoring_duplicates(session, values)
-            return _rowcount(await session.execute(insert)) == 1
+            if _rowcount(await session.execute(insert)) != 1:
+                return False
+            await _announce(session, number, opted_out=True, source=OptOutSource(source).value)
+            return True
 
     @guarded
     async def remove(self, number: str) -> bool:
         """Take ``number`` off the list; True if it was on it."""
         async with self._sessions.begin() as session:
             result = await session.execute(delete(OptOutRow).where(OptOutRow.number == number))
-            return _rowcount(result) == 1
+            if _rowcount(result) != 1:
+                return False
+            await _announce(session, number, opted_out=False, source="api")
+            return True
 
     @guarded
     async def is_opted_out(self, number: str) -> bool:
@@ -119,3 +126,10 @@ def _rowcount(result: Result[Any]) -> int:
 
 def _opt_out(row: OptOutRow) -> OptOut:
     return OptOut(number=row.number, source=OptOutSource(row.source), created_at=row.created_at)
+
+
+async def _announce(session: AsyncSession, number: str, *, opted_out: bool, source: str) -> None:
+    """An ``opt_out.changed`` webhook event, in the transaction of the change."""
+    now = utc_now()
+    data = {"number": number, "opted_out": opted_out, "source": source, "at": now.isoformat()}
+    await session.execute(insert_outbox(), outbox_row(OPT_OUT_CHANGED, now, data))

@@ -58,6 +58,7 @@ class NewBatch:
     send_at: datetime | None = None
     validity_s: int | None = None
     api_key_id: str | None = None  # the key that asked for it
+    callback_url: str | None = None  # where its messages' status webhooks go too
 
 
 @dataclass(frozen=True, slots=True)
@@ -180,6 +181,7 @@ class QueueStore:
                         "scheduled_at": message.due_at or batch.due_at,
                         "expires_at": message.expires_at or batch.expires_at,
                         "api_key_id": batch.api_key_id,
+                        "callback_url": batch.callback_url,
                     }
                 )
                 events.append(_event(message_id, MessageStatus.ACCEPTED, now, None))

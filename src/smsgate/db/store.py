@@ -59,6 +59,7 @@ class NewMessage:
     sender: str | None = None
     estimated_cost: Decimal | None = None
     api_key_id: str | None = None  # the key that asked for it; None when smsgate is open
+    callback_url: str | None = None  # where its status webhooks go too
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +95,7 @@ class Message:
     due_at: datetime | None = None  # when a queued message is due; None if sent at once
     expires_at: datetime | None = None
     api_key_id: str | None = None
+    callback_url: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -196,6 +198,7 @@ class MessageStore:
             updated_at=now,
             events=tuple(Event(status, True, source, now, None) for status in statuses),
             api_key_id=new.api_key_id,
+            callback_url=new.callback_url,
         )
         # Core statements through group commit, not the ORM's unit of work in a transaction of
         # its own: measured, those cost more than all the rest of a send (docs/benchmarks.md).
@@ -416,6 +419,7 @@ def _row(message: Message) -> dict[str, object]:
         "expires_at": message.expires_at,
         "scheduled_at": message.due_at,
         "api_key_id": message.api_key_id,
+        "callback_url": message.callback_url,
     }
 
 
@@ -456,4 +460,5 @@ def _message(row: MessageRow, events: Any) -> Message:
         due_at=row.due_at,
         expires_at=row.expires_at,
         api_key_id=row.api_key_id,
+        callback_url=row.callback_url,
     )

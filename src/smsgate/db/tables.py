@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     Boolean,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -21,6 +22,7 @@ from sqlalchemy import (
     Numeric,
     String,
     Text,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -75,6 +77,8 @@ class MessageRow(Base):
     scheduled_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     # The API key that asked for it ("env_..." for a bootstrap key); None when smsgate is open.
     api_key_id: Mapped[str | None] = mapped_column(String(32))
+    # Where this message's own status webhooks go, besides the registered endpoints.
+    callback_url: Mapped[str | None] = mapped_column(Text)
 
     events: Mapped[list[EventRow]] = relationship(
         back_populates="message", order_by="EventRow.id", cascade="all, delete-orphan"
@@ -128,8 +132,98 @@ class EventRow(Base):
     at: Mapped[datetime] = mapped_column(UtcDateTime)
     # A callback's fields, say. none_as_null: no detail is SQL NULL, and no "null" is serialised.
     detail: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True))
+    # Whether the webhook fan-out has looked at it (it turns applied changes into events).
+    # The writers leave it to the database's default, so sending pays nothing for webhooks.
+    published: Mapped[bool] = mapped_column(Boolean, server_default=false())
 
     message: Mapped[MessageRow] = relationship(back_populates="events")
+
+
+# What the fan-out reads: the few events not looked at yet.
+Index(
+    "ix_message_events_unpublished",
+    EventRow.id,
+    sqlite_where=EventRow.published == false(),
+    postgresql_where=EventRow.published == false(),
+)
+
+
+class WebhookEndpointRow(Base):
+    """A URL of the user's app that gets signed events; ``secret`` signs them."""
+
+    __tablename__ = "webhook_endpoints"
+
+    id: Mapped[str] = mapped_column(String(26), primary_key=True)  # a ULID
+    url: Mapped[str] = mapped_column(Text)
+    events: Mapped[str] = mapped_column(String(100))  # "message.status,opt_out.changed"
+    secret: Mapped[str] = mapped_column(String(100))
+    description: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    deleted_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+
+class WebhookOutboxRow(Base):
+    """An inbound message or an opt-out change, written in the transaction that made it, for
+    the fan-out to turn into an event (status changes come from ``message_events``)."""
+
+    __tablename__ = "webhook_outbox"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    type: Mapped[str] = mapped_column(String(32))
+    occurred_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    data: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+
+class WebhookEventRow(Base):
+    """One event, as sent to every endpoint that wants it: the body is fixed once made."""
+
+    __tablename__ = "webhook_events"
+
+    id: Mapped[str] = mapped_column(String(30), primary_key=True)  # evt_ and a ULID
+    type: Mapped[str] = mapped_column(String(32))
+    occurred_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    message_id: Mapped[str | None] = mapped_column(String(26), index=True)
+    body: Mapped[str] = mapped_column(Text)  # the JSON sent, byte for byte (it is signed)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class WebhookDeliveryRow(Base):
+    """One event to one URL: retried with backoff until a 2xx, or dead after a day."""
+
+    __tablename__ = "webhook_deliveries"
+
+    id: Mapped[str] = mapped_column(String(26), primary_key=True)  # a ULID
+    event_id: Mapped[str] = mapped_column(ForeignKey("webhook_events.id", ondelete="CASCADE"))
+    endpoint_id: Mapped[str | None] = mapped_column(String(26), index=True)  # None: callback_url
+    url: Mapped[str] = mapped_column(Text)
+    state: Mapped[str] = mapped_column(String(12))  # pending, delivered, dead
+    attempts: Mapped[int] = mapped_column(Integer)
+    next_attempt_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    last_status: Mapped[int | None] = mapped_column(Integer)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+# What the deliverer looks for: pending deliveries whose time has come.
+Index(
+    "ix_webhook_deliveries_state_next", WebhookDeliveryRow.state, WebhookDeliveryRow.next_attempt_at
+)
+
+
+class WebhookAttemptRow(Base):
+    """One try of a delivery: what the receiver answered and how long it took."""
+
+    __tablename__ = "webhook_attempts"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    delivery_id: Mapped[str] = mapped_column(
+        ForeignKey("webhook_deliveries.id", ondelete="CASCADE"), index=True
+    )
+    at: Mapped[datetime] = mapped_column(UtcDateTime)
+    status_code: Mapped[int | None] = mapped_column(Integer)  # None: no answer
+    latency_ms: Mapped[float] = mapped_column(Float)
+    error: Mapped[str | None] = mapped_column(Text)
 
 
 class IdempotencyKeyRow(Base):

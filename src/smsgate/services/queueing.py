@@ -138,6 +138,7 @@ class Enqueuer:
         send_at: datetime | None = None,
         validity_s: int | None = None,
         caller: Principal = OPEN,
+        callback_url: str | None = None,
     ) -> BatchReport:
         """Validate, store and announce a batch; raise BatchRefused if nothing can be queued."""
         _check_size(
@@ -154,6 +155,7 @@ class Enqueuer:
             now,
             caller,
             nothing_valid="None of the numbers in 'to' can be sent to.",
+            callback_url=callback_url,
         )
 
     async def submit_rows(
@@ -193,6 +195,7 @@ class Enqueuer:
         caller: Principal,
         *,
         nothing_valid: str,
+        callback_url: str | None = None,
     ) -> BatchReport:
         messages, placed, numbers, errors = self._messages(rows, timing, now)
         if messages and self.limits is not None:
@@ -204,6 +207,7 @@ class Enqueuer:
                 messages=messages,
                 provider=self.test_provider_name if caller.test else self.provider_name,
                 api_key_id=caller.id,
+                callback_url=callback_url,
                 sender=self.sender_id,
                 due_at=timing.due_at,
                 expires_at=timing.expires_at,

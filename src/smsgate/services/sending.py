@@ -124,7 +124,15 @@ class Sender:
         )
         self._limits = limits
 
-    async def send(self, to: str, text: str, caller: Principal = OPEN) -> SendReport:
+    async def send(
+        self,
+        to: str,
+        text: str,
+        caller: Principal = OPEN,
+        *,
+        callback_url: str | None = None,
+    ) -> SendReport:
+        """``callback_url``: where this message's status webhooks go too (checked by the API)."""
         number, info = validate(to, text, default_region=self._default_region)
         self._countries.check(number)
         cost = self.estimate(number, info)
@@ -143,6 +151,7 @@ class Sender:
             sender=self._sender_id,
             estimated_cost=cost,
             api_key_id=caller.id,
+            callback_url=callback_url,
         )
         message = await self._store.add(new, claimed=True, unless_opted_out=True)
         if message.status is MessageStatus.REJECTED:
