@@ -170,7 +170,8 @@ class WebhookOutboxRow(Base):
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     type: Mapped[str] = mapped_column(String(32))
-    occurred_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    occurred_at: Mapped[datetime] = mapped_column(UtcDateTime)  # as reported (Plivo's clock)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)  # ours
     data: Mapped[dict[str, Any]] = mapped_column(JSON)
 
 

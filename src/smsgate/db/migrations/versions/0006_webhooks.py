@@ -35,6 +35,7 @@ def upgrade() -> None:
         sa.Column("id", BigId, autoincrement=True, nullable=False),
         sa.Column("type", sa.String(length=32), nullable=False),
         sa.Column("occurred_at", UtcDateTime(), nullable=False),
+        sa.Column("created_at", UtcDateTime(), nullable=False),
         sa.Column("data", sa.JSON(), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_webhook_outbox")),
     )
