@@ -70,14 +70,18 @@ NEEDS: dict[Route, Scope] = {
     ("POST", "/api/v1/webhooks/{endpoint_id}/replay"): ADMIN,
 }
 
-# Paths under /api that no route serves: the guard does not know them, so they need admin,
-# even those that merely start like a known route.
+# Paths under /api that no route of the table names: the guard does not know them, so they
+# need admin, even those that merely start like a known route. Under the Plivo webhooks'
+# prefix only those two routes go without a key: a webhook endpoint's id may read "plivo".
 UNKNOWN: dict[Route, Scope] = {
     ("GET", "/api/"): ADMIN,
     ("GET", "/api/v1/no-such-route"): ADMIN,
     ("GET", "/api/v1/messages-export"): ADMIN,
     ("POST", "/api/v1/batches-archive"): ADMIN,
     ("GET", "/api/v1/opt-outs-export"): ADMIN,
+    ("GET", "/api/v1/webhooks/plivo/deliveries"): ADMIN,
+    ("POST", "/api/v1/webhooks/plivo/replay"): ADMIN,
+    ("GET", "/api/v1/webhooks/plivo/no-such-route"): ADMIN,
 }
 
 

@@ -39,7 +39,10 @@ if TYPE_CHECKING:
 
 PROTECTED_PREFIX = "/api/"
 # Plivo calls these with its own Host and no API key; their signatures guard them instead.
+# Exactly these paths: anything else under the prefix is guarded like any /api path (the
+# webhook endpoint routes, /api/v1/webhooks/{endpoint_id}/..., would match an id "plivo").
 SIGNED_PREFIX = "/api/v1/webhooks/plivo/"
+SIGNED_PATHS = frozenset({SIGNED_PREFIX + "status", SIGNED_PREFIX + "inbound"})
 PRINCIPAL = "smsgate.principal"
 _SAME_ORIGIN = (b"same-origin", b"none")
 _READING = frozenset({"GET", "HEAD"})
@@ -89,7 +92,7 @@ class ApiGuard:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = scope["path"] if scope["type"] == "http" else ""
-        if path.startswith(PROTECTED_PREFIX) and not path.startswith(SIGNED_PREFIX):
+        if path.startswith(PROTECTED_PREFIX) and path not in SIGNED_PATHS:
             headers = dict(scope["headers"])
             refusal = self.cross_site_refusal(headers)
             if refusal is None:
