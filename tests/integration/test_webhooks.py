@@ -288,3 +288,15 @@ def test_callback_url_needs_the_callback_secret(settings: Settings, receiver: Re
         )
     assert answer.status_code == 400
     assert answer.json()["code"] == "callback_url_unavailable"
+
+
+def test_the_python_client_passes_a_callback_url_on(url: str, receiver: Receiver) -> None:
+    from smsgate import Client
+
+    target = receiver.answer("/client", 200)
+    with Client(url) as client:
+        sent = client.send(TO, "hi", callback_url=target)
+        batch = client.send_bulk(["+14155550126"], "hi", callback_url=target)
+    ids = {sent.id, batch.messages[0].id}
+    wait_until(lambda: len(receiver.at("/client")) >= 10, 10, "both messages' five changes")
+    assert {e["data"]["id"] for e in events(receiver.at("/client"), "whsec_callbacks")} == ids

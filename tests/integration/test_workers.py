@@ -7,6 +7,7 @@ every message must end handed over, failed, or ``unknown`` (never lost, never st
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import subprocess
@@ -23,11 +24,14 @@ import httpx
 import pytest
 
 from smsgate.api.app import create_app
+from smsgate.db.engine import make_engine
 from smsgate.db.migrate import upgrade
+from smsgate.db.webhooks import EVENT_TYPES, WebhookStore
 from smsgate.emulator import DEFAULT_AUTH_ID, DEFAULT_AUTH_TOKEN, EmulatorServer
 from tests.conftest import SENDER, SettingsFactory
 from tests.support.databases import fresh_postgres_database
 from tests.support.private_postgres import private_postgres
+from tests.support.receiver import running_receiver
 from tests.support.redis import PrivateRedis, private_redis
 from tests.support.servers import serve_in_thread
 
@@ -413,3 +417,54 @@ def test_postgresql_crashing_mid_batch_sends_nothing_twice_and_loses_nothing(
             postgres.crash_and_restart()
             wait_for(lambda: settled(crashing, batch_id), 180, "every message to settle")
             check_exactly_once(crashing, batch_id, emulator, total)
+
+
+def test_webhook_events_survive_a_worker_killed_and_are_delivered_by_the_next(
+    cluster: Cluster, emulator: EmulatorServer
+) -> None:
+    """With a broker, workers post the webhooks; the events wait in the database for them."""
+    cluster.env.update(
+        SMSGATE_WEBHOOKS_ALLOW_PRIVATE="true",
+        SMSGATE_WEBHOOK_RETRY_BASE="0.2",
+        SMSGATE_WEBHOOK_TIMEOUT="1",
+    )
+    with running_receiver() as receiver:
+        target = receiver.answer("/events", 503)
+        # Registered through a server that allows private URLs (the cluster's does not).
+        endpoint = register_private(cluster, target)
+        first = cluster.start_worker()
+        created = httpx.post(f"{cluster.url}/api/v1/opt-outs", json={"number": "+14155550100"})
+        assert created.status_code == 201, created.text
+        receiver.wait_for("/events", 2, seconds=20)  # tried, and failing
+        first.send_signal(signal.SIGKILL)
+        first.wait(timeout=10)
+        receiver.answer("/events", 200)
+        cluster.start_worker()
+        # Killed between attempts, the next worker posts at once; killed during one, after
+        # the claim's lease (the timeout plus 30 s) runs out.
+        wait_for(
+            lambda: delivery_states(cluster, endpoint) == ["delivered"],
+            60,
+            "the next worker to deliver it",
+        )
+        assert len({p.body for p in receiver.at("/events")}) == 1  # one event, never remade
+
+
+def register_private(cluster: Cluster, target: str) -> str:
+    """An endpoint on loopback, stored directly (the API refuses private URLs here)."""
+
+    async def add() -> str:
+        engine = make_engine(cluster.env["SMSGATE_DATABASE_URL"])
+        try:
+            store = WebhookStore(engine)
+            endpoint = await store.add_endpoint(target, list(EVENT_TYPES), None, "whsec_x")
+            return endpoint.id
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(add())
+
+
+def delivery_states(cluster: Cluster, endpoint_id: str) -> list[str]:
+    answer = httpx.get(f"{cluster.url}/api/v1/webhooks/{endpoint_id}/deliveries", timeout=10)
+    return [d["state"] for d in answer.json()["data"]]

@@ -28,10 +28,13 @@ class Operation(Generic[T]):
     read: Callable[[Any], T]
 
 
-def send(to: str, text: str, idempotency_key: str | None) -> Operation[Message]:
-    call = Call(
-        "POST", MESSAGES, body={"to": to, "text": text}, idempotency_key=_key(idempotency_key)
-    )
+def send(
+    to: str, text: str, idempotency_key: str | None, callback_url: str | None = None
+) -> Operation[Message]:
+    body: dict[str, object] = {"to": to, "text": text}
+    if callback_url is not None:
+        body["callback_url"] = callback_url
+    call = Call("POST", MESSAGES, body=body, idempotency_key=_key(idempotency_key))
     return Operation(call, Message.from_json)
 
 
@@ -65,6 +68,7 @@ def send_bulk(
     send_at: datetime | None,
     validity: int | timedelta | None,
     idempotency_key: str | None,
+    callback_url: str | None = None,
 ) -> Operation[BatchAccepted]:
     if isinstance(to, str):
         raise TypeError("send_bulk takes a list of numbers; use send for one number")
@@ -73,6 +77,8 @@ def send_bulk(
         body["send_at"] = _aware(send_at, "send_at").isoformat()
     if validity is not None:
         body["validity"] = _seconds(validity)
+    if callback_url is not None:
+        body["callback_url"] = callback_url
     call = Call("POST", MESSAGES, body=body, idempotency_key=_key(idempotency_key))
     return Operation(call, BatchAccepted.from_json)
 

@@ -49,15 +49,23 @@ class AsyncClient:
         self._http = http_client if http_client is not None else httpx.AsyncClient()
         self._owns_http = http_client is None
 
-    async def send(self, to: str, text: str, idempotency_key: str | None = None) -> Message:
+    async def send(
+        self,
+        to: str,
+        text: str,
+        idempotency_key: str | None = None,
+        *,
+        callback_url: str | None = None,
+    ) -> Message:
         """Send one message now (``POST /api/v1/messages``); the stored message, ``sent``.
 
         Without ``idempotency_key`` one is made up, and every attempt of this call carries
         it, so a retry never sends twice. Pass your own (an order id...) to make repeated
         calls safe too: a repeat gets the first answer, and the error of a failed call
-        carries the key it used (``error.idempotency_key``).
+        carries the key it used (``error.idempotency_key``). ``callback_url`` also gets this
+        message's status webhooks (the server needs SMSGATE_CALLBACK_SECRET).
         """
-        return await self._perform(ops.send(to, text, idempotency_key))
+        return await self._perform(ops.send(to, text, idempotency_key, callback_url))
 
     async def get(self, message_id: str) -> Message:
         """One message with its status timeline, ``events`` (``GET /api/v1/messages/{id}``)."""
@@ -113,6 +121,7 @@ class AsyncClient:
         send_at: datetime | None = None,
         validity: int | timedelta | None = None,
         idempotency_key: str | None = None,
+        callback_url: str | None = None,
     ) -> BatchAccepted:
         """Queue one text to many numbers (up to 10,000), now or at ``send_at``.
 
@@ -121,7 +130,12 @@ class AsyncClient:
         handed over in time. The Idempotency-Key works as for ``send``.
         """
         operation = ops.send_bulk(
-            to, text, send_at=send_at, validity=validity, idempotency_key=idempotency_key
+            to,
+            text,
+            send_at=send_at,
+            validity=validity,
+            idempotency_key=idempotency_key,
+            callback_url=callback_url,
         )
         return await self._perform(operation)
 

@@ -49,15 +49,23 @@ class Client:
         self._http = http_client if http_client is not None else httpx.Client()
         self._owns_http = http_client is None
 
-    def send(self, to: str, text: str, idempotency_key: str | None = None) -> Message:
+    def send(
+        self,
+        to: str,
+        text: str,
+        idempotency_key: str | None = None,
+        *,
+        callback_url: str | None = None,
+    ) -> Message:
         """Send one message now (``POST /api/v1/messages``); the stored message, ``sent``.
 
         Without ``idempotency_key`` one is made up, and every attempt of this call carries
         it, so a retry never sends twice. Pass your own (an order id...) to make repeated
         calls safe too: a repeat gets the first answer, and the error of a failed call
-        carries the key it used (``error.idempotency_key``).
+        carries the key it used (``error.idempotency_key``). ``callback_url`` also gets this
+        message's status webhooks (the server needs SMSGATE_CALLBACK_SECRET).
         """
-        return self._perform(ops.send(to, text, idempotency_key))
+        return self._perform(ops.send(to, text, idempotency_key, callback_url))
 
     def get(self, message_id: str) -> Message:
         """One message with its status timeline, ``events`` (``GET /api/v1/messages/{id}``)."""
@@ -112,6 +120,7 @@ class Client:
         send_at: datetime | None = None,
         validity: int | timedelta | None = None,
         idempotency_key: str | None = None,
+        callback_url: str | None = None,
     ) -> BatchAccepted:
         """Queue one text to many numbers (up to 10,000), now or at ``send_at``.
 
@@ -120,7 +129,12 @@ class Client:
         handed over in time. The Idempotency-Key works as for ``send``.
         """
         operation = ops.send_bulk(
-            to, text, send_at=send_at, validity=validity, idempotency_key=idempotency_key
+            to,
+            text,
+            send_at=send_at,
+            validity=validity,
+            idempotency_key=idempotency_key,
+            callback_url=callback_url,
         )
         return self._perform(operation)
 
