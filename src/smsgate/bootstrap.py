@@ -124,7 +124,7 @@ class Runtime:
     async def open(self) -> Services:
         settings = self.settings
         token = callback_token(settings)
-        base = settings.public_url or f"http://{settings.host}:{settings.port}"
+        base = settings.public_url or own_address(settings.host, settings.port)
         provider = self.injected_provider or build_provider(settings, sandbox_callback_token=token)
         self._engine = make_engine(settings.database_url)
         sessions = make_sessions(self._engine)
@@ -228,6 +228,7 @@ class Runtime:
                 provider if isinstance(provider, SentLookup) else None,
                 deadline=timedelta(seconds=settings.plivo_timeout),
                 reschedule=broker.reschedule if broker is not None else None,
+                provider=provider.name,
             ),
             api_keys=api_keys,
             authenticator=Authenticator(
@@ -275,6 +276,17 @@ class Runtime:
         if self._services is None:
             raise RuntimeError("the runtime is opened by the app's lifespan; it has not run")
         return self._services
+
+
+def own_address(host: str, port: int) -> str:
+    """How this server reaches itself: a wildcard bind means loopback, IPv6 in brackets."""
+    if host in ("", "0.0.0.0"):  # noqa: S104 (reading the bind address, not binding)
+        host = "127.0.0.1"
+    elif host == "::":
+        host = "::1"
+    if ":" in host and not host.startswith("["):
+        host = f"[{host}]"
+    return f"http://{host}:{port}"
 
 
 def make_counters(settings: Settings) -> Counters:

@@ -49,13 +49,14 @@ class Rig:
             lookup,
             deadline=timedelta(seconds=10),
             clock=lambda: self.now[0],
+            provider="plivo",
         )
 
-    async def stale_queued(self) -> str:
+    async def stale_queued(self, provider: str = "plivo") -> str:
         await self.queue.add_batch(
             NewBatch(
                 messages=[QueuedMessage(TO, "hi", "GSM-7", 1, None)],
-                provider="plivo",
+                provider=provider,
                 sender=None,
                 due_at=self.now[0],
                 expires_at=None,
@@ -66,9 +67,9 @@ class Rig:
         assert await self.store.claim(due.id)
         return due.id
 
-    async def stale_inline(self) -> str:
+    async def stale_inline(self, provider: str = "plivo") -> str:
         message = await self.store.add(
-            NewMessage(to=TO, text="hi", encoding="GSM-7", segments=1, provider="plivo"),
+            NewMessage(to=TO, text="hi", encoding="GSM-7", segments=1, provider=provider),
             claimed=True,
         )
         return message.id
@@ -122,6 +123,17 @@ async def test_an_inline_send_the_provider_never_got_is_failed_not_resent(rig: R
     assert await rig.reconciler(rig.records).run(later(rig)) == {"not_sent": 1}
     assert await rig.status(message_id) is S.FAILED
     assert await rig.queue.due(rig.now[0], limit=1) == []
+
+
+async def test_a_test_keys_hand_offs_are_never_looked_up_in_plivos_records(rig: Rig) -> None:
+    """They were for the sandbox: nothing reached Plivo, so nothing can be found there."""
+    queued = await rig.stale_queued(provider="sandbox")
+    inline = await rig.stale_inline(provider="sandbox")
+    outcomes = await rig.reconciler(rig.records).run(later(rig))
+    assert outcomes == {"requeued": 1, "not_sent": 1}
+    assert rig.records.asked == []
+    assert await rig.status(queued) is S.ACCEPTED
+    assert await rig.status(inline) is S.FAILED
 
 
 async def test_records_that_belong_to_other_messages_are_not_taken(rig: Rig) -> None:

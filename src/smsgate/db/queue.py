@@ -94,6 +94,7 @@ class StaleHandOff:
     to: str
     claimed_at: datetime
     queued: bool  # sent through the queue (it may be queued again), not inline
+    provider: str = ""  # where it was being handed: a test key's go to the sandbox
 
 
 @dataclass(frozen=True, slots=True)
@@ -230,7 +231,13 @@ class QueueStore:
     async def stale_sending(self, before: datetime, limit: int) -> list[StaleHandOff]:
         """Messages ``sending`` since before ``before``: their hand-off was cut off."""
         query = (
-            select(MESSAGES.c.id, MESSAGES.c.to_number, MESSAGES.c.updated_at, MESSAGES.c.due_at)
+            select(
+                MESSAGES.c.id,
+                MESSAGES.c.to_number,
+                MESSAGES.c.updated_at,
+                MESSAGES.c.due_at,
+                MESSAGES.c.provider,
+            )
             .where(MESSAGES.c.status == MessageStatus.SENDING.value, MESSAGES.c.updated_at < before)
             .order_by(MESSAGES.c.updated_at)
             .limit(limit)
@@ -238,7 +245,9 @@ class QueueStore:
         async with self._engine.connect() as connection:
             rows = (await connection.execute(query)).all()
         return [
-            StaleHandOff(row.id, row.to_number, row.updated_at, row.due_at is not None)
+            StaleHandOff(
+                row.id, row.to_number, row.updated_at, row.due_at is not None, row.provider
+            )
             for row in rows
         ]
 

@@ -48,10 +48,14 @@ class Reconciler:
         deadline: timedelta,
         reschedule: Callable[[str, datetime], None] | None = None,
         clock: Callable[[], datetime] = utc_now,
+        provider: str | None = None,
     ) -> None:
         self._store = store
         self._queue = queue
         self._lookup = lookup
+        # The name of the provider ``lookup`` reads; a message stored for another (a test
+        # key's, for the sandbox) was never on its way there.
+        self._provider = provider
         self._deadline = deadline
         self._reschedule = reschedule
         self._clock = clock
@@ -68,11 +72,14 @@ class Reconciler:
                 return outcomes
             stale = await self._queue.stale_sending(stale_before, limit)
             # Two cut-off hand-offs to one number: the records cannot tell them apart.
-            per_number = Counter(hand_off.to for hand_off in stale)
+            per_number = Counter(h.to for h in stale if not self._elsewhere(h))
             lookups_work = True
             for hand_off in stale:
                 try:
-                    if per_number[hand_off.to] > 1:
+                    if self._elsewhere(hand_off):
+                        why = f"it was for the {hand_off.provider}, which sends nothing"
+                        outcome = await self._not_sent(hand_off, why)
+                    elif per_number[hand_off.to] > 1:
                         outcome = await self._settle(
                             hand_off, "another hand-off to this number was cut off too"
                         )
@@ -97,6 +104,11 @@ class Reconciler:
                 await self.run(self._clock() - stale_after)
             except Exception as exc:  # the database down, say: the next round tries again
                 log.error("reconcile_round_failed", error=type(exc).__name__)
+
+    def _elsewhere(self, stale: StaleHandOff) -> bool:
+        """Whether it was on its way to another provider than the one looked up (the sandbox,
+        for a test key): nothing can have reached Plivo then."""
+        return self._provider is not None and stale.provider not in ("", self._provider)
 
     async def _one(self, stale: StaleHandOff) -> str:
         if self._lookup is None:
@@ -130,15 +142,19 @@ class Reconciler:
                 "which one is this cannot be told"
             )
             return await self._settle(stale, reason)
+        return await self._not_sent(stale, "the provider has no record of it")
+
+    async def _not_sent(self, stale: StaleHandOff, why: str) -> str:
+        """Nothing reached a provider: queue it again, or fail an inline send."""
         if stale.queued:
             now = self._clock()
-            reason = "the provider has no record of it: the hand-off never arrived; queued again"
+            reason = f"{why}: the hand-off never arrived; queued again"
             if await self._queue.release(stale.id, now, reason, claimed_at=stale.claimed_at):
                 if self._reschedule is not None:
                     self._reschedule(stale.id, now)
                 return "requeued"
             return "changed"
-        reason = "the send was interrupted before the provider took it; nothing was sent"
+        reason = f"the send was interrupted before the provider took it ({why}); nothing was sent"
         await self._record(
             stale, MessageStatus.FAILED, {"reason": reason}, Outcome(error_reason=reason)
         )
