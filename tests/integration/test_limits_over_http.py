@@ -162,10 +162,11 @@ def test_two_processes_share_every_limit_through_redis(
     env = environment(
         SMSGATE_DATABASE_URL=f"sqlite:///{tmp_path / 'smsgate.db'}",
         SMSGATE_REDIS_URL=redis_server.url,
-        SMSGATE_API_KEYS="k1",
+        SMSGATE_API_KEYS="k1,k2",
         SMSGATE_RATE_LIMIT="6/minute",
         SMSGATE_DESTINATION_LIMIT="2/hour",
         SMSGATE_DAILY_MESSAGE_LIMIT="4",
+        SMSGATE_DAILY_SPEND_LIMIT="0.016",  # four US messages at 0.0035 fit, a fifth does not
         SMSGATE_LOG_LEVEL="warning",
     )
     servers = []
@@ -194,6 +195,9 @@ def test_two_processes_share_every_limit_through_redis(
         listing = httpx.get(f"{two}/api/v1/messages", headers={"Authorization": "Bearer k1"})
         refused(listing, 429, "rate_limit_exceeded")
         refused(send(one, "+14155550105", "k1"), 429, "rate_limit_exceeded")
+        # The spend, for the whole service: k1 spent 0.014; k2's first message passes 0.016.
+        refused(send(two, "+14155550106", "k2"), 402, "spend_limit_reached")
+        refused(send(one, "+14155550106", "k2"), 402, "spend_limit_reached")
     finally:
         for process, _ in servers:
             process.terminate()
