@@ -7,6 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from smsgate.broker.engine import BrokerEngine
@@ -20,6 +21,7 @@ from smsgate.db.inbound import InboundStore
 from smsgate.db.opt_outs import OptOutStore
 from smsgate.db.queue import QueueStore, StoredBatch
 from smsgate.db.store import MessageStore
+from smsgate.db.retention import RetentionStore
 from smsgate.db.webhooks import WebhookStore
 from smsgate.domain.retry import RetryPlan
 from smsgate.limits.counters import Counters, MemoryCounters
@@ -39,6 +41,7 @@ from smsgate.services.outlets import Outlet
 from smsgate.services.queueing import Enqueuer
 from smsgate.services.reconcile import Reconciler
 from smsgate.services.sending import Sender
+from smsgate.services.retention import Retention
 from smsgate.services.webhook_delivery import DeliverySettings, WebhookDeliverer
 
 log = get_logger("smsgate.bootstrap")
@@ -108,6 +111,9 @@ class Services:
     deliverer: WebhookDeliverer
 
 
+    # Redacts old texts and deletes old rows, hourly, where the engine runs (one process at a
+    # time).
+    retention: Retention
 class Runtime:
     """Everything a running smsgate uses, opened together and closed together."""
 
@@ -253,6 +259,12 @@ class Runtime:
         )
         return self._services
 
+            retention=Retention(
+                RetentionStore(self._engine),
+                queue,
+                text_days=settings.retain_text_days,
+                row_days=settings.retain_days,
+            ),
     async def close(self) -> None:
         if self._services is not None:
             if self._services.broker is not None:
@@ -274,6 +286,13 @@ class Runtime:
     @property
     def services(self) -> Services:
         if self._services is None:
+    async def check_database(self) -> None:
+        """A ``SELECT 1`` through this runtime's engine; raises what the database raised."""
+        if self._engine is None:
+            raise RuntimeError("the runtime is not open")
+        async with self._engine.connect() as connection:
+            await connection.execute(text("SELECT 1"))
+
             raise RuntimeError("the runtime is opened by the app's lifespan; it has not run")
         return self._services
 

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Annotated
 
 import phonenumbers
-from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic import AliasChoices, Field, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from yarl import URL
 
@@ -143,6 +143,11 @@ class Settings(BaseSettings):
     # Signs the status webhooks sent to a message's own callback_url (endpoints have their
     # own secrets); callback_url is refused while it is unset.
     callback_secret: SecretStr | None = None
+    # Retention: rows (messages with their timelines, inbound messages, empty batches) are
+    # deleted this many days after they were made, and texts redacted after the second (no
+    # later than their rows). Only messages whose text nothing will read again are touched.
+    retain_days: int = Field(default=400, ge=1, le=36_500)
+    retain_text_days: int = Field(default=30, ge=1, le=36_500)
 
     @field_validator(
         "plivo_auth_id",
@@ -160,6 +165,16 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             value = value.strip()
             return value or None
+        return value
+
+    @field_validator("retain_text_days")
+    @classmethod
+    def _texts_go_first(cls, value: int, info: ValidationInfo) -> int:
+        rows = info.data.get("retain_days")
+        if rows is not None and value > rows:
+            raise ValueError(
+                f"must be at most SMSGATE_RETAIN_DAYS ({rows}): a text cannot outlive its row"
+            )
         return value
 
     @field_validator("daily_message_limit", mode="before")

@@ -109,7 +109,7 @@ def create_fastapi(runtime: Runtime) -> FastAPI:
         background = [purging]
         if services.engine is not None:
             # Without a broker this process is the only one to look after its hand-offs,
-            # and to deliver webhooks (with one, the workers do).
+            # to deliver webhooks and to apply retention (with one, the workers do).
             services.engine.start()
             background.append(
                 asyncio.create_task(
@@ -118,6 +118,7 @@ def create_fastapi(runtime: Runtime) -> FastAPI:
             )
             background.append(asyncio.create_task(services.deliverer.run_forever()))
         keys = await services.authenticator.keys_required()
+            background.append(asyncio.create_task(services.retention.run_forever()))
         log.info("started", provider=services.sender.provider.name, auth=keys)
         try:
             yield

@@ -94,8 +94,10 @@ def run_worker(
         # Leases renewed well within the time after which the sweeper calls a message lost.
         holding = engine.hold_forever(interval=overdue_after / 3)
         delivering = services.deliverer.run_forever()  # webhooks, beside the hand-offs
+        # Hourly, under a database lock: one worker at a time does it.
+        retaining = services.retention.run_forever()
         sweeper = asyncio.run_coroutine_threadsafe(
-            _together(sweeping, holding, delivering), loop.thread.loop
+            _together(sweeping, holding, delivering, retaining), loop.thread.loop
         )
         log.info("worker_started", threads=threads, provider=services.dispatcher.provider.name)
         while not stopping.wait(0.5):
