@@ -20,8 +20,8 @@ from smsgate.db.idempotency import IdempotencyStore
 from smsgate.db.inbound import InboundStore
 from smsgate.db.opt_outs import OptOutStore
 from smsgate.db.queue import QueueStore, StoredBatch
-from smsgate.db.store import MessageStore
 from smsgate.db.retention import RetentionStore
+from smsgate.db.store import MessageStore
 from smsgate.db.webhooks import WebhookStore
 from smsgate.domain.retry import RetryPlan
 from smsgate.limits.counters import Counters, MemoryCounters
@@ -40,8 +40,8 @@ from smsgate.services.limits import Limits, LimitsUnavailable
 from smsgate.services.outlets import Outlet
 from smsgate.services.queueing import Enqueuer
 from smsgate.services.reconcile import Reconciler
-from smsgate.services.sending import Sender
 from smsgate.services.retention import Retention
+from smsgate.services.sending import Sender
 from smsgate.services.webhook_delivery import DeliverySettings, WebhookDeliverer
 
 log = get_logger("smsgate.bootstrap")
@@ -109,11 +109,11 @@ class Services:
     # Fans changes out into webhook events and posts them; it runs where the engine runs:
     # `serve` starts it without a broker, each worker with one.
     deliverer: WebhookDeliverer
-
-
     # Redacts old texts and deletes old rows, hourly, where the engine runs (one process at a
     # time).
     retention: Retention
+
+
 class Runtime:
     """Everything a running smsgate uses, opened together and closed together."""
 
@@ -256,15 +256,15 @@ class Runtime:
                     else None
                 ),
             ),
-        )
-        return self._services
-
             retention=Retention(
                 RetentionStore(self._engine),
                 queue,
                 text_days=settings.retain_text_days,
                 row_days=settings.retain_days,
             ),
+        )
+        return self._services
+
     async def close(self) -> None:
         if self._services is not None:
             if self._services.broker is not None:
@@ -283,9 +283,6 @@ class Runtime:
         if self._engine is not None:
             await self._engine.dispose()
 
-    @property
-    def services(self) -> Services:
-        if self._services is None:
     async def check_database(self) -> None:
         """A ``SELECT 1`` through this runtime's engine; raises what the database raised."""
         if self._engine is None:
@@ -293,6 +290,9 @@ class Runtime:
         async with self._engine.connect() as connection:
             await connection.execute(text("SELECT 1"))
 
+    @property
+    def services(self) -> Services:
+        if self._services is None:
             raise RuntimeError("the runtime is opened by the app's lifespan; it has not run")
         return self._services
 

@@ -117,8 +117,8 @@ def create_fastapi(runtime: Runtime) -> FastAPI:
                 )
             )
             background.append(asyncio.create_task(services.deliverer.run_forever()))
-        keys = await services.authenticator.keys_required()
             background.append(asyncio.create_task(services.retention.run_forever()))
+        keys = await services.authenticator.keys_required()
         log.info("started", provider=services.sender.provider.name, auth=keys)
         try:
             yield
