@@ -305,7 +305,14 @@ def test_healthz_answers_ok(client: TestClient) -> None:
 
 
 def test_readyz_reports_a_usable_configuration(client: TestClient) -> None:
-    assert client.get("/readyz").json() == {"ready": True, "provider": "sandbox", "problem": None}
+    assert client.get("/readyz").json() == {
+        "ready": True,
+        "provider": "sandbox",
+        "problem": None,
+        "database": "ok",
+        "broker": None,
+        "down": [],
+    }
 
 
 def test_readyz_reports_an_unusable_configuration_with_503(
@@ -318,6 +325,7 @@ def test_readyz_reports_an_unusable_configuration_with_503(
     assert response.status_code == 503
     assert response.json()["ready"] is False
     assert "PLIVO_SENDER_ID" in response.json()["problem"]
+    assert response.json()["down"] == ["configuration"]
 
 
 def test_the_page_shows_the_form_and_the_counter(client: TestClient) -> None:

@@ -192,4 +192,17 @@ class Health(BaseModel):
 class Readiness(BaseModel):
     ready: bool
     provider: str
-    problem: str | None = None
+    problem: str | None = Field(
+        default=None, description="Why it is not ready, for a person: each thing down, and why."
+    )
+    database: Literal["ok", "down"] = Field(
+        default="ok", description="Whether the database answered a SELECT 1 within 2 seconds."
+    )
+    broker: Literal["ok", "down"] | None = Field(
+        default=None,
+        description="Whether the broker (SMSGATE_BROKER_URL) answered within 2 seconds; null "
+        "without a broker.",
+    )
+    down: list[Literal["configuration", "database", "broker"]] = Field(
+        default_factory=list, description="What is down; empty when ready."
+    )

@@ -15,6 +15,8 @@ from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
 
 import dramatiq
+import pika
+import redis.asyncio as aioredis
 from dramatiq.brokers.rabbitmq import RabbitmqBroker
 from dramatiq.brokers.redis import RedisBroker
 
@@ -89,6 +91,44 @@ class BrokerQueue:
 
     def close(self) -> None:
         self.broker.close()
+
+
+class BrokerProbe:
+    """Whether the broker answers, within a deadline: a Redis PING, or an AMQP connection
+    opened and closed. Dramatiq's own connections block and have no deadline, so the probe
+    keeps its own: one Redis client, reused; a fresh AMQP connection each time (on a thread).
+    """
+
+    def __init__(self, url: str) -> None:
+        self._url = url
+        self._redis_scheme = url.split(":", 1)[0].lower() in {"redis", "rediss"}
+        self._redis: aioredis.Redis | None = None
+
+    async def ping(self, timeout: float) -> None:
+        """Return when the broker answered; raise (TimeoutError, or the client's error)."""
+        async with asyncio.timeout(timeout):
+            if self._redis_scheme:
+                if self._redis is None:
+                    self._redis = aioredis.Redis.from_url(
+                        self._url, socket_connect_timeout=timeout, socket_timeout=timeout
+                    )
+                await self._redis.ping()
+            else:
+                await asyncio.to_thread(_amqp_ping, self._url, timeout)
+
+    async def aclose(self) -> None:
+        if self._redis is not None:
+            await self._redis.aclose()
+            self._redis = None
+
+
+def _amqp_ping(url: str, timeout: float) -> None:
+    parameters = pika.URLParameters(url)
+    parameters.connection_attempts = 1
+    parameters.socket_timeout = timeout
+    parameters.stack_timeout = timeout
+    parameters.blocked_connection_timeout = timeout
+    pika.BlockingConnection(parameters).close()
 
 
 def _delay_ms(due_at: datetime) -> int | None:

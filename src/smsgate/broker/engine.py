@@ -13,7 +13,7 @@ import asyncio
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
-from smsgate.broker.dramatiq_broker import BrokerQueue, make_broker
+from smsgate.broker.dramatiq_broker import BrokerProbe, BrokerQueue, make_broker
 from smsgate.db.errors import StoreUnavailable
 from smsgate.db.queue import DueMessage, QueueStore, StoredBatch
 from smsgate.db.store import utc_now
@@ -38,6 +38,7 @@ class BrokerEngine:
         self._dispatcher: Dispatcher | None = None
         self._queue: QueueStore | None = None
         self.broker_queue = BrokerQueue(make_broker(url), handler=self.handle)
+        self._probe = BrokerProbe(url)
         self._announcing: set[asyncio.Task[None]] = set()
         # Messages this worker has taken and not finished (most wait for a pacing slot).
         self._held: set[str] = set()
@@ -148,11 +149,16 @@ class BrokerEngine:
                 except StoreUnavailable as exc:
                     log.error("lease_not_renewed", messages=len(self._held), error=str(exc))
 
+    async def ping(self, timeout: float) -> None:
+        """Return when the broker answers (readiness); raise when it does not in time."""
+        await self._probe.ping(timeout)
+
     async def close(self, timeout: float = 10.0) -> None:
         """Finish announcements in progress, then close the broker connection."""
         if self._announcing:
             await asyncio.wait(self._announcing, timeout=timeout)
         self.broker_queue.close()
+        await self._probe.aclose()
 
     def _spawn(self, message_ids: list[str], due_at: datetime) -> None:
         if not message_ids:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
 from fastapi import APIRouter, Request
@@ -13,6 +15,9 @@ from smsgate.api.responses import JsonResponse
 from smsgate.api.schemas import Health, Readiness
 from smsgate.config import ConfigError
 from smsgate.domain.message import MessageStatus
+from smsgate.logs import get_logger
+
+log = get_logger("smsgate.ready")
 
 router = APIRouter()
 
@@ -23,22 +28,70 @@ async def healthz() -> JsonResponse:
     return JsonResponse({"status": "ok"})
 
 
+# Seconds each dependency has to answer /readyz; a probe's own timeout should be longer.
+READY_TIMEOUT = 2.0
+
+
 @router.get(
     "/readyz",
     response_model=Readiness,
-    responses={503: {"model": Readiness, "description": "The configuration is not usable"}},
+    responses={
+        503: {
+            "model": Readiness,
+            "description": "Not ready: the configuration cannot send, or the database or the "
+            "broker did not answer (`down` says which)",
+        }
+    },
     summary="Readiness",
 )
-async def readyz(settings: SettingsDep) -> JsonResponse:
-    """Whether the configuration lets this process send: 200 when it does, 503 with why not."""
-    provider = settings.resolved_provider.value
+async def readyz(request: Request, settings: SettingsDep) -> JsonResponse:
+    """Whether this process can send: the configuration is usable, the database answers, and
+    so does the broker when there is one. 200 when all hold, 503 naming what is down."""
+    runtime = runtime_of(request)
+    broker = runtime.broker_engine
+    problems: dict[str, str] = {}
     try:
         settings.check_provider()
     except ConfigError as exc:
-        return JsonResponse(
-            {"ready": False, "provider": provider, "problem": str(exc)}, status_code=503
-        )
-    return JsonResponse({"ready": True, "provider": provider, "problem": None})
+        problems["configuration"] = str(exc)
+    database_problem, broker_problem = await asyncio.gather(
+        _answers("the database", runtime.check_database),
+        _answers("the broker", lambda: broker.ping(READY_TIMEOUT)) if broker else _nothing(),
+    )
+    if database_problem is not None:
+        problems["database"] = database_problem
+    if broker_problem is not None:
+        problems["broker"] = broker_problem
+    body = {
+        "ready": not problems,
+        "provider": settings.resolved_provider.value,
+        "problem": "; ".join(problems.values()) or None,
+        "database": "down" if "database" in problems else "ok",
+        "broker": None if broker is None else "down" if "broker" in problems else "ok",
+        "down": list(problems),
+    }
+    if problems:
+        log.warning("not_ready", down=list(problems))
+        return JsonResponse(body, status_code=503)
+    return JsonResponse(body)
+
+
+async def _answers(what: str, ping: Callable[[], Awaitable[None]]) -> str | None:
+    """None when ``ping`` returns in time; else why not (the error's kind only: a connection
+    error's text can hold a URL and its password)."""
+    try:
+        async with asyncio.timeout(READY_TIMEOUT):
+            await ping()
+    except TimeoutError:
+        return f"{what} did not answer within {READY_TIMEOUT:g} s"
+    except Exception as exc:
+        cause = getattr(exc, "orig", None) or exc
+        return f"{what} is unreachable ({type(cause).__name__})"
+    return None
+
+
+async def _nothing() -> None:
+    return None
 
 
 @router.get(
