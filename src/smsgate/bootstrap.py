@@ -14,6 +14,7 @@ from smsgate.broker.engine import BrokerEngine
 from smsgate.broker.pacing import RedisPacing
 from smsgate.config import ProviderName, Settings, compact_sender
 from smsgate.db.api_keys import ApiKeyStore
+from smsgate.db.console_sessions import ConsoleSessionStore
 from smsgate.db.engine import make_engine, make_sessions
 from smsgate.db.errors import StoreUnavailable
 from smsgate.db.idempotency import IdempotencyStore
@@ -106,6 +107,7 @@ class Services:
     authenticator: Authenticator
     limits: Limits
     webhooks: WebhookStore
+    console_sessions: ConsoleSessionStore
     # Fans changes out into webhook events and posts them; it runs where the engine runs:
     # `serve` starts it without a broker, each worker with one.
     deliverer: WebhookDeliverer
@@ -242,6 +244,7 @@ class Runtime:
             ),
             limits=limits,
             webhooks=webhooks,
+            console_sessions=ConsoleSessionStore(sessions),
             deliverer=WebhookDeliverer(
                 webhooks,
                 DeliverySettings(

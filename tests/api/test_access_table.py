@@ -50,6 +50,7 @@ Route = tuple[str, str]  # method, path template
 # of the table: add its row (and its request below, if it needs a body).
 NEEDS: dict[Route, Scope] = {
     ("POST", "/api/send-sms"): SEND,
+    ("GET", "/api/v1/numbers/check"): SEND,
     ("POST", "/api/v1/messages"): SEND,
     ("GET", "/api/v1/messages"): READ,
     ("GET", "/api/v1/messages.csv"): READ,

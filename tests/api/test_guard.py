@@ -94,6 +94,14 @@ def test_with_api_keys_any_host_name_is_served(
     assert response.status_code == 200
 
 
-def test_the_page_and_health_checks_are_not_guarded(open_client: TestClient) -> None:
-    for path in ("/", "/healthz", "/readyz"):
+def test_the_health_checks_are_not_guarded(open_client: TestClient) -> None:
+    for path in ("/healthz", "/readyz"):
         assert open_client.get(path, headers={"Host": "evil.example"}).status_code == 200
+
+
+def test_an_open_smsgates_console_shows_nothing_to_a_foreign_host_name(
+    open_client: TestClient,
+) -> None:
+    """DNS rebinding again: the console's pages would show every message."""
+    assert open_client.get("/", headers={"Host": "evil.example"}).status_code == 404
+    assert open_client.get("/messages", headers={"Host": "localhost:8000"}).status_code == 200

@@ -38,6 +38,7 @@ from smsgate.api.openapi import install_openapi
 from smsgate.api.routes import (
     batches,
     messages,
+    numbers,
     ops,
     opt_outs,
     page,
@@ -149,6 +150,7 @@ def create_fastapi(runtime: Runtime) -> FastAPI:
     api.include_router(opt_outs.router)
     api.include_router(webhooks.router)
     api.include_router(webhook_endpoints.router)
+    api.include_router(numbers.router)
     api.include_router(ops.router)
     api.include_router(page.router)
     api.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")

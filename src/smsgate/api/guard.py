@@ -23,10 +23,12 @@ the ``admin`` scope.
 
 from __future__ import annotations
 
+import hmac
 from typing import TYPE_CHECKING
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from smsgate.api.console_auth import console_session
 from smsgate.api.errors import problem_for
 from smsgate.api.responses import error_response
 from smsgate.domain.access import OPEN, Principal
@@ -51,7 +53,7 @@ _READING = frozenset({"GET", "HEAD"})
 def required_scope(method: str, path: str) -> KeyScope:
     """The scope a request needs: sending and canceling, reading, or anything else (admin)."""
     reading = method in _READING
-    if path == "/api/send-sms":
+    if path in ("/api/send-sms", "/api/v1/numbers/check"):
         return KeyScope.SEND
     if path == "/api/v1/messages.csv" and reading:
         return KeyScope.READ
@@ -106,14 +108,7 @@ class ApiGuard:
         await self.app(scope, receive, send)
 
     def cross_site_refusal(self, headers: dict[bytes, bytes]) -> ASGIApp | None:
-        host = headers.get(b"host", b"")
-        fetch_site = headers.get(b"sec-fetch-site")
-        origin = headers.get(b"origin")
-        listed = origin is not None and origin in self.cors_origins
-        if not listed and (
-            (fetch_site is not None and fetch_site not in _SAME_ORIGIN)
-            or (origin is not None and _authority(origin) != host)
-        ):
+        if is_cross_site(headers, self.cors_origins):
             return error_response(
                 403,
                 "cross_site_request",
@@ -126,9 +121,23 @@ class ApiGuard:
         """The caller, authenticated, allowed the route and within its request rate."""
         services = self.runtime.services
         if await services.authenticator.keys_required():
-            principal = await services.authenticator.authenticate(
-                headers.get(b"authorization", b"")
-            )
+            authorization = headers.get(b"authorization")
+            session = None
+            if authorization is None:
+                session = await console_session(services, headers)
+            if session is not None:
+                # The console's own page: its cookie, and for a change the session's CSRF
+                # token in a header, which no other site can read or send.
+                if method not in _READING and not hmac.compare_digest(
+                    headers.get(b"x-csrf-token", b""), session.csrf.encode()
+                ):
+                    raise _Forbidden(
+                        "csrf_failed",
+                        "This change lacks the console's CSRF token; reload the page.",
+                    )
+                principal = session.principal
+            else:
+                principal = await services.authenticator.authenticate(authorization or b"")
             needed = required_scope(method, path)
             if not principal.allows(needed):
                 raise _Forbidden(
@@ -136,7 +145,7 @@ class ApiGuard:
                     f"This API key lacks the '{needed.value}' scope this request needs.",
                 )
         else:
-            if self.loopback and not is_loopback(_hostname(headers.get(b"host", b""))):
+            if self.loopback and not is_loopback(hostname(headers.get(b"host", b""))):
                 raise _Forbidden(
                     "host_not_allowed",
                     "Without API keys, smsgate only answers requests addressed to this "
@@ -166,13 +175,27 @@ def _answer(exc: Exception) -> ASGIApp:
     return problem.response()
 
 
+def is_cross_site(headers: dict[bytes, bytes], allowed: frozenset[bytes] = frozenset()) -> bool:
+    """Whether a browser marked the request as started by another site (not one ``allowed``)."""
+    host = headers.get(b"host", b"")
+    fetch_site = headers.get(b"sec-fetch-site")
+    origin = headers.get(b"origin")
+    if origin is not None and origin in allowed:
+        return False
+    if fetch_site is not None:
+        # Browsers that send it send it on every request, and no page can forge it. Origin
+        # alone could mislead: a form posted from a page with no-referrer says "null".
+        return fetch_site not in _SAME_ORIGIN
+    return origin is not None and _authority(origin) != host
+
+
 def _authority(origin: bytes) -> bytes:
     """``http://host:port`` -> ``host:port``; an opaque ``null`` origin matches no host."""
     _, separator, authority = origin.partition(b"://")
     return authority.rstrip(b"/") if separator else b"\x00"
 
 
-def _hostname(host: bytes) -> str:
+def hostname(host: bytes) -> str:
     """The name in a Host header, without the port: ``[::1]:8000`` -> ``::1``."""
     text = host.decode("latin-1")
     if text.startswith("["):

@@ -130,6 +130,13 @@ class ApiKeyStore:
             self._sqlite = None
 
     @guarded
+    async def active(self, key_id: str) -> bool:
+        """Whether the key with this id exists and is not revoked."""
+        async with self._sessions() as session:
+            row = await session.get(ApiKeyRow, key_id)
+            return row is not None and row.revoked_at is None
+
+    @guarded
     async def touch(self, key: StoredKey) -> None:
         """Note that ``key`` was just used, unless that was noted less than a minute ago."""
         now = self._clock()

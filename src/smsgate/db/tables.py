@@ -119,6 +119,21 @@ class ApiKeyRow(Base):
     revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
 
 
+class ConsoleSessionRow(Base):
+    """A signed-in browser of the web console: the cookie holds a token, this its digest."""
+
+    __tablename__ = "console_sessions"
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)  # SHA-256, hex
+    principal_id: Mapped[str | None] = mapped_column(String(32))  # the key; None: open
+    name: Mapped[str] = mapped_column(String(100))
+    scopes: Mapped[str] = mapped_column(String(64))
+    test: Mapped[bool] = mapped_column(Boolean)
+    csrf: Mapped[str] = mapped_column(String(64))  # sent back with every change it makes
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
+
+
 class EventRow(Base):
     __tablename__ = "message_events"
 

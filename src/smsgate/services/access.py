@@ -87,6 +87,14 @@ class Authenticator:
         self._touch(stored)
         return Principal(id=stored.id, name=stored.name, scopes=stored.scopes, test=stored.test)
 
+    async def still_valid(self, principal: Principal) -> bool:
+        """Whether a caller authenticated earlier (a console session's) may still act."""
+        if principal.id is None:
+            return not await self.keys_required()
+        if any(known.id == principal.id for _, known in self._bootstrap):
+            return True
+        return await self._store.active(principal.id)
+
     def _touch(self, key: StoredKey) -> None:
         """Record the use in the background: the request does not wait for that write."""
         if key.last_used_at is not None and utc_now() - key.last_used_at < TOUCH_EVERY:

@@ -175,6 +175,14 @@ class Sender:
             message=outcome.applied_to(message, status), to=number, text=info, result=result
         )
 
+    def check(self, to: str) -> tuple[PhoneNumber, Decimal | None]:
+        """The number as it would be sent, and its price per segment; DomainError if it
+        cannot be sent to (invalid, or a country not allowed)."""
+        number = parse_phone_number(to, self._default_region)
+        self._countries.check(number)
+        rate = self._prices.rate(number.region) if self._prices is not None else None
+        return number, rate
+
     def estimate(self, number: PhoneNumber, info: TextInfo) -> Decimal | None:
         """What the message will cost at most; None when the price table has no rate for it."""
         if self._prices is None:

@@ -1,30 +1,179 @@
-"""The small page at /: the seed's form, with a live segment counter."""
+"""The web console: server-rendered pages whose small scripts call the JSON API.
+
+``/login`` turns an API key into a session (``api/console_auth.py``); every other page needs
+one once smsgate has keys, and redirects to ``/login`` without. A keyless smsgate (loopback
+only) shows the pages to this machine, as its API does. The pages carry the session's CSRF
+token in a meta tag; their scripts send it with every change.
+"""
 
 from __future__ import annotations
 
+import hmac
 from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs
 
 from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.templating import Jinja2Templates
+from starlette.responses import Response
 
-from smsgate.api.deps import SettingsDep, runtime_of
+from smsgate.api.console_auth import COOKIE, console_session, session_token
+from smsgate.api.deps import runtime_of
+from smsgate.api.guard import hostname, is_cross_site
+from smsgate.db.console_sessions import LIFETIME, ConsoleSession
+from smsgate.domain.access import OPEN, Scope
 from smsgate.domain.encoding import gsm7_tables
+from smsgate.net import is_loopback
+from smsgate.services.access import Unauthorized
 
 TEMPLATES = Jinja2Templates(directory=Path(__file__).parent.parent / "templates")
-
 router = APIRouter(include_in_schema=False)
+PAGES = {"/": "send.html", "/messages": "messages.html", "/opt-outs": "opt_outs.html"}
+MAX_FORM_BYTES = 4096
 
 
-@router.get("/", response_class=HTMLResponse)
-async def index(request: Request, settings: SettingsDep) -> HTMLResponse:
+class _Redirect(Exception):
+    def __init__(self, to: str) -> None:
+        self.to = to
+
+
+async def _viewer(request: Request) -> tuple[ConsoleSession | None, bool]:
+    """The signed-in session, or (None, True) for the open caller of a keyless smsgate."""
+    services = runtime_of(request).services
+    if not await services.authenticator.keys_required():
+        loopback = is_loopback(runtime_of(request).settings.host)
+        if loopback and not is_loopback(hostname(request.headers.get("host", "").encode())):
+            raise _Redirect("")  # a foreign name on an open smsgate: nothing to show
+        return None, True
+    session = await console_session(services, dict(request.headers.raw))
+    return session, False
+
+
+async def _page(request: Request, template: str, **context: Any) -> Response:
+    try:
+        session, open_mode = await _viewer(request)
+    except _Redirect:
+        return HTMLResponse("Not found", status_code=404)
+    if session is None and not open_mode:
+        return RedirectResponse("/login", status_code=303)
+    settings = runtime_of(request).settings
+    # Keyless, there is no session: the API takes no key and so no CSRF token either; the
+    # guard's same-origin check and the loopback-only host check stand for both.
+    principal = session.principal if session is not None else OPEN
     return TEMPLATES.TemplateResponse(
         request,
-        "index.html",
+        template,
         {
             "provider": settings.resolved_provider.value,
             "sender": settings.plivo_sender_id or "",
-            "auth_required": await runtime_of(request).services.authenticator.keys_required(),
+            "who": principal.name,
+            "test_mode": principal.test,
+            "can_send": principal.allows(Scope.SEND),
+            "is_admin": principal.allows(Scope.ADMIN),
+            "open_mode": open_mode,
+            "csrf": session.csrf if session is not None else "",
             "gsm7_tables": gsm7_tables(),
+            "spend_limit": str(settings.daily_spend_limit or ""),
+            **context,
         },
     )
+
+
+@router.get("/", response_class=HTMLResponse)
+async def send_page(request: Request) -> Response:
+    return await _page(request, "send.html", page="send")
+
+
+@router.get("/messages", response_class=HTMLResponse)
+async def messages_page(request: Request) -> Response:
+    return await _page(request, "messages.html", page="messages")
+
+
+@router.get("/messages/{message_id}", response_class=HTMLResponse)
+async def message_page(request: Request, message_id: str) -> Response:
+    return await _page(request, "message.html", page="messages", message_id=message_id[:26])
+
+
+@router.get("/opt-outs", response_class=HTMLResponse)
+async def opt_outs_page(request: Request) -> Response:
+    return await _page(request, "opt_outs.html", page="opt-outs")
+
+
+@router.get("/favicon.ico")
+async def favicon() -> Response:
+    return Response(status_code=204)  # no icon, and no 404 in every browser's console
+
+
+@router.get("/login", response_class=HTMLResponse)
+async def login_page(request: Request) -> Response:
+    if not await runtime_of(request).services.authenticator.keys_required():
+        return RedirectResponse("/", status_code=303)
+    return TEMPLATES.TemplateResponse(request, "login.html", {"error": None})
+
+
+@router.post("/login", response_class=HTMLResponse)
+async def login(request: Request) -> Response:
+    if _cross_site(request):
+        return HTMLResponse("Refused: a sign-in started by another website.", status_code=403)
+    key = _form(await _body(request)).get("api_key", "").strip()
+    services = runtime_of(request).services
+    try:
+        principal = await services.authenticator.authenticate(f"Bearer {key}".encode())
+    except Unauthorized as exc:
+        return TEMPLATES.TemplateResponse(
+            request, "login.html", {"error": exc.message}, status_code=401
+        )
+    token, _ = await services.console_sessions.start(principal)
+    response = RedirectResponse("/", status_code=303)
+    _set_cookie(request, response, token)
+    return response
+
+
+@router.post("/logout")
+async def logout(request: Request) -> Response:
+    headers = dict(request.headers.raw)
+    session = await console_session(runtime_of(request).services, headers)
+    sent = _form(await _body(request)).get("csrf", "")
+    if _cross_site(request) or (
+        session is not None and not hmac.compare_digest(sent.encode(), session.csrf.encode())
+    ):
+        return HTMLResponse("Refused: the sign-out lacks the page's CSRF token.", status_code=403)
+    token = session_token(headers)
+    if token is not None:
+        await runtime_of(request).services.console_sessions.end(token)
+    response = RedirectResponse("/login", status_code=303)
+    response.delete_cookie(COOKIE, path="/")
+    return response
+
+
+def _set_cookie(request: Request, response: Response, token: str) -> None:
+    public = runtime_of(request).settings.public_url or ""
+    secure = request.url.scheme == "https" or public.startswith("https://")
+    response.set_cookie(
+        COOKIE,
+        token,
+        max_age=int(LIFETIME.total_seconds()),
+        path="/",
+        httponly=True,
+        secure=secure,
+        samesite="strict",
+    )
+
+
+def _cross_site(request: Request) -> bool:
+    return is_cross_site(dict(request.headers.raw))
+
+
+async def _body(request: Request) -> bytes:
+    body = b""
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_FORM_BYTES:
+            break
+    return body[:MAX_FORM_BYTES]
+
+
+def _form(body: bytes) -> dict[str, str]:
+    fields = parse_qs(body.decode("utf-8", "replace"), max_num_fields=10)
+    return {name: values[0] for name, values in fields.items() if values}

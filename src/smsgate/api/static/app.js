@@ -49,6 +49,7 @@ function showCount() {
   } else {
     unicodeNote.hidden = true;
   }
+  showCost();
 }
 
 function show(ok, parts) {
@@ -65,26 +66,64 @@ function line(label, value) {
   return p;
 }
 
+const toInput = document.getElementById("to");
+const toCheck = document.getElementById("to-check");
+let pricePerSegment = null;
+let checkTimer = null;
+
+function showCost() {
+  const info = analyse(textArea.value);
+  if (pricePerSegment !== null && info.segments > 0) {
+    const cost = (Number(pricePerSegment) * info.segments).toFixed(5);
+    counter.textContent += ` · about ${cost} (at most)`;
+  }
+}
+
+async function checkNumber() {
+  const number = toInput.value.trim();
+  toInput.removeAttribute("aria-invalid");
+  if (!number) { toCheck.textContent = ""; pricePerSegment = null; return; }
+  const { data } = await smsgate.api(`/api/v1/numbers/check?number=${encodeURIComponent(number)}`);
+  if (!data || toInput.value.trim() !== number) return; // typed on meanwhile
+  if (data.valid) {
+    toCheck.className = "check ok";
+    toCheck.textContent = `${data.e164} · ${data.country_name ?? data.country}` +
+      (data.price_per_segment ? ` · ${data.price_per_segment} a segment` : " · no price known");
+    pricePerSegment = data.price_per_segment;
+  } else {
+    toCheck.className = "check error";
+    toCheck.textContent = data.error ?? "Not a number smsgate can send to.";
+    toInput.setAttribute("aria-invalid", "true");
+    pricePerSegment = null;
+  }
+  showCount();
+}
+
+toInput.addEventListener("input", () => {
+  clearTimeout(checkTimer);
+  checkTimer = setTimeout(checkNumber, 300);
+});
+
 form.addEventListener("submit", async (event) => {
   event.preventDefault();
   button.disabled = true;
-  const headers = { "Content-Type": "application/json" };
-  const key = document.getElementById("api-key");
-  if (key && key.value) headers.Authorization = `Bearer ${key.value}`;
   try {
-    const response = await fetch("/api/send-sms", {
+    const { status, data } = await smsgate.api("/api/v1/messages", {
       method: "POST",
-      headers,
-      body: JSON.stringify({ to: document.getElementById("to").value, text: textArea.value }),
+      body: { to: toInput.value, text: textArea.value },
     });
-    const body = await response.json();
-    if (body.success) {
+    if (data && data.id && status < 300) {
+      const link = smsgate.el("a", "Follow it", { href: `/messages/${data.id}` });
       show(true, [
-        document.createTextNode(`Sent to ${body.to} (${body.encoding}, ${body.segments} segment${body.segments === 1 ? "" : "s"}).`),
-        line("Message UUID", body.message_uuid),
+        document.createTextNode(`Accepted for ${data.to}: ${data.status} (${data.encoding}, ${data.segments} segment${data.segments === 1 ? "" : "s"}). `),
+        link,
       ]);
     } else {
-      show(false, [document.createTextNode(body.error), line("Code", `${body.code} (HTTP ${response.status})`)]);
+      show(false, [document.createTextNode(data?.error ?? "Refused."), line("Code", `${data?.code} (HTTP ${status})`)]);
+      if (["invalid_number", "invalid_number_format", "missing_country_code", "number_too_short", "number_too_long", "country_not_allowed", "invalid_country_code", "invalid_number_length"].includes(data?.code)) {
+        toInput.setAttribute("aria-invalid", "true");
+        toInput.focus();
+      }
     }
   } catch (error) {
     show(false, [document.createTextNode(`Could not reach smsgate: ${error}`)]);

@@ -1,0 +1,63 @@
+"""``GET /api/v1/numbers/check``: would a message to this number be sent, where, at what price.
+
+The console checks the number as it is typed; programs may too. It answers 200 either way:
+``valid`` says whether a send would pass the number and country checks, and ``code`` why not.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import phonenumbers
+from fastapi import APIRouter, Query, Request
+from phonenumbers import geocoder
+from pydantic import BaseModel, Field
+
+from smsgate.api.deps import runtime_of
+from smsgate.api.responses import JsonResponse
+from smsgate.domain.errors import DomainError
+
+router = APIRouter(prefix="/api/v1/numbers", tags=["send"])
+
+
+class NumberCheckOut(BaseModel):
+    valid: bool = Field(description="Whether a message to it would pass the number checks.")
+    e164: str | None = Field(description="The number as it would be sent.")
+    country: str | None = Field(description="ISO 3166 code of its country.")
+    country_name: str | None
+    price_per_segment: str | None = Field(description="From the price table; None if unpriced.")
+    code: str | None = Field(description="Why it would be refused (the send's error code).")
+    error: str | None
+
+
+@router.get("/check", summary="Check a number before sending", response_model=NumberCheckOut)
+async def check_number(
+    request: Request, number: Annotated[str, Query(max_length=64, examples=["+14155552671"])]
+) -> JsonResponse:
+    sender = runtime_of(request).services.sender
+    try:
+        parsed, rate = sender.check(number)
+    except DomainError as exc:
+        return JsonResponse(
+            {
+                "valid": False,
+                "e164": None,
+                "country": None,
+                "country_name": None,
+                "price_per_segment": None,
+                "code": exc.code,
+                "error": exc.message,
+            }
+        )
+    name = geocoder.country_name_for_number(phonenumbers.parse(parsed.e164), "en") or None
+    return JsonResponse(
+        {
+            "valid": True,
+            "e164": parsed.e164,
+            "country": parsed.region,
+            "country_name": name,
+            "price_per_segment": f"{rate:.5f}" if rate is not None else None,
+            "code": None,
+            "error": None,
+        }
+    )

@@ -1,0 +1,42 @@
+// One message: what it is, and its timeline, asked again until its status is final.
+"use strict";
+
+const id = document.getElementById("message-id").textContent.trim();
+const summary = document.getElementById("summary");
+const timeline = document.getElementById("timeline");
+const FINAL = new Set(["delivered", "undelivered", "failed", "rejected", "expired", "canceled", "unknown"]);
+
+function entry(term, value) {
+  summary.append(smsgate.el("dt", term), smsgate.el("dd", value ?? "—"));
+}
+
+async function show() {
+  const { ok, data } = await smsgate.api(`/api/v1/messages/${encodeURIComponent(id)}`);
+  summary.replaceChildren();
+  if (!ok) { entry("Error", data?.error ?? "Not found"); return true; }
+  const status = smsgate.el("span", data.status, { class: `status status-${data.status}`, id: "status" });
+  summary.append(smsgate.el("dt", "Status"), smsgate.el("dd"));
+  summary.lastChild.append(status);
+  entry("To", data.to);
+  entry("Text", data.text ?? "(redacted)");
+  entry("Encoding", `${data.encoding}, ${data.segments} segment(s)`);
+  entry("Estimated cost", data.estimated_cost);
+  entry("Charged", data.amount);
+  entry("Provider", `${data.provider}${data.provider_message_uuid ? ` · ${data.provider_message_uuid}` : ""}`);
+  if (data.error) entry("What went wrong", [data.error.meaning, data.error.reason].filter(Boolean).join(" — ") || data.error.code);
+  timeline.replaceChildren();
+  for (const event of data.events ?? []) {
+    const item = smsgate.el("li");
+    item.append(smsgate.el("time", smsgate.when(event.at), { datetime: event.at }), " ",
+                smsgate.el("strong", event.status), ` from ${event.source}`);
+    if (!event.applied) item.append(" (recorded; the status had moved on)");
+    const reason = event.detail?.reason;
+    if (reason) item.append(smsgate.el("p", reason, { class: "check" }));
+    timeline.append(item);
+  }
+  return FINAL.has(data.status);
+}
+
+(async function follow() {
+  if (!(await show())) setTimeout(follow, 1500);
+})();

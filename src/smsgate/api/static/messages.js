@@ -1,0 +1,59 @@
+// The messages table: filters, pages, and statuses kept live by asking again every 3 s.
+"use strict";
+
+const body = document.querySelector("#messages tbody");
+const filters = document.getElementById("filters");
+const more = document.getElementById("more");
+const listStatus = document.getElementById("list-status");
+let cursor = null;
+
+function query(extra = {}) {
+  const params = new URLSearchParams({ limit: "50" });
+  for (const [name, value] of new FormData(filters)) {
+    if (!value) continue;
+    params.set(name, name.startsWith("created_") ? new Date(`${value}T00:00:00`).toISOString() : value);
+  }
+  for (const [name, value] of Object.entries(extra)) params.set(name, value);
+  return params;
+}
+
+function row(message) {
+  const tr = smsgate.el("tr", undefined, { "data-id": message.id });
+  const created = smsgate.el("td");
+  created.append(smsgate.el("a", smsgate.when(message.created_at), { href: `/messages/${message.id}` }));
+  const status = smsgate.el("td");
+  status.append(smsgate.el("span", message.status, { class: `status status-${message.status}` }));
+  tr.append(created, smsgate.el("td", message.to), status, smsgate.el("td", message.segments),
+            smsgate.el("td", message.estimated_cost ?? ""), smsgate.el("td", message.error?.meaning ?? message.error?.reason ?? ""));
+  return tr;
+}
+
+async function load(append) {
+  const { ok, data } = await smsgate.api(`/api/v1/messages?${query(append && cursor ? { cursor } : {})}`);
+  if (!ok) { listStatus.textContent = data?.error ?? "Could not load messages."; return; }
+  if (!append) body.replaceChildren();
+  for (const message of data.data) body.append(row(message));
+  cursor = data.next_cursor;
+  more.hidden = !cursor;
+  listStatus.textContent = body.children.length ? "" : "No messages match.";
+}
+
+async function refresh() {
+  // Only the first page is asked again: new messages appear, and statuses move.
+  const { ok, data } = await smsgate.api(`/api/v1/messages?${query()}`);
+  if (!ok) return;
+  const known = new Map([...body.children].map((tr) => [tr.dataset.id, tr]));
+  const fresh = [];
+  for (const message of data.data) {
+    const existing = known.get(message.id);
+    if (existing) existing.replaceWith(row(message));
+    else fresh.push(row(message));
+  }
+  body.prepend(...fresh);
+  if (body.children.length) listStatus.textContent = "";
+}
+
+filters.addEventListener("submit", (event) => { event.preventDefault(); load(false); });
+more.addEventListener("click", () => load(true));
+load(false);
+setInterval(refresh, 3000);

@@ -1,0 +1,165 @@
+"""The web console in a real headless Chromium (Debian's package, driven by Playwright).
+
+smsgate runs on the sandbox over real HTTP, so a message sent from the page reaches
+``delivered`` through the sandbox's signed callbacks while the page watches. Each page is
+photographed into ``artifacts/screenshots`` (``SMSGATE_ARTIFACTS`` to change it).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, Page, Playwright, expect, sync_playwright
+
+from smsgate.api.app import create_app
+from smsgate.config import ProviderName
+from tests.conftest import SettingsFactory
+from tests.support.api_keys import create_key
+from tests.support.servers import free_port, serve_in_thread
+
+pytestmark = [pytest.mark.browser, pytest.mark.integration]
+CHROMIUM = "/usr/bin/chromium"
+FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+ARTIFACTS = Path(os.environ.get("SMSGATE_ARTIFACTS", Path(__file__).parents[2] / "artifacts"))
+
+
+def require_chromium() -> None:
+    if shutil.which(CHROMIUM) is None:
+        problem = "Chromium is not installed (Debian: apt-get install chromium)"
+        if os.environ.get("CI"):
+            pytest.fail(f"{problem} (CI is set, so this fails instead of skipping)")
+        pytest.skip(problem)
+
+
+@pytest.fixture(scope="module")
+def playwright() -> Iterator[Playwright]:
+    require_chromium()
+    with sync_playwright() as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def browser(playwright: Playwright) -> Iterator[Browser]:
+    launched = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+    yield launched
+    launched.close()
+
+
+@pytest.fixture
+def console(make_settings: SettingsFactory) -> Iterator[tuple[str, str]]:
+    """A keyed smsgate on the sandbox, and an admin key to sign in with."""
+    port = free_port()
+    settings = make_settings(provider=ProviderName.SANDBOX, port=port)
+    # Its own thread: Playwright's sync API keeps an event loop running on this one.
+    with ThreadPoolExecutor(1) as pool:
+        _, key = pool.submit(create_key, settings.database_url, "console", "admin").result()
+    with serve_in_thread(create_app(settings), port=port) as url:
+        yield url, key
+
+
+@pytest.fixture
+def page(browser: Browser) -> Iterator[Page]:
+    context = browser.new_context(viewport={"width": 1100, "height": 800})
+    opened = context.new_page()
+    errors: list[str] = []
+    opened.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    opened.on("pageerror", lambda e: errors.append(str(e)))
+    yield opened
+    context.close()
+    # A script error, or a Content Security Policy violation ("Refused to ..."), fails the
+    # test; an error answer the test provoked (a 401, a 400) is not a fault of the page.
+    assert [e for e in errors if not e.startswith("Failed to load resource")] == []
+
+
+def shot(page: Page, name: str) -> None:
+    folder = ARTIFACTS / "screenshots"
+    folder.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(folder / f"{name}.png"), full_page=True)
+
+
+def sign_in(page: Page, url: str, key: str) -> None:
+    page.goto(f"{url}/")
+    expect(page).to_have_url(f"{url}/login")
+    shot(page, "login")
+    page.get_by_label("API key").fill(key)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("heading", name="Send an SMS")).to_be_visible()
+
+
+def test_sign_in_with_a_wrong_key_then_the_right_one(page: Page, console: tuple[str, str]) -> None:
+    url, key = console
+    page.goto(f"{url}/login")
+    page.get_by_label("API key").fill("sg_live_" + "x" * 40)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("alert")).to_have_text("The API key is not valid.")
+    sign_in(page, url, key)
+    expect(page.get_by_text("console", exact=True)).to_be_visible()
+
+
+def test_send_a_message_and_watch_it_reach_delivered(page: Page, console: tuple[str, str]) -> None:
+    url, key = console
+    sign_in(page, url, key)
+    page.get_by_label("Phone number").fill("+1 415 555 2671")
+    expect(page.locator("#to-check")).to_contain_text("United States")
+    expect(page.locator("#to-check")).to_contain_text("0.00350 a segment")
+    page.get_by_label("Message").fill("Your code is 123456 ✓")
+    expect(page.locator("#counter")).to_contain_text("UCS-2")
+    expect(page.locator("#unicode-note mark")).to_have_text("✓")
+    expect(page.locator("#counter")).to_contain_text("about 0.00350")
+    shot(page, "send")
+    page.get_by_role("button", name="Send").click()
+    expect(page.locator("#result")).to_contain_text("Accepted for +14155552671")
+    page.get_by_role("link", name="Follow it").click()
+    expect(page.locator("#status")).to_have_text("delivered", timeout=10_000)
+    expect(page.locator("#timeline li")).to_have_count(5)
+    shot(page, "message")
+    page.get_by_role("link", name="Messages", exact=True).click()
+    row = page.locator("#messages tbody tr").first
+    expect(row).to_contain_text("+14155552671")
+    expect(row).to_contain_text("delivered")
+    shot(page, "messages")
+
+
+def test_a_bad_number_shows_its_error_inline(page: Page, console: tuple[str, str]) -> None:
+    url, key = console
+    sign_in(page, url, key)
+    page.get_by_label("Phone number").fill("+1415")
+    expect(page.locator("#to-check")).to_contain_text("too short")
+    expect(page.get_by_label("Phone number")).to_have_attribute("aria-invalid", "true")
+    page.get_by_label("Message").fill("hello")
+    page.get_by_role("button", name="Send").click()
+    expect(page.locator("#result")).to_contain_text("number_too_short (HTTP 400)")
+    shot(page, "send-error")
+
+
+def test_opt_outs_are_added_and_removed(page: Page, console: tuple[str, str]) -> None:
+    url, key = console
+    sign_in(page, url, key)
+    page.get_by_role("link", name="Opt-outs").click()
+    page.get_by_label("Add a number").fill("+14155550100")
+    page.get_by_role("button", name="Add").click()
+    expect(page.locator("#opt-outs tbody tr")).to_contain_text("+14155550100")
+    shot(page, "opt-outs")
+    page.get_by_role("button", name="Remove +14155550100").click()
+    expect(page.locator("#opt-outs tbody tr")).to_have_count(0)
+    expect(page.locator("#opt-out-result")).to_contain_text("Nobody has opted out")
+
+
+def test_the_console_works_at_phone_width_and_by_keyboard(
+    browser: Browser, console: tuple[str, str]
+) -> None:
+    url, key = console
+    context = browser.new_context(viewport={"width": 375, "height": 740})
+    phone = context.new_page()
+    sign_in(phone, url, key)
+    width = phone.evaluate("document.documentElement.scrollWidth")
+    assert width <= 375  # nothing overflows sideways
+    phone.keyboard.press("Tab")  # the skip link comes first
+    expect(phone.get_by_role("link", name="Skip to content")).to_be_focused()
+    shot(phone, "send-phone")
+    context.close()
