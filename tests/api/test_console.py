@@ -152,3 +152,17 @@ def test_the_number_check_says_where_and_at_what_price(settings: Settings) -> No
         assert bad["code"] == "number_too_short"
         abroad = client.get("/api/v1/numbers/check", params={"number": "+447911123456"}).json()
         assert abroad["code"] == "country_not_allowed"
+
+
+def test_the_dashboard_draws_the_last_day_and_todays_spend(settings: Settings) -> None:
+    app = create_app(settings, provider=RecordingProvider())
+    with TestClient(app, base_url=LOCAL_BASE_URL) as client:
+        for n in range(3):
+            assert client.post("/api/v1/messages", json={**SEND, "to": f"+1415555267{n}"}).is_success
+        page = client.get("/dashboard")
+    assert page.status_code == 200
+    assert '<svg viewBox="0 0 720 220" role="img"' in page.text
+    assert page.text.count("<rect ") == 1  # this hour's bar: three messages, one outcome
+    assert "3 other" in page.text  # queued with the recording provider: on their way
+    assert 'id="spend">0.01050' in page.text  # three US messages at 0.00350, estimated
+    assert "none settled yet" in page.text

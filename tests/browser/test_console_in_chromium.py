@@ -163,3 +163,53 @@ def test_the_console_works_at_phone_width_and_by_keyboard(
     expect(phone.get_by_role("link", name="Skip to content")).to_be_focused()
     shot(phone, "send-phone")
     context.close()
+
+
+def test_a_csv_upload_shows_its_progress_and_the_refused_rows(
+    page: Page, console: tuple[str, str], tmp_path: Path
+) -> None:
+    url, key = console
+    sign_in(page, url, key)
+    rows = [
+        "to,text",
+        "+14155550101,Hello one",
+        "+1415,too short",
+        "+14155550102,Hello two",
+        "+14155550101,a repeat",
+    ]
+    csv = tmp_path / "batch.csv"
+    csv.write_text("\n".join(rows) + "\n")
+    page.get_by_role("link", name="Batches").click()
+    page.get_by_label("CSV file").set_input_files(str(csv))
+    page.get_by_role("button", name="Upload").click()
+    expect(page.locator("#upload-result")).to_contain_text("2 accepted, 2 refused")
+    expect(page.locator("#upload-progress")).to_have_attribute("value", "100")
+    errors = page.locator("#row-errors tbody tr")
+    expect(errors).to_have_count(2)
+    expect(errors.nth(0)).to_contain_text("number_too_short")
+    expect(errors.nth(1)).to_contain_text("duplicate_recipient")
+    expect(page.locator("#send-result")).to_contain_text("2 of 2", timeout=15_000)
+    with page.expect_download() as downloaded:
+        page.get_by_role("link", name="Download the refused rows (CSV)").click()
+    saved = tmp_path / "refused.csv"
+    downloaded.value.save_as(saved)
+    lines = saved.read_text().splitlines()
+    assert lines[0] == "line,to,code,error"
+    assert lines[1].startswith("3,+1415,number_too_short,")
+    shot(page, "batches")
+
+
+def test_the_dashboard_shows_the_day(page: Page, console: tuple[str, str]) -> None:
+    url, key = console
+    sign_in(page, url, key)
+    page.get_by_label("Phone number").fill("+14155552671")
+    page.get_by_label("Message").fill("hello")
+    page.get_by_role("button", name="Send").click()
+    expect(page.locator("#result")).to_contain_text("Accepted")
+    page.wait_for_timeout(1500)  # the sandbox's delivery reports
+    page.get_by_role("link", name="Dashboard").click()
+    expect(
+        page.get_by_role("img", name="Messages per hour by outcome, and the delivery rate")
+    ).to_be_visible()
+    expect(page.locator("#delivery-rate")).to_have_text("100%")
+    shot(page, "dashboard")

@@ -336,6 +336,24 @@ class MessageStore:
             return [_message(row, ()) for row in rows]
 
     @guarded
+    async def hourly(self, since: datetime) -> dict[tuple[str, str], int]:
+        """Messages created since ``since`` by UTC hour ("2026-11-29T14") and status."""
+        async with self._sessions() as session:
+            if session.get_bind().dialect.name == "postgresql":
+                hour: Any = func.to_char(
+                    func.date_trunc("hour", func.timezone("UTC", MessageRow.created_at)),
+                    'YYYY-MM-DD"T"HH24',
+                )
+            else:  # SQLite stores naive UTC text
+                hour = func.strftime("%Y-%m-%dT%H", MessageRow.created_at)
+            rows = await session.execute(
+                select(hour, MessageRow.status, func.count())
+                .where(MessageRow.created_at >= since)
+                .group_by(hour, MessageRow.status)
+            )
+            return {(str(row[0]), str(row[1])): int(row[2]) for row in rows}
+
+    @guarded
     async def usage_since(self, since: datetime) -> tuple[dict[str | None, int], Decimal]:
         """Messages stored since ``since`` per API key, and their estimated cost, test keys'
         messages left out of the cost: what the daily limits start from after a restart."""

@@ -9,6 +9,7 @@ token in a meta tag; their scripts send it with every change.
 from __future__ import annotations
 
 import hmac
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
@@ -18,6 +19,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.templating import Jinja2Templates
 from starlette.responses import Response
 
+from smsgate.api.charts import chart, hours
 from smsgate.api.console_auth import COOKIE, console_session, session_token
 from smsgate.api.deps import runtime_of
 from smsgate.api.guard import hostname, is_cross_site
@@ -93,6 +95,32 @@ async def messages_page(request: Request) -> Response:
 @router.get("/messages/{message_id}", response_class=HTMLResponse)
 async def message_page(request: Request, message_id: str) -> Response:
     return await _page(request, "message.html", page="messages", message_id=message_id[:26])
+
+
+@router.get("/dashboard", response_class=HTMLResponse)
+async def dashboard_page(request: Request) -> Response:
+    services = runtime_of(request).services
+    now = datetime.now(UTC)
+    series = hours(await services.store.hourly(now - timedelta(hours=24)), now)
+    midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    _, spend = await services.store.usage_since(midnight)
+    delivered = sum(h.delivered for h in series)
+    settled = delivered + sum(h.failed for h in series)
+    return await _page(
+        request,
+        "dashboard.html",
+        page="dashboard",
+        hours=series,
+        chart=chart(series),
+        spend=f"{spend:.5f}",
+        settled=settled,
+        rate=f"{delivered / settled:.0%}" if settled else "none settled yet",
+    )
+
+
+@router.get("/batches", response_class=HTMLResponse)
+async def batches_page(request: Request) -> Response:
+    return await _page(request, "batches.html", page="batches")
 
 
 @router.get("/opt-outs", response_class=HTMLResponse)
