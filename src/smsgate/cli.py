@@ -1,17 +1,19 @@
 """The ``smsgate`` command (also ``python -m smsgate``): thin calls into the services.
 
-Exit codes: 0 success; 1 the provider did not take the message; 2 bad input or configuration.
+Exit codes: 0 success; 1 the work was not done (the provider did not take the message, rows
+were refused, a check failed, a database was unreachable); 2 bad input or configuration.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import sys
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
 
 import orjson
 import phonenumbers
@@ -23,6 +25,7 @@ from smsgate.config import ConfigError, ProviderName, Settings, get_settings
 from smsgate.db.api_keys import ApiKeyStore, StoredKey
 from smsgate.db.engine import is_sqlite, make_engine, make_sessions
 from smsgate.db.errors import StoreUnavailable
+from smsgate.db.store import Message, MessageStore
 from smsgate.db.webhooks import Endpoint, WebhookStore
 from smsgate.domain.access import format_scopes, parse_scopes
 from smsgate.domain.api_keys import (
@@ -34,6 +37,7 @@ from smsgate.domain.api_keys import (
 )
 from smsgate.domain.encoding import analyse_text
 from smsgate.domain.errors import DomainError
+from smsgate.domain.message import MessageStatus
 from smsgate.emulator import DEFAULT_AUTH_ID, DEFAULT_AUTH_TOKEN
 from smsgate.logs import configure_logging, get_logger
 from smsgate.net import is_loopback
@@ -41,6 +45,9 @@ from smsgate.price_files import save_price_table
 from smsgate.providers.plivo import PlivoProvider, PricingUnavailable
 from smsgate.services.pricing import FetchedPrices, fetch_price_table
 from smsgate.services.sending import SendReport, describe_failure
+
+if TYPE_CHECKING:
+    from rich.progress import Progress
 
 app = typer.Typer(
     name="smsgate",
@@ -58,6 +65,8 @@ keys_app = typer.Typer(help="Create, list and revoke API keys.")
 app.add_typer(keys_app, name="keys", no_args_is_help=True)
 webhooks_app = typer.Typer(help="See webhook endpoints and replay dead deliveries.")
 app.add_typer(webhooks_app, name="webhooks", no_args_is_help=True)
+messages_app = typer.Typer(help="List stored messages; show one with its timeline.")
+app.add_typer(messages_app, name="messages", no_args_is_help=True)
 
 T = TypeVar("T")
 EXIT_NOT_SENT = 1
@@ -91,6 +100,12 @@ def sending_settings() -> Settings:
     except ConfigError as exc:
         fail(str(exc))
     return settings
+
+
+def log_to_stderr(settings: Settings, level: str = "warning") -> None:
+    """Log lines go to stderr, so that stdout holds only the command's result (JSON, say)."""
+    with contextlib.redirect_stdout(sys.stderr):
+        configure_logging(level, settings.log_format)
 
 
 def env_name(location: str) -> str:
@@ -385,6 +400,64 @@ def db_upgrade() -> None:
     typer.echo("smsgate: the database schema is up to date")
 
 
+@db_app.command("copy")
+def db_copy(
+    to: Annotated[
+        str,
+        typer.Option(
+            "--to",
+            help="The database to copy into, e.g. postgresql://smsgate@db/smsgate; it is "
+            "migrated first and must hold no data.",
+        ),
+    ],
+) -> None:
+    """Copy every row of SMSGATE_DATABASE_URL into another database (SQLite to PostgreSQL).
+
+    Stop smsgate first. All or nothing: rows are kept only if every table's count matches.
+    """
+    from alembic.util import CommandError
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from smsgate.cli_progress import copy_progress
+    from smsgate.db.copy import CopyRefused, copy_database
+    from smsgate.db.engine import UnsupportedDatabase, async_url
+
+    settings = load_settings()
+    try:
+        async_url(to)
+    except (UnsupportedDatabase, ValueError) as exc:
+        # SQLAlchemy's message for an unreadable URL does not repeat it, so no password.
+        fail(f"--to is not a usable database URL ({exc})")
+    target = safe_url(to)
+    with copy_progress() as progress:
+        try:
+            copied = copy_database(
+                settings.database_url, to, progress=progress.advance, counted=progress.start
+            )
+        except CopyRefused as exc:
+            progress.stop()
+            fail(f"db copy: {exc}; nothing was copied", 1)
+        except CommandError as exc:  # a schema Alembic cannot migrate (from a newer smsgate)
+            progress.stop()
+            fail(f"db copy: cannot migrate a database ({exc}); nothing was copied", 1)
+        except (OSError, SQLAlchemyError) as exc:
+            progress.stop()
+            # The text of a driver error can hold the URL, password included: the kind only.
+            fail(f"db copy: cannot reach a database ({type(exc).__name__}); nothing was copied", 1)
+    total = sum(table.rows for table in copied)
+    typer.echo(f"Copied {total:,} rows from {safe_url(settings.database_url)} to {target}:")
+    for table in copied:
+        typer.echo(f"  {table.name:<22} {table.rows:>10,}")
+    typer.echo(f"Row counts match. Now set SMSGATE_DATABASE_URL={target} and start smsgate.")
+
+
+def safe_url(url: str) -> str:
+    """A database URL fit to print: the password masked."""
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
 @app.command()
 def send(
     to: Annotated[str, typer.Option("--to", help="Destination, E.164 (+14155552671).")],
@@ -554,6 +627,271 @@ def prices_update(
     typer.echo(f"Wrote {len(fetched.table.rates)} rate(s) to {target}.")
     if settings.price_table is None or settings.price_table.resolve() != target.resolve():
         typer.echo(f"Set SMSGATE_PRICE_TABLE={target} to use them.")
+
+
+@app.command("send-bulk")
+def send_bulk(
+    file: Annotated[
+        Path,
+        typer.Argument(
+            help="A CSV file: a header naming to and text (and optionally send_at and "
+            "validity), then one message a row; as POST /api/v1/batches takes it.",
+            dir_okay=False,
+        ),
+    ],
+    send_at: Annotated[
+        str | None,
+        typer.Option(
+            "--send-at",
+            help="When rows without their own send_at are sent: ISO 8601 with a time zone, "
+            "up to 30 days ahead (default: now).",
+        ),
+    ] = None,
+    validity: Annotated[
+        str | None,
+        typer.Option(
+            "--validity",
+            help="Seconds (5 to 604800) a row without its own validity may wait to be handed "
+            "over before it expires, unsent.",
+        ),
+    ] = None,
+    wait: Annotated[
+        bool,
+        typer.Option(
+            "--wait",
+            help="Follow the batch until every message is handed over or final. Without "
+            "SMSGATE_BROKER_URL this command hands them over itself (paced like serve).",
+        ),
+    ] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the API's 202 document, with counts by status.")
+    ] = False,
+) -> None:
+    """Queue a CSV file of messages through this machine's services, with a progress bar.
+
+    Exits 0 if every row was accepted, 1 if some were refused, 2 for a bad file or setting.
+    """
+    from rich.console import Console
+
+    from smsgate.api.batch_file import parse_send_at, parse_validity
+    from smsgate.api.errors import ApiError
+    from smsgate.cli_bulk import (
+        document,
+        print_summary,
+        queue_file,
+        read_file,
+        refused_document,
+    )
+    from smsgate.cli_progress import progress_bar
+    from smsgate.services.limits import LimitExceeded, LimitsUnavailable
+    from smsgate.services.queueing import BatchRefused
+
+    try:
+        batch_send_at = parse_send_at((send_at or "").strip())
+    except ValueError:
+        fail("--send-at is not an ISO 8601 time, like 2026-12-01T09:00:00Z")
+    try:
+        batch_validity = parse_validity((validity or "").strip())
+    except ValueError:
+        fail("--validity is not a whole number of seconds")
+    settings = sending_settings()
+    console = Console(highlight=False)
+
+    def refused(code: str, message: str, exit_code: int, rows: int = 0, **more: Any) -> NoReturn:
+        body = refused_document(code, message, more.get("errors", []))
+        if as_json:
+            typer.echo(orjson.dumps(body).decode())
+        else:
+            if body.get("errors"):
+                print_summary(console, body, rows)
+            typer.echo(f"smsgate: nothing was queued: {message} [{code}]", err=True)
+        raise typer.Exit(exit_code)
+
+    with progress_bar() as progress:
+        try:
+            upload = read_file(file, progress)
+        except OSError as exc:
+            drop_bars(progress)
+            fail(f"cannot read {file}: {exc.strerror or exc}")
+        except ApiError as exc:
+            drop_bars(progress)
+            refused(exc.code, exc.message, EXIT_BAD_INPUT)
+        log_to_stderr(settings)
+        upgrade_database(settings)
+        try:
+            queued = asyncio.run(
+                queue_file(
+                    settings,
+                    upload,
+                    send_at=batch_send_at,
+                    validity_s=batch_validity,
+                    wait=wait,
+                    progress=progress,
+                )
+            )
+        except BatchRefused as exc:
+            drop_bars(progress)
+            # Every row refused is the rows' problem (exit 1); an empty or huge batch, the file's.
+            code = EXIT_NOT_SENT if exc.rows else EXIT_BAD_INPUT
+            refused(exc.code, exc.message, code, len(upload.rows), errors=exc.rows)
+        except (LimitExceeded, LimitsUnavailable) as exc:
+            drop_bars(progress)
+            refused(exc.code, exc.message, EXIT_NOT_SENT)
+        except DomainError as exc:  # the batch-wide send_at or validity
+            drop_bars(progress)
+            refused(exc.code, f"{exc.message} (--send-at, --validity)", EXIT_BAD_INPUT)
+        except StoreUnavailable:
+            drop_bars(progress)
+            fail("SMSGATE_DATABASE_URL: the database is unavailable; nothing was queued", 1)
+    body = document(queued)
+    if as_json:
+        typer.echo(orjson.dumps(body).decode())
+    else:
+        print_summary(console, body, len(upload.rows), queued)
+    if body["refused"]:
+        raise typer.Exit(EXIT_NOT_SENT)
+
+
+def drop_bars(progress: Progress) -> None:
+    """Take the bars down before an error is shown: their last state would mislead."""
+    for task in list(progress.task_ids):
+        progress.remove_task(task)
+    progress.stop()
+
+
+def with_message_store(settings: Settings, use: Callable[[MessageStore], Awaitable[T]]) -> T:
+    """Run ``use`` with the message store of a migrated database; exit 1 if unreachable."""
+    upgrade_database(settings)
+
+    async def run() -> T:
+        engine = make_engine(settings.database_url)
+        store = MessageStore(make_sessions(engine))
+        try:
+            return await use(store)
+        finally:
+            await store.close()
+            await engine.dispose()
+
+    try:
+        return asyncio.run(run())
+    except StoreUnavailable:
+        fail("SMSGATE_DATABASE_URL: the database is unavailable", 1)
+
+
+@messages_app.command("list")
+def messages_list(
+    status: Annotated[
+        MessageStatus | None, typer.Option("--status", help="Only messages in this status.")
+    ] = None,
+    to: Annotated[
+        str | None, typer.Option("--to", help="Only messages to this number (any format).")
+    ] = None,
+    since: Annotated[
+        str | None,
+        typer.Option(
+            "--since",
+            help="Only messages created at or after this time: ISO 8601, UTC when it has no "
+            "zone (2026-01-31, 2026-01-31T09:00:00+01:00).",
+        ),
+    ] = None,
+    limit: Annotated[
+        int, typer.Option("--limit", min=1, max=1000, help="At most this many, newest first.")
+    ] = 50,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="One JSON object per message, as the API shows it.")
+    ] = False,
+) -> None:
+    """The newest messages, filtered: a table without the message texts."""
+    from smsgate.api.resources import message_resource
+    from smsgate.cli_messages import message_lines, parse_since
+    from smsgate.domain.phone import parse_phone_number
+
+    settings = load_settings()
+    try:
+        number = parse_phone_number(to, settings.default_region).e164 if to else None
+    except DomainError as exc:
+        fail(f"--to: {exc.message}")
+    try:
+        after = parse_since(since) if since else None
+    except ValueError:
+        fail("--since is not an ISO 8601 date or time, like 2026-01-31 or 2026-01-31T09:00:00Z")
+    log_to_stderr(settings)
+
+    async def newest(store: MessageStore) -> list[Message]:
+        return await store.list(status=status, to=number, created_after=after, limit=limit)
+
+    found = with_message_store(settings, newest)
+    if as_json:
+        for message in found:
+            typer.echo(orjson.dumps(message_resource(message)).decode())
+        return
+    if not found:
+        typer.echo("No messages match.", err=True)
+        return
+    for line in message_lines(found):
+        typer.echo(line)
+
+
+@messages_app.command("show")
+def messages_show(
+    message_id: Annotated[str, typer.Argument(help="The message's id.", metavar="ID")],
+    as_json: Annotated[
+        bool, typer.Option("--json", help="The message with its events, as the API shows it.")
+    ] = False,
+) -> None:
+    """One message: its fields, Plivo's error in words, and its timeline of events."""
+    from smsgate.api.resources import message_resource
+    from smsgate.cli_messages import message_details
+
+    settings = load_settings()
+    log_to_stderr(settings)
+
+    async def one(store: MessageStore) -> Message | None:
+        return await store.get(message_id.strip())
+
+    message = with_message_store(settings, one)
+    if message is None:
+        fail(f"there is no message {message_id[:40]!r}; see smsgate messages list")
+    if as_json:
+        typer.echo(orjson.dumps(message_resource(message, with_events=True)).decode())
+        return
+    for line in message_details(message):
+        typer.echo(line)
+
+
+@app.command()
+def doctor() -> None:
+    """Check configuration, database, broker, Redis, Plivo's credentials and the public URL.
+
+    Each check says ok, warn or fail, and what to fix. Exit 0 when nothing failed, else 1.
+    """
+    from smsgate.cli_doctor import Check, Level, run_checks
+
+    failed = 0
+    warned = 0
+
+    def report(check: Check) -> None:
+        nonlocal failed, warned
+        failed += check.level is Level.FAIL
+        warned += check.level is Level.WARN
+        colour = {Level.OK: "green", Level.WARN: "yellow", Level.FAIL: "red"}[check.level]
+        label = typer.style(f"{check.level.value:<4}", fg=colour, bold=True)
+        typer.echo(f"{label}  {check.topic}: {check.detail}")
+
+    try:
+        settings = get_settings()
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        where = env_name(str(error["loc"][0])) if error["loc"] else "the settings"
+        report(Check("configuration", Level.FAIL, f"{where} is invalid: {error['msg']}"))
+        raise typer.Exit(1) from None
+    log_to_stderr(settings)
+    report(Check("configuration", Level.OK, "the settings are valid"))
+    asyncio.run(run_checks(settings, report))
+    verdict = f"{failed} failed, {warned} warning(s)" if failed or warned else "all good"
+    typer.echo(f"smsgate doctor: {verdict}")
+    if failed:
+        raise typer.Exit(1)
 
 
 def emit_error(code: str, message: str, as_json: bool) -> None:

@@ -164,6 +164,21 @@ class PlivoProvider:
         document = await self._read(url, PricingUnavailable, absent_on_404=True)
         return highest_outbound_rate(document) if document is not None else None
 
+    async def account(self) -> AccountSummary:
+        """Read the account behind the credentials (``GET /v1/Account/{auth_id}/``).
+
+        The cheapest authenticated call Plivo has: it proves the credentials work and sends
+        nothing (``smsgate doctor``). Raises AccountUnavailable, saying why.
+        """
+        document = await self._read(self._account_url, AccountUnavailable)
+        assert document is not None  # None only stands for a 404 when asked to
+        credits = document.get("cash_credits")
+        try:
+            balance = Decimal(credits) if isinstance(credits, str) and credits else None
+        except ArithmeticError:
+            balance = None
+        return AccountSummary(_str_or_none(document.get("name")), balance)
+
     async def find_sent(self, to: str, since: datetime, until: datetime) -> list[SentRecord]:
         """Outbound messages to ``to`` that Plivo took between ``since`` and ``until``.
 
@@ -355,6 +370,18 @@ def highest_outbound_rate(document: dict[str, Any]) -> Decimal | None:
 
 class PricingUnavailable(Exception):
     """Plivo's prices could not be read; the message says why, without secrets."""
+
+
+@dataclass(frozen=True, slots=True)
+class AccountSummary:
+    """What Plivo says of the account, in plain values (no Plivo types leave the adapter)."""
+
+    name: str | None
+    cash_credits: Decimal | None  # the balance, in the account's currency
+
+
+class AccountUnavailable(Exception):
+    """The account could not be read; the message says why, without secrets."""
 
 
 def _json_object(body: bytes) -> dict[str, Any] | None:

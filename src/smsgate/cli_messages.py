@@ -1,0 +1,131 @@
+"""How ``smsgate messages list`` and ``messages show`` print stored messages.
+
+The operator owns the data, so numbers are shown in full; the list leaves the texts out
+(like the CSV export), ``show`` prints the one text asked for.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from smsgate.db.store import Event, Message
+from smsgate.providers.plivo_errors import describe_error_code
+
+_TIME = "%Y-%m-%d %H:%M:%S"
+
+
+def parse_since(value: str) -> datetime:
+    """An ISO 8601 date or time; without a zone it is UTC. Raises ValueError."""
+    moment = datetime.fromisoformat(value.strip())
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
+
+
+def message_lines(messages: list[Message]) -> list[str]:
+    """A header, then one line per message: no text, the number in full."""
+    lines = [
+        f"{'ID':<26}  {'CREATED (UTC)':<19}  {'TO':<16}  {'STATUS':<11}  {'SEG':>3}  "
+        f"{'EST. COST':>9}  ERROR"
+    ]
+    for message in messages:
+        cost = "" if message.estimated_cost is None else str(message.estimated_cost)
+        lines.append(
+            f"{message.id:<26}  {_utc(message.created_at):<19}  {message.to:<16}  "
+            f"{message.status.value:<11}  {message.segments:>3}  {cost:>9}  {_error_short(message)}"
+        )
+    return [line.rstrip() for line in lines]
+
+
+def message_details(message: Message) -> list[str]:
+    """The message's fields, its error in words, then its timeline, oldest first."""
+    fields: list[tuple[str, str]] = [
+        ("to", message.to),
+        ("from", message.sender or "(the provider's default)"),
+        ("status", message.status.value),
+        ("provider", _provider(message)),
+        ("text", "(redacted)" if message.text is None else repr(message.text)),
+        ("encoding", f"{message.encoding}, {message.segments} segment(s)"),
+        ("cost", _cost(message)),
+        ("attempts", str(message.attempts)),
+    ]
+    if message.error_code is not None or message.error_reason is not None:
+        fields.append(("error", _error_long(message)))
+    if message.batch_id is not None:
+        fields.append(("batch", message.batch_id))
+    if message.due_at is not None:
+        fields.append(("due", _utc(message.due_at) + " UTC"))
+    if message.expires_at is not None:
+        fields.append(("expires", _utc(message.expires_at) + " UTC"))
+    if message.api_key_id is not None:
+        fields.append(("api key", message.api_key_id))
+    if message.callback_url is not None:
+        fields.append(("callback", message.callback_url))
+    fields += [
+        ("created", _utc(message.created_at) + " UTC"),
+        ("updated", _utc(message.updated_at) + " UTC"),
+    ]
+    lines = [f"Message {message.id}"]
+    lines += [f"  {name:<9} {value}" for name, value in fields]
+    lines.append("Timeline (UTC)")
+    if not message.events:
+        lines.append("  (no events)")
+    lines += [_event_line(event) for event in message.events]
+    return lines
+
+
+def _event_line(event: Event) -> str:
+    applied = "" if event.applied else "  (kept; the status did not move)"
+    detail = _detail(event.detail)
+    return f"  {_utc(event.at)}  {event.status.value:<11}  {event.source:<10}{detail}{applied}"
+
+
+def _detail(detail: dict[str, Any] | None) -> str:
+    if not detail:
+        return ""
+    parts = []
+    for key, value in detail.items():
+        if value in (None, ""):
+            continue
+        text = f"{key}={value}"
+        code = value if isinstance(value, str) and key.lower() == "errorcode" else None
+        meaning = describe_error_code(code) if code is not None else None
+        if meaning is not None and code not in ("0", "00", "000"):
+            text += f" ({meaning})"
+        parts.append(text)
+    shown = ", ".join(parts)
+    return f"  {shown[:200]}" if shown else ""
+
+
+def _provider(message: Message) -> str:
+    if message.provider_message_uuid is None:
+        return message.provider
+    return f"{message.provider}, message UUID {message.provider_message_uuid}"
+
+
+def _cost(message: Message) -> str:
+    estimated = "none" if message.estimated_cost is None else str(message.estimated_cost)
+    text = f"estimated {estimated}"
+    if message.amount is not None:
+        units = f" for {message.units} unit(s)" if message.units is not None else ""
+        text += f", charged {message.amount}{units}"
+    return text
+
+
+def _error_short(message: Message) -> str:
+    if message.error_code is not None:
+        return message.error_code
+    return (message.error_reason or "")[:40]
+
+
+def _error_long(message: Message) -> str:
+    parts = []
+    if message.error_code is not None:
+        meaning = describe_error_code(message.error_code)
+        parts.append(f"Plivo error {message.error_code}: {meaning}")
+    if message.error_reason:
+        parts.append(message.error_reason)
+    return "; ".join(parts)
+
+
+def _utc(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime(_TIME)
