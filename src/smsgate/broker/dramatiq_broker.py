@@ -1,7 +1,9 @@
 """The Dramatiq side: the broker for a URL, the one actor, and sending work to it.
 
 A broker message carries the ids of up to ``CHUNK`` messages due at the same time: "work on
-these messages now". It carries nothing else; the rows say what to send, and whether to.
+these messages now". It carries nothing else but, as a message option, the id of the API
+request that queued them, so that the worker's log lines for them carry it too; the rows say
+what to send, and whether to.
 
 Dramatiq is the task queue of the field for this (workers, acknowledgements, delayed messages,
 Redis and RabbitMQ); smsgate keeps every decision about a message in its database, so the
@@ -13,12 +15,15 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
+from typing import Any
 
 import dramatiq
 import pika
 import redis.asyncio as aioredis
+from dramatiq.asyncio import get_event_loop_thread
 from dramatiq.brokers.rabbitmq import RabbitmqBroker
 from dramatiq.brokers.redis import RedisBroker
+from dramatiq.middleware import CurrentMessage
 
 from smsgate.db.store import utc_now
 from smsgate.logs import get_logger
@@ -42,10 +47,15 @@ def make_broker(url: str) -> dramatiq.Broker:
         broker = RabbitmqBroker(url=url)
     else:
         raise ValueError(f"{scheme} is not a supported broker; use redis:// or amqp://")
+    broker.add_middleware(CurrentMessage())  # the actor reads its message's options
     return broker
 
 
-Handler = Callable[[list[str]], Awaitable[None]]
+# The handler gets the message ids, and the id of the request that queued them (or None).
+Handler = Callable[[list[str], str | None], Awaitable[None]]
+# The message option that carries the request id. An option, not an argument of the actor:
+# a worker that does not know it ignores it, so serve and workers can be upgraded in any order.
+REQUEST_ID = "smsgate_request_id"
 # Message ids per broker message. Each broker message costs a Dramatiq worker thread and a
 # hop between threads; a chunk's messages are handed over concurrently on the worker's loop
 # (measured: one id per broker message held two workers to about 470 messages/s).
@@ -58,10 +68,15 @@ class BrokerQueue:
     def __init__(self, broker: dramatiq.Broker, handler: Handler | None = None) -> None:
         self.broker = broker
 
-        async def dispatch(message_ids: list[str]) -> None:
+        def dispatch(message_ids: list[str]) -> None:
             if handler is None:  # this process only sends; workers declare the handler
                 raise RuntimeError("this process does not consume smsgate's queue")
-            await handler(message_ids)
+            # On the Dramatiq thread, where the message is known; the handler runs on the
+            # worker's event loop, as an async actor's body would.
+            loop = get_event_loop_thread()
+            if loop is None:
+                raise RuntimeError("the worker's event loop is not running")
+            loop.run_coroutine(handler(message_ids, _request_id()))
 
         # Failures inside the handler (a database outage, say) are retried by Dramatiq a few
         # times; a retry is harmless, since the row decides whether anything is sent.
@@ -76,18 +91,24 @@ class BrokerQueue:
             # behind the chunks of the other threads); each send has its own deadline.
             time_limit=24 * 3600 * 1000,
         )
-        self.actor: dramatiq.Actor[[list[str]], Awaitable[None]] = declare(dispatch)
+        self.actor: dramatiq.Actor[[list[str]], None] = declare(dispatch)
 
-    def announce(self, message_ids: Sequence[str], due_at: datetime) -> None:
-        """Queue work for the messages, delayed until ``due_at`` (blocking: run off the loop)."""
+    def announce(
+        self, message_ids: Sequence[str], due_at: datetime, request_id: str | None = None
+    ) -> None:
+        """Queue work for the messages, delayed until ``due_at`` (blocking: run off the loop);
+        ``request_id`` is the request that queued them, for the worker's logs."""
         delay = _delay_ms(due_at)
+        options: dict[str, Any] = {REQUEST_ID: request_id} if request_id else {}
         for start in range(0, len(message_ids), CHUNK):
             chunk = list(message_ids[start : start + CHUNK])
-            self.actor.send_with_options(args=(chunk,), delay=delay)
+            self.actor.send_with_options(args=(chunk,), delay=delay, **options)
 
-    async def announce_async(self, message_ids: list[str], due_at: datetime) -> None:
+    async def announce_async(
+        self, message_ids: list[str], due_at: datetime, request_id: str | None = None
+    ) -> None:
         """``announce`` on a thread, so the event loop keeps serving meanwhile."""
-        await asyncio.to_thread(self.announce, message_ids, due_at)
+        await asyncio.to_thread(self.announce, message_ids, due_at, request_id)
 
     def close(self) -> None:
         self.broker.close()
@@ -129,6 +150,13 @@ def _amqp_ping(url: str, timeout: float) -> None:
     parameters.stack_timeout = timeout
     parameters.blocked_connection_timeout = timeout
     pika.BlockingConnection(parameters).close()
+
+
+def _request_id() -> str | None:
+    """The request id the message being processed carries, if it is a sane one."""
+    message = CurrentMessage.get_current_message()
+    value = message.options.get(REQUEST_ID) if message is not None else None
+    return value if isinstance(value, str) and 0 < len(value) <= 64 else None
 
 
 def _delay_ms(due_at: datetime) -> int | None:

@@ -13,6 +13,8 @@ import asyncio
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
+import structlog
+
 from smsgate.broker.dramatiq_broker import BrokerProbe, BrokerQueue, make_broker
 from smsgate.db.errors import StoreUnavailable
 from smsgate.db.queue import DueMessage, QueueStore, StoredBatch
@@ -62,13 +64,23 @@ class BrokerEngine:
     def reschedule(self, message_id: str, due_at: datetime) -> None:
         self._spawn([message_id], due_at)
 
-    async def handle(self, message_ids: list[str]) -> None:
+    async def handle(self, message_ids: list[str], request_id: str | None = None) -> None:
         """The actor's body: dispatch those messages that are still waiting and due.
 
         Ids no longer ``accepted`` are skipped (a duplicate or stale announcement: handled,
         canceled or expired). If a dispatch fails, the chunk fails after the others finish,
         and Dramatiq delivers it again: those already handed over are skipped then.
+
+        ``request_id``, the API request that queued them, is on every log line meanwhile
+        (and goes with a message announced again from here, a retry's).
         """
+        if request_id is None:
+            await self._handle(message_ids)
+            return
+        with structlog.contextvars.bound_contextvars(request_id=request_id):
+            await self._handle(message_ids)
+
+    async def _handle(self, message_ids: list[str]) -> None:
         for _ in range(300):  # a worker takes messages a moment before its runtime is open
             if self._dispatcher is not None:
                 break
@@ -163,15 +175,19 @@ class BrokerEngine:
     def _spawn(self, message_ids: list[str], due_at: datetime) -> None:
         if not message_ids:
             return
+        # The request (or the handled chunk) this runs for: its workers log with its id.
+        request_id = structlog.contextvars.get_contextvars().get("request_id")
         task = asyncio.get_running_loop().create_task(
-            self._announce(message_ids, due_at), name="smsgate-announce"
+            self._announce(message_ids, due_at, request_id), name="smsgate-announce"
         )
         self._announcing.add(task)
         task.add_done_callback(self._announcing.discard)
 
-    async def _announce(self, message_ids: list[str], due_at: datetime) -> None:
+    async def _announce(
+        self, message_ids: list[str], due_at: datetime, request_id: str | None
+    ) -> None:
         try:
-            await self.broker_queue.announce_async(message_ids, due_at)
+            await self.broker_queue.announce_async(message_ids, due_at, request_id)
         except Exception as exc:
             # Stored, not announced: the workers' sweeper finds them once they are overdue.
             log.error("announce_failed", messages=len(message_ids), error=type(exc).__name__)
