@@ -124,6 +124,8 @@ def create_fastapi(runtime: Runtime) -> FastAPI:
         try:
             yield
         finally:
+            # The server has stopped listening, and every request has had its answer.
+            log.info("stopping")
             # Claimed hand-offs finish (within Plivo's deadline); unclaimed ones wait for the
             # next start, still accepted.
             if services.engine is not None:
@@ -132,6 +134,7 @@ def create_fastapi(runtime: Runtime) -> FastAPI:
                 task.cancel()
             await asyncio.gather(*background, return_exceptions=True)
             await runtime.close()
+            log.info("stopped")
 
     api = FastAPI(
         title="smsgate",
