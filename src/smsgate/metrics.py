@@ -50,6 +50,24 @@ class Metrics:
             "Queued messages due now and not yet handed over.",
             registry=self.registry,
         )
+        self.status_reports = Counter(
+            "smsgate_status_reports_total",
+            "Delivery reports (Plivo's status callbacks) that moved a message, by the status "
+            "they moved it to.",
+            ["status"],
+            registry=self.registry,
+        )
+        self.spend_today = Gauge(
+            "smsgate_estimated_spend_today",
+            "Estimated cost of the messages stored since 00:00 UTC (test keys' left out), in "
+            "the price table's currency: what SMSGATE_DAILY_SPEND_LIMIT counts.",
+            registry=self.registry,
+        )
+        self.spend_limit = Gauge(
+            "smsgate_daily_spend_limit",
+            "SMSGATE_DAILY_SPEND_LIMIT (0 when unset).",
+            registry=self.registry,
+        )
         self.oldest_due_age = Gauge(
             "smsgate_queue_oldest_due_age_seconds",
             "How long the longest-waiting due message has waited (0 when none waits).",

@@ -101,7 +101,7 @@ async def _nothing() -> None:
     responses={200: {"content": {"text/plain": {}}}},
 )
 async def metrics(request: Request) -> Response:
-    """Counters, the provider latency histogram, and the message and queue gauges.
+    """Counters, the provider latency histogram, and the message, queue and spend gauges.
 
     Counts only, no numbers or texts, so it needs no API key; keep it off the public internet
     all the same, as the volume of traffic is business information.
@@ -115,4 +115,9 @@ async def metrics(request: Request) -> Response:
     depth, oldest = await services.queue.backlog(now)
     registry.queue_depth.set(depth)
     registry.oldest_due_age.set(max(0.0, (now - oldest).total_seconds()) if oldest else 0.0)
+    midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    _, spend = await services.store.usage_since(midnight)
+    registry.spend_today.set(float(spend))
+    limit = runtime_of(request).settings.daily_spend_limit
+    registry.spend_limit.set(float(limit) if limit is not None else 0.0)
     return Response(generate_latest(registry.registry), media_type=CONTENT_TYPE_LATEST)

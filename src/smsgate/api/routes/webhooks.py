@@ -65,6 +65,8 @@ async def status_report(request: Request) -> Response:
     result = await apply_status_report(fields, services.store)
     if result.ignored:
         log.info("status_report_ignored", reason=result.ignored)
+    elif result.transition is not None and result.transition.applied:
+        services.metrics.status_reports.labels(result.transition.new.value).inc()
     return Response(status_code=200)
 
 
