@@ -158,7 +158,8 @@ def test_the_dashboard_draws_the_last_day_and_todays_spend(settings: Settings) -
     app = create_app(settings, provider=RecordingProvider())
     with TestClient(app, base_url=LOCAL_BASE_URL) as client:
         for n in range(3):
-            assert client.post("/api/v1/messages", json={**SEND, "to": f"+1415555267{n}"}).is_success
+            sent = client.post("/api/v1/messages", json={**SEND, "to": f"+1415555267{n}"})
+            assert sent.is_success
         page = client.get("/dashboard")
     assert page.status_code == 200
     assert '<svg viewBox="0 0 720 220" role="img"' in page.text
