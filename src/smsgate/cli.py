@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import math
 import sys
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
@@ -159,6 +160,10 @@ def serve(
         log_level=settings.log_level,
         server_header=False,
         proxy_headers=False,
+        # On SIGTERM, requests in progress get this long (a send takes at most
+        # SMSGATE_PLIVO_TIMEOUT); then a stalled client is cut off, so claimed queued
+        # hand-offs still finish within systemd's TimeoutStopSec.
+        timeout_graceful_shutdown=math.ceil(settings.plivo_timeout) + 10,
     )
     tune_garbage_collector()
     typer.echo(

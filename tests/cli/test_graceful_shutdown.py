@@ -10,6 +10,7 @@ from __future__ import annotations
 import concurrent.futures
 import json
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -118,3 +119,22 @@ def test_sigterm_lets_every_send_in_flight_finish_and_sends_nothing_twice(
         server.send_signal(signal.SIGTERM)
         server.communicate(timeout=20)
     assert sent(emulator) == Counter(INLINE + QUEUED)
+
+
+def test_a_stalled_upload_does_not_hold_sigterm_past_the_grace(tmp_path: Path) -> None:
+    env = environment(
+        SMSGATE_DATABASE_URL=f"sqlite:///{tmp_path / 'smsgate.db'}", SMSGATE_PLIVO_TIMEOUT="1"
+    )
+    port = free_port()
+    server = start(env, port, tmp_path, tmp_path / "serve.log")
+    stalled = socket.create_connection(("127.0.0.1", port))
+    stalled.sendall(
+        b"POST /api/v1/batches HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        b"Content-Type: text/csv\r\nContent-Length: 1000\r\n\r\nto,text\n"
+    )
+    time.sleep(0.3)
+    signalled = time.monotonic()
+    server.send_signal(signal.SIGTERM)
+    server.communicate(timeout=30)
+    assert time.monotonic() - signalled < 15  # 1 s + 10 s of grace
+    stalled.close()
