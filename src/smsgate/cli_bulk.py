@@ -17,14 +17,16 @@ one, ``smsgate serve`` hands them over (it looks for due messages every second);
 ``--wait``, this command hands the batch over itself, with the dispatcher and pacing ``serve``
 uses, so a file can be sent with nothing else running. Only this batch's messages are taken,
 and each is claimed with the store's compare-and-set, so a ``serve`` working at the same time
-cannot make anything go twice. Interrupted (Ctrl-C), claimed hand-offs finish and the rest
-stay ``accepted`` for ``serve``. The sandbox used here simulates no delivery reports: they
-would go to a ``serve`` that cannot check their signature.
+cannot make anything go twice. Interrupted (Ctrl-C or SIGTERM), claimed hand-offs finish and
+the rest stay ``accepted`` for ``serve``. The sandbox used here simulates no delivery reports:
+they would go to a ``serve`` that cannot check their signature.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import signal
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -143,6 +145,11 @@ async def follow(
     total = state.stored
     label = "handing over" if here else "workers handing over"
     task = progress.add_task(label, total=total, count=0, of=total, unit="messages")
+    # SIGTERM stops the watch as Ctrl-C does (asyncio.run cancels this task for SIGINT).
+    loop, current = asyncio.get_running_loop(), asyncio.current_task()
+    if current is not None:
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+            loop.add_signal_handler(signal.SIGTERM, current.cancel)
     try:
         while True:
             if hand_over is not None:
@@ -159,6 +166,8 @@ async def follow(
         # Ctrl-C: asyncio.run cancels this task; leave gracefully instead of mid-send.
         queued.interrupted = True
     finally:
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+            loop.remove_signal_handler(signal.SIGTERM)
         if hand_over is not None:
             await hand_over.stop(grace=settings.plivo_timeout + 5)
             queued.outcomes = dict(hand_over.outcomes)

@@ -15,6 +15,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -291,29 +292,41 @@ def test_wait_retries_a_hand_off_that_sent_nothing_until_plivo_takes_it(
     assert [r.status for r in emulator.requests() if r.method == "POST"] == [503] * 4 + [202]
 
 
-def test_interrupted_wait_leaves_scheduled_messages_queued_and_sends_nothing(
-    plivo_settings: Settings, emulator: EmulatorServer, tmp_path: Path
+def test_sigterm_while_waiting_leaves_scheduled_messages_queued_and_sends_nothing(
+    database: Path, tmp_path: Path, emulator: EmulatorServer
 ) -> None:
     csv_file = write(tmp_path / "list.csv", "to,text\n+14155550100,Hi\n+14155550101,Hi\n")
-    upload = read(csv_file).close()
-
-    async def interrupted() -> Queued:
-        task = asyncio.create_task(
-            queue_file(
-                plivo_settings,
-                upload,
-                send_at=datetime.now(UTC) + timedelta(hours=1),
-                validity_s=None,
-                wait=True,
-                progress=quiet(),
-            )
-        )
-        await asyncio.sleep(1.5)  # stored, and waiting for the hour to come
-        task.cancel()  # what asyncio.run does on Ctrl-C
-        return await task
-
-    queued = asyncio.run(interrupted())
-    assert queued.interrupted
-    assert queued.progress.pending == 2
-    assert queued.progress.counts == {"accepted": 2}
+    env = environment(
+        SMSGATE_DATABASE_URL=f"sqlite:///{database}",
+        PLIVO_AUTH_ID=DEFAULT_AUTH_ID,
+        PLIVO_AUTH_TOKEN=DEFAULT_AUTH_TOKEN,
+        PLIVO_SENDER_ID=SENDER,
+        PLIVO_API_URL=emulator.base_url,
+    )
+    later = (datetime.now(UTC) + timedelta(hours=1)).isoformat()
+    command = [sys.executable, "-m", "smsgate", "send-bulk", str(csv_file), "--wait"]
+    process = subprocess.Popen(
+        [*command, "--send-at", later],
+        env=env,
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while len(stored(database)) < 2:  # stored, and waiting for the hour to come
+            assert process.poll() is None, process.communicate()
+            assert time.monotonic() < deadline, "the batch was never stored"
+            time.sleep(0.1)
+        time.sleep(0.3)  # into the wait
+        process.send_signal(signal.SIGTERM)
+        out, err = process.communicate(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert process.returncode == 0, err  # every row was accepted; the watch just stopped
+    assert "Stopped waiting: 2 not handed over yet" in " ".join(out.split())
+    assert {status for _, status, _, _ in stored(database)} == {"accepted"}
     assert emulator.requests() == []
