@@ -127,7 +127,8 @@ async def follow(
     settings: Settings, services: Services, queued: Queued, progress: Progress
 ) -> None:
     """Watch the batch until no message waits or is being handed over; hand it over here
-    when no broker will. Ctrl-C stops the watch (and this process's hand-offs) gracefully."""
+    when no broker will. Ctrl-C or SIGTERM stops the watch (and this process's hand-offs)
+    gracefully."""
     batch = queued.report.batch
     here = services.broker is None
     queued.waited, queued.handed_over_here = True, here
@@ -165,6 +166,8 @@ async def follow(
     except asyncio.CancelledError:
         # Ctrl-C: asyncio.run cancels this task; leave gracefully instead of mid-send.
         queued.interrupted = True
+        if current is not None:
+            current.uncancel()  # handled: what follows (the graceful stop) runs as usual
     finally:
         with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
             loop.remove_signal_handler(signal.SIGTERM)
