@@ -68,6 +68,11 @@ class Cluster:
         self.workers.append(process)
         return process
 
+    def wait_until_consuming(self, index: int, seconds: float = 30) -> None:
+        """Until worker ``index`` has opened its runtime and consumes (it logs so)."""
+        log = self.tmp / f"worker-{index}.log"
+        wait_for(lambda: b"worker_started" in log.read_bytes(), seconds, "the worker to start")
+
     def _spawn(self, log: BinaryIO) -> subprocess.Popen[bytes]:
         return subprocess.Popen(
             [
@@ -289,7 +294,10 @@ def test_pacing_holds_across_workers(cluster: Cluster, emulator: EmulatorServer)
 def test_a_scheduled_batch_goes_out_on_time_through_the_broker(
     cluster: Cluster, emulator: EmulatorServer
 ) -> None:
+    cluster.env["SMSGATE_LOG_LEVEL"] = "info"  # for its worker_started line
     cluster.start_worker()
+    # Timing a schedule, not a worker's start (which a busy machine can make seconds long).
+    cluster.wait_until_consuming(0)
     send_at = time.time() + 3
     response = httpx.post(
         f"{cluster.url}/api/v1/messages",
