@@ -35,9 +35,8 @@ PAGES = {"/": "send.html", "/messages": "messages.html", "/opt-outs": "opt_outs.
 MAX_FORM_BYTES = 4096
 
 
-class _Redirect(Exception):
-    def __init__(self, to: str) -> None:
-        self.to = to
+class _ForeignHost(Exception):
+    """An open smsgate asked for its pages under a name not this machine's (DNS rebinding)."""
 
 
 async def _viewer(request: Request) -> tuple[ConsoleSession | None, bool]:
@@ -46,7 +45,7 @@ async def _viewer(request: Request) -> tuple[ConsoleSession | None, bool]:
     if not await services.authenticator.keys_required():
         loopback = is_loopback(runtime_of(request).settings.host)
         if loopback and not is_loopback(hostname(request.headers.get("host", "").encode())):
-            raise _Redirect("")  # a foreign name on an open smsgate: nothing to show
+            raise _ForeignHost
         return None, True
     session = await console_session(services, dict(request.headers.raw))
     return session, False
@@ -55,7 +54,7 @@ async def _viewer(request: Request) -> tuple[ConsoleSession | None, bool]:
 async def _page(request: Request, template: str, **context: Any) -> Response:
     try:
         session, open_mode = await _viewer(request)
-    except _Redirect:
+    except _ForeignHost:
         return HTMLResponse("Not found", status_code=404)
     if session is None and not open_mode:
         return RedirectResponse("/login", status_code=303)
