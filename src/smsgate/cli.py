@@ -20,6 +20,7 @@ import orjson
 import phonenumbers
 import typer
 from pydantic import ValidationError
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from smsgate.bootstrap import Runtime, build_provider
 from smsgate.config import ConfigError, ProviderName, Settings, get_settings
@@ -220,13 +221,13 @@ def keys_stored(settings: Settings) -> bool:
     return with_key_store(settings, ask)
 
 
-def with_key_store(settings: Settings, use: Callable[[ApiKeyStore], Awaitable[T]]) -> T:
-    """Run ``use`` with the key store of a migrated database; exit 1 if it is unreachable."""
+def with_engine(settings: Settings, use: Callable[[AsyncEngine], Awaitable[T]]) -> T:
+    """Run ``use`` on the database's engine (migrated by the caller); exit 1 if unreachable."""
 
     async def run() -> T:
         engine = make_engine(settings.database_url)
         try:
-            return await use(ApiKeyStore(make_sessions(engine)))
+            return await use(engine)
         finally:
             await engine.dispose()
 
@@ -234,6 +235,11 @@ def with_key_store(settings: Settings, use: Callable[[ApiKeyStore], Awaitable[T]
         return asyncio.run(run())
     except StoreUnavailable:
         fail("SMSGATE_DATABASE_URL: the database is unavailable", 1)
+
+
+def with_key_store(settings: Settings, use: Callable[[ApiKeyStore], Awaitable[T]]) -> T:
+    """Run ``use`` with the key store of a migrated database; exit 1 if it is unreachable."""
+    return with_engine(settings, lambda engine: use(ApiKeyStore(make_sessions(engine))))
 
 
 @keys_app.command("create")
@@ -340,18 +346,7 @@ def keys_revoke(
 def with_webhook_store(settings: Settings, use: Callable[[WebhookStore], Awaitable[T]]) -> T:
     """Run ``use`` with the webhook store of a migrated database; exit 1 if unreachable."""
     upgrade_database(settings)
-
-    async def run() -> T:
-        engine = make_engine(settings.database_url)
-        try:
-            return await use(WebhookStore(engine))
-        finally:
-            await engine.dispose()
-
-    try:
-        return asyncio.run(run())
-    except StoreUnavailable:
-        fail("SMSGATE_DATABASE_URL: the database is unavailable", 1)
+    return with_engine(settings, lambda engine: use(WebhookStore(engine)))
 
 
 @webhooks_app.command("list")
