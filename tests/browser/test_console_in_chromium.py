@@ -89,6 +89,7 @@ def sign_in(page: Page, url: str, key: str) -> None:
     page.get_by_label("API key").fill(key)
     page.get_by_role("button", name="Sign in").click()
     expect(page.get_by_role("heading", name="Send an SMS")).to_be_visible()
+    page.wait_for_load_state("load")  # the page's scripts run: typing is watched
 
 
 def test_sign_in_with_a_wrong_key_then_the_right_one(page: Page, console: tuple[str, str]) -> None:

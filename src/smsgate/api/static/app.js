@@ -134,3 +134,4 @@ form.addEventListener("submit", async (event) => {
 
 textArea.addEventListener("input", showCount);
 showCount();
+if (toInput.value) checkNumber(); // typed (or filled in by the browser) before this ran
