@@ -11,7 +11,7 @@ from email.utils import format_datetime
 import pytest
 
 from smsgate.client import InvalidResponse, Message, RetryPolicy
-from smsgate.client._core import parse_retry_after
+from smsgate.retry_after import parse_retry_after
 
 
 @pytest.mark.parametrize(

@@ -11,12 +11,9 @@ alone.
 from __future__ import annotations
 
 import json
-import math
 import time
 from collections.abc import Callable, Generator, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from typing import Any
 
 import httpx
@@ -24,6 +21,7 @@ import httpx
 from smsgate import __version__
 from smsgate.client.errors import InvalidResponse, SmsgateError, TransportError, error_class
 from smsgate.client.retry import RetryPolicy
+from smsgate.retry_after import parse_retry_after
 
 USER_AGENT = f"smsgate-python/{__version__}"
 
@@ -196,26 +194,6 @@ def transport_error(exc: httpx.TransportError, call: Call) -> TransportError:
     return TransportError(
         code, f"{where} {what} ({detail})", maybe_sent=maybe_sent, idempotency_key=key
     )
-
-
-def parse_retry_after(value: str | None) -> float | None:
-    """``Retry-After`` in seconds: a number of seconds, or an HTTP date; None if unreadable."""
-    if value is None:
-        return None
-    value = value.strip()
-    try:
-        seconds = float(value)
-    except ValueError:
-        try:
-            moment = parsedate_to_datetime(value)
-        except (TypeError, ValueError, IndexError):
-            return None
-        if moment.tzinfo is None:
-            moment = moment.replace(tzinfo=UTC)
-        seconds = (moment - datetime.now(UTC)).total_seconds()
-    if not math.isfinite(seconds):
-        return None
-    return max(seconds, 0.0)
 
 
 def _decoded(reply: Reply) -> Any:

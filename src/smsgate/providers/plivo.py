@@ -14,14 +14,12 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import math
 import random
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import quote, urlencode, urljoin
 
@@ -49,6 +47,7 @@ from smsgate.providers.http import (
     NotSent,
     TransportError,
 )
+from smsgate.retry_after import parse_retry_after as parse_header
 
 # Statuses after which Plivo has told us it did not take the message and asks us to come back.
 RETRYABLE_STATUSES = frozenset({429, 502, 503})
@@ -409,20 +408,5 @@ def _str_or_none(value: object) -> str | None:
 
 
 def parse_retry_after(value: str | None) -> float | None:
-    """Seconds to wait, from delta-seconds or an HTTP date; None when absent or unreadable."""
-    if value is None:
-        return None
-    value = value.strip()
-    try:
-        seconds = float(value)
-    except ValueError:
-        try:
-            moment = parsedate_to_datetime(value)
-        except (TypeError, ValueError, IndexError):
-            return None
-        if moment.tzinfo is None:  # "-0000" means UTC with no zone given (RFC 5322)
-            moment = moment.replace(tzinfo=UTC)
-        seconds = moment.timestamp() - time.time()
-    if not math.isfinite(seconds):
-        return None
-    return min(max(seconds, 0.0), 3600.0)
+    """Plivo's ``Retry-After`` in seconds; more than an hour is taken as an hour."""
+    return parse_header(value, at_most=3600.0)
