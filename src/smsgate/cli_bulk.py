@@ -45,6 +45,7 @@ from smsgate.domain.access import OPEN
 from smsgate.domain.message import MessageStatus
 from smsgate.providers.sandbox import SandboxProvider
 from smsgate.services.dispatch import Dispatched, Dispatcher
+from smsgate.services.inprocess import finish_claimed
 from smsgate.services.queueing import BatchReport, RowError
 
 READ_CHUNK = 64 * 1024
@@ -249,15 +250,7 @@ class BatchHandOver:
     async def stop(self, grace: float) -> None:
         """Drop hand-offs still waiting for a slot (unclaimed: they stay accepted); let
         claimed ones finish, for up to ``grace`` seconds."""
-        for message_id, task in list(self.inflight.items()):
-            if message_id not in self._claimed:
-                task.cancel()
-        pending = list(self.inflight.values())
-        if pending:
-            _, late = await asyncio.wait(pending, timeout=grace)
-            for task in late:
-                task.cancel()
-            await asyncio.gather(*pending, return_exceptions=True)
+        await finish_claimed(self.inflight, self._claimed, grace)
 
 
 def document(queued: Queued) -> dict[str, Any]:

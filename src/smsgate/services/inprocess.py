@@ -12,8 +12,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Mapping
 from datetime import datetime
+from typing import Any
 
 from smsgate.db.errors import StoreUnavailable
 from smsgate.db.queue import DueMessage, QueueStore
@@ -66,15 +67,7 @@ class InProcessDispatcher:
         self._wakeup.set()
         if self._task is not None:
             await asyncio.gather(self._task, return_exceptions=True)
-        for message_id, task in list(self._inflight.items()):
-            if message_id not in self._claimed:
-                task.cancel()
-        pending = list(self._inflight.values())
-        if pending:
-            _, late = await asyncio.wait(pending, timeout=grace)
-            for task in late:
-                task.cancel()
-            await asyncio.gather(*pending, return_exceptions=True)
+        await finish_claimed(self._inflight, self._claimed, grace)
 
     async def _run(self) -> None:
         while not self._stopping:
@@ -129,3 +122,19 @@ class InProcessDispatcher:
             # A store outage mid-dispatch: the row keeps its status, and is found again.
             log.error("dispatch_failed", message_id=message_id, error=type(error).__name__)
         self._wakeup.set()  # room for one more
+
+
+async def finish_claimed(
+    inflight: Mapping[str, asyncio.Task[Any]], claimed: Collection[str], grace: float
+) -> None:
+    """Stop dispatches: cancel those not holding a claim (their messages stay accepted), and
+    give the claimed ones, which may be talking to the provider, ``grace`` seconds."""
+    for message_id, task in list(inflight.items()):
+        if message_id not in claimed:
+            task.cancel()
+    pending = list(inflight.values())
+    if pending:
+        _, late = await asyncio.wait(pending, timeout=grace)
+        for task in late:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
