@@ -40,10 +40,11 @@ emulator: install  ## run the Plivo emulator on port 8099
 test: install-dev  ## set up, then run every test
 	$(BIN)/pytest
 
-lint: install-dev  ## ruff and mypy --strict
+lint: install-dev  ## ruff, mypy --strict and the import contracts (the layers)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 check: lint test  ## what CI runs
 

@@ -10,8 +10,6 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from smsgate.broker.engine import BrokerEngine
-from smsgate.broker.pacing import RedisPacing
 from smsgate.config import ProviderName, Settings, compact_sender
 from smsgate.db.api_keys import ApiKeyStore
 from smsgate.db.console_sessions import ConsoleSessionStore
@@ -25,18 +23,21 @@ from smsgate.db.retention import RetentionStore
 from smsgate.db.store import MessageStore
 from smsgate.db.webhooks import WebhookStore
 from smsgate.domain.retry import RetryPlan
+from smsgate.engines.broker import BrokerEngine
+from smsgate.engines.inprocess import InProcessDispatcher
 from smsgate.limits.counters import Counters, MemoryCounters
+from smsgate.limits.pacing import Pacing, SenderPacing
 from smsgate.limits.redis_counters import RedisCounters
+from smsgate.limits.redis_pacing import RedisPacing
 from smsgate.logs import get_logger
 from smsgate.metrics import Metrics
 from smsgate.providers.base import SentLookup, SmsProvider
 from smsgate.providers.http import AiohttpTransport, HttpTransport
-from smsgate.providers.plivo import PlivoCredentials, PlivoProvider
+from smsgate.providers.plivo.provider import PlivoCredentials, PlivoProvider
 from smsgate.providers.sandbox import SandboxProvider
 from smsgate.services.access import Authenticator
-from smsgate.services.dispatch import Dispatcher, Pacing, SenderPacing
+from smsgate.services.dispatch import Dispatcher
 from smsgate.services.idempotency import Idempotency
-from smsgate.services.inprocess import InProcessDispatcher
 from smsgate.services.limits import Limits, LimitsUnavailable
 from smsgate.services.outlets import Outlet
 from smsgate.services.queueing import Enqueuer

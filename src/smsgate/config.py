@@ -23,11 +23,11 @@ from pydantic import AliasChoices, Field, SecretStr, ValidationInfo, field_valid
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from yarl import URL
 
+from smsgate.db.price_files import load_price_table
+from smsgate.domain.addresses import is_loopback
 from smsgate.domain.geo import CountryPolicy
 from smsgate.domain.pricing import PriceTable, PriceTableError
 from smsgate.domain.rates import OFF, parse_rate
-from smsgate.net import is_loopback
-from smsgate.price_files import load_price_table
 from smsgate.services.limits import LimitSettings
 
 # Plivo auth IDs are 20 characters: "MA" for a main account, "SA" for a subaccount (reference §1).

@@ -21,7 +21,12 @@ from smsgate.providers.base import (
     Unreadable,
 )
 from smsgate.providers.http import HttpAnswer, HttpRequest, MaybeSent, MockTransport, NotSent
-from smsgate.providers.plivo import PlivoCredentials, PlivoProvider, RetryPolicy, parse_retry_after
+from smsgate.providers.plivo.provider import (
+    PlivoCredentials,
+    PlivoProvider,
+    RetryPolicy,
+    parse_retry_after,
+)
 
 AUTH_ID = "MAXXXXXXXXXXXXXXXXXX"
 TOKEN = "s3cret-token"

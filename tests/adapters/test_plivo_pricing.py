@@ -9,7 +9,7 @@ import orjson
 import pytest
 
 from smsgate.providers.http import HttpAnswer, HttpRequest, MockTransport, NotSent
-from smsgate.providers.plivo import PlivoCredentials, PlivoProvider, PricingUnavailable
+from smsgate.providers.plivo.provider import PlivoCredentials, PlivoProvider, PricingUnavailable
 
 pytestmark = pytest.mark.anyio
 

@@ -31,7 +31,7 @@ from smsgate.api.fastlane import FastLane
 from smsgate.db.api_keys import ApiKeyStore
 from smsgate.domain.access import ALL_SCOPES, Scope
 from smsgate.emulator import DEFAULT_AUTH_TOKEN
-from smsgate.providers.plivo_signature import signature_headers
+from smsgate.providers.plivo.signature import signature_headers
 from tests.conftest import SettingsFactory
 from tests.support.api_keys import create_key, revoke_key, rows, sqlite_path, with_store
 from tests.support.fakes import RecordingProvider

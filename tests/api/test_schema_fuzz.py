@@ -35,7 +35,7 @@ from smsgate.api.app import create_app, create_fastapi
 from smsgate.api.guard import SIGNED_PREFIX
 from smsgate.bootstrap import Runtime
 from smsgate.config import ProviderName, Settings
-from smsgate.providers.plivo_signature import sign_v2, sign_v3
+from smsgate.providers.plivo.signature import sign_v2, sign_v3
 from tests.support.servers import free_port, serve_in_thread
 
 SEED = 20_260_505

@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from smsgate.api.app import create_app
-from smsgate.providers.plivo_signature import sign_v2, sign_v3
+from smsgate.providers.plivo.signature import sign_v2, sign_v3
 from tests.conftest import SettingsFactory
 from tests.support.servers import LOCAL_BASE_URL
 

@@ -13,7 +13,7 @@ import pytest
 from typer.testing import CliRunner
 
 from smsgate.cli import app
-from smsgate.cli_doctor import Check, Level, gather_checks
+from smsgate.cli.doctor import Check, Level, gather_checks
 from smsgate.config import get_settings
 from smsgate.db.migrate import upgrade
 from smsgate.emulator import DEFAULT_AUTH_ID, DEFAULT_AUTH_TOKEN, EmulatorServer

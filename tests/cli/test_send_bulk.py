@@ -27,7 +27,7 @@ from typer.testing import CliRunner
 
 from smsgate.api.batch_file import BatchFileReader
 from smsgate.cli import app
-from smsgate.cli_bulk import Queued, queue_file
+from smsgate.cli.send_bulk import Queued, queue_file
 from smsgate.config import Settings, get_settings
 from smsgate.emulator import DEFAULT_AUTH_ID, DEFAULT_AUTH_TOKEN, EmulatorServer
 from smsgate.services.queueing import BatchRefused

@@ -15,7 +15,7 @@ import pytest
 from smsgate.emulator import EmulatorServer, RequestRecord
 from smsgate.providers.base import Accepted, OutboundSms
 from smsgate.providers.http import AiohttpTransport
-from smsgate.providers.plivo import PlivoCredentials, PlivoProvider
+from smsgate.providers.plivo.provider import PlivoCredentials, PlivoProvider
 
 pytestmark = pytest.mark.integration
 

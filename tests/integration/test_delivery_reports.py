@@ -17,7 +17,7 @@ import pytest
 from smsgate.api.app import create_app
 from smsgate.config import Settings
 from smsgate.emulator import DEFAULT_AUTH_TOKEN, EmulatorServer
-from smsgate.providers.plivo_signature import signature_headers
+from smsgate.providers.plivo.signature import signature_headers
 from tests.conftest import SettingsFactory
 from tests.support.servers import free_port, serve_in_thread
 

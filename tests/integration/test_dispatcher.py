@@ -14,6 +14,7 @@ from smsgate.db.queue import DueMessage, NewBatch, QueuedMessage, QueueStore
 from smsgate.db.store import MessageStore
 from smsgate.domain.message import MessageStatus as S
 from smsgate.domain.retry import RetryPlan
+from smsgate.limits.pacing import SenderPacing
 from smsgate.providers.base import (
     Accepted,
     Ambiguous,
@@ -22,7 +23,7 @@ from smsgate.providers.base import (
     Rejected,
     Transient,
 )
-from smsgate.services.dispatch import Dispatched, Dispatcher, SenderPacing
+from smsgate.services.dispatch import Dispatched, Dispatcher
 from tests.support.fakes import RecordingProvider
 
 pytestmark = [pytest.mark.anyio, pytest.mark.integration]

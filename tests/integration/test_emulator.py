@@ -25,7 +25,7 @@ from smsgate.emulator import (
     EmulatorServer,
     EmulatorState,
 )
-from smsgate.providers.plivo_signature import verify_v2, verify_v3
+from smsgate.providers.plivo.signature import verify_v2, verify_v3
 
 pytestmark = pytest.mark.integration
 

@@ -10,7 +10,7 @@ import pytest
 from smsgate.emulator import DEFAULT_AUTH_ID, DEFAULT_AUTH_TOKEN, EmulatorServer
 from smsgate.providers.base import Accepted, LookupUnavailable, OutboundSms
 from smsgate.providers.http import AiohttpTransport
-from smsgate.providers.plivo import PlivoCredentials, PlivoProvider
+from smsgate.providers.plivo.provider import PlivoCredentials, PlivoProvider
 
 pytestmark = [pytest.mark.anyio, pytest.mark.integration]
 

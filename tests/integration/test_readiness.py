@@ -17,8 +17,8 @@ from fastapi.testclient import TestClient
 from structlog.testing import capture_logs
 
 from smsgate.api.app import create_app
-from smsgate.broker.dramatiq_broker import BrokerProbe
 from smsgate.db.migrate import upgrade
+from smsgate.engines.dramatiq import BrokerProbe
 from tests.conftest import SettingsFactory
 from tests.integration.test_workers import RABBITMQ, require_rabbitmq
 from tests.support.fakes import RecordingProvider

@@ -23,7 +23,7 @@ from pydantic import SecretStr
 from smsgate.api.app import create_app
 from smsgate.bootstrap import callback_token
 from smsgate.config import ProviderName, Settings
-from smsgate.providers.plivo_signature import signature_headers
+from smsgate.providers.plivo.signature import signature_headers
 from smsgate.webhooks import InvalidSignature, verify
 from tests.cli.test_cli import environment
 from tests.conftest import SettingsFactory

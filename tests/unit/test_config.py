@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from smsgate.config import ConfigError, ProviderName, Settings
-from smsgate.net import is_loopback
+from smsgate.domain.addresses import is_loopback
 from tests.conftest import SettingsFactory
 
 GOOD_ID = "MAODUXYWQ2ZJAWZWY0OT"

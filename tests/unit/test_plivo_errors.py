@@ -1,10 +1,10 @@
-"""Tests of Plivo's SMS error code table (smsgate.providers.plivo_errors)."""
+"""Tests of Plivo's SMS error code table (smsgate.providers.plivo.errors)."""
 
 from __future__ import annotations
 
 import pytest
 
-from smsgate.providers.plivo_errors import PlivoErrorCode, describe_error_code, lookup
+from smsgate.providers.plivo.errors import PlivoErrorCode, describe_error_code, lookup
 
 
 @pytest.mark.parametrize(

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from smsgate.providers.plivo_signature import sign_v2, sign_v3, verify_v2, verify_v3
+from smsgate.providers.plivo.signature import sign_v2, sign_v3, verify_v2, verify_v3
 
 # V2 vector from the SDK's tests/resources/test_signature.py (reference §4).
 V2_URL = "https://answer.url"

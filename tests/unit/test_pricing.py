@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
+from smsgate.db.price_files import bundled_price_table, load_price_table, save_price_table
 from smsgate.domain.pricing import PriceTable, PriceTableError, parse_rate
-from smsgate.price_files import bundled_price_table, load_price_table, save_price_table
 
 GOOD: dict[str, Any] = {
     "currency": "USD",

@@ -21,8 +21,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from smsgate.api.routes.webhooks import read_form, single_values
-from smsgate.api.webhook_signature import verify_plivo_request
-from smsgate.providers.plivo_signature import sign_v2, sign_v3
+from smsgate.providers.plivo.requests import verify_plivo_request
+from smsgate.providers.plivo.signature import sign_v2, sign_v3
 from smsgate.services.callbacks import (
     parse_amount,
     parse_error_code,

@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from smsgate.api.webhook_signature import verify_plivo_request
-from smsgate.providers.plivo_signature import sign_v2, sign_v3
+from smsgate.providers.plivo.requests import verify_plivo_request
+from smsgate.providers.plivo.signature import sign_v2, sign_v3
 
 TOKEN = "emulator-auth-token"
 PUBLIC = "https://sms.example.com/gate"

@@ -49,8 +49,8 @@ from smsgate.api.routes.send_sms import send_sms_endpoint
 from smsgate.api.security_headers import SecurityHeaders
 from smsgate.bootstrap import Runtime
 from smsgate.config import Settings, get_settings
+from smsgate.domain.addresses import is_loopback
 from smsgate.logs import get_logger
-from smsgate.net import is_loopback
 from smsgate.providers.base import SmsProvider
 
 log = get_logger("smsgate.app")

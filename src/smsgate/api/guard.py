@@ -33,7 +33,7 @@ from smsgate.api.errors import problem_for
 from smsgate.api.responses import error_response
 from smsgate.domain.access import OPEN, Principal
 from smsgate.domain.access import Scope as KeyScope
-from smsgate.net import is_loopback
+from smsgate.domain.addresses import is_loopback
 from smsgate.services.access import Unauthorized
 
 if TYPE_CHECKING:

@@ -6,7 +6,7 @@ from decimal import Decimal
 from typing import Any
 
 from smsgate.db.store import Event, Message
-from smsgate.providers.plivo_errors import describe_error_code
+from smsgate.providers.plivo.errors import describe_error_code
 
 CSV_COLUMNS = (
     "id",

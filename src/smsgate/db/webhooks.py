@@ -36,7 +36,7 @@ from smsgate.db.tables import (
     WebhookEventRow,
     WebhookOutboxRow,
 )
-from smsgate.providers.plivo_errors import describe_error_code
+from smsgate.providers.plivo.errors import describe_error_code
 
 ENDPOINTS = cast(Table, WebhookEndpointRow.__table__)
 OUTBOX = cast(Table, WebhookOutboxRow.__table__)

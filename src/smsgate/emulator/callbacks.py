@@ -16,6 +16,7 @@ from urllib.parse import urlencode
 import aiohttp
 from yarl import URL
 
+from smsgate.domain.addresses import is_loopback
 from smsgate.emulator.records import (
     MCC,
     MNC,
@@ -26,8 +27,7 @@ from smsgate.emulator.records import (
     plivo_time,
 )
 from smsgate.emulator.state import EmulatorState
-from smsgate.net import is_loopback
-from smsgate.providers.plivo_signature import signature_headers
+from smsgate.providers.plivo.signature import signature_headers
 
 _RETRY_DELAYS_S: Final = (60, 120, 240)
 

@@ -30,7 +30,7 @@ from smsgate.providers.base import (
     SendResult,
     Transient,
 )
-from smsgate.providers.plivo_signature import signature_headers
+from smsgate.providers.plivo.signature import signature_headers
 
 log = get_logger("smsgate.sandbox")
 

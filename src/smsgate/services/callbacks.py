@@ -20,7 +20,7 @@ from smsgate.db.store import MessageStore, Outcome
 from smsgate.domain.message import Transition, from_provider_status
 from smsgate.domain.phone import mask_number
 from smsgate.logs import get_logger
-from smsgate.providers.plivo_errors import describe_error_code, lookup
+from smsgate.providers.plivo.errors import describe_error_code, lookup
 
 __all__ = [
     "StatusReportResult",

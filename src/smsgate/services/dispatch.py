@@ -16,20 +16,18 @@ decides whether anything is sent:
 
 from __future__ import annotations
 
-import asyncio
 import random
 import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Protocol
 
 from smsgate.db.errors import StoreUnavailable
 from smsgate.db.queue import DueMessage, QueueStore
 from smsgate.db.store import MessageStore, Outcome, utc_now
 from smsgate.domain.message import MessageStatus
-from smsgate.domain.pacing import Pacer
 from smsgate.domain.retry import RetryPlan
+from smsgate.limits.pacing import Pacing
 from smsgate.logs import get_logger
 from smsgate.metrics import Metrics
 from smsgate.providers.base import (
@@ -60,40 +58,6 @@ class Dispatched(StrEnum):
     GAVE_UP = "gave_up"  # nothing was sent, and the retry plan is spent: failed
     EXPIRED = "expired"  # its validity ran out before the hand-off
     SKIPPED = "skipped"  # another dispatcher has it, or it is no longer accepted
-
-
-class Pacing(Protocol):
-    """Waits for a sender's next slot; ``hold`` pushes its slots back (a 429)."""
-
-    async def wait(self, sender: str) -> bool:
-        """Wait for the sender's next slot; True if there was a wait."""
-        ...
-
-    def hold(self, sender: str, seconds: float) -> None: ...
-
-
-class SenderPacing:
-    """One ``Pacer`` per sender, in this process (the Redis limiter shares them between many)."""
-
-    def __init__(self, rate: float | None, clock: Callable[[], float] = time.monotonic) -> None:
-        self._rate = rate
-        self._clock = clock
-        self._pacers: dict[str, Pacer] = {}
-
-    async def wait(self, sender: str) -> bool:
-        delay = self._pacer(sender).reserve(self._clock())
-        if delay > 0:
-            await asyncio.sleep(delay)
-        return delay > 0
-
-    def hold(self, sender: str, seconds: float) -> None:
-        self._pacer(sender).hold_until(self._clock() + seconds)
-
-    def _pacer(self, sender: str) -> Pacer:
-        pacer = self._pacers.get(sender)
-        if pacer is None:
-            pacer = self._pacers[sender] = Pacer(self._rate)
-        return pacer
 
 
 class Dispatcher:

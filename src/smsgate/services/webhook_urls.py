@@ -14,8 +14,8 @@ import socket
 
 from yarl import URL
 
+from smsgate.domain.addresses import is_public_address
 from smsgate.domain.errors import DomainError
-from smsgate.net import is_public_address
 
 MAX_URL_LENGTH = 2000
 

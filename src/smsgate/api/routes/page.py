@@ -25,8 +25,8 @@ from smsgate.api.deps import runtime_of
 from smsgate.api.guard import hostname, is_cross_site
 from smsgate.db.console_sessions import LIFETIME, ConsoleSession
 from smsgate.domain.access import OPEN, Scope
+from smsgate.domain.addresses import is_loopback
 from smsgate.domain.encoding import gsm7_tables
-from smsgate.net import is_loopback
 from smsgate.services.access import Unauthorized
 
 TEMPLATES = Jinja2Templates(directory=Path(__file__).parent.parent / "templates")

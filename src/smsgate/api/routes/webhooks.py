@@ -18,9 +18,9 @@ from starlette.responses import Response
 from smsgate.api.deps import runtime_of
 from smsgate.api.errors import ApiError
 from smsgate.api.schemas import ErrorOut
-from smsgate.api.webhook_signature import verify_plivo_request
 from smsgate.bootstrap import Services
 from smsgate.logs import get_logger
+from smsgate.providers.plivo.requests import verify_plivo_request
 from smsgate.services.callbacks import apply_status_report
 from smsgate.services.inbound import handle_inbound
 

@@ -15,10 +15,10 @@ from datetime import datetime, timedelta
 
 import structlog
 
-from smsgate.broker.dramatiq_broker import BrokerProbe, BrokerQueue, make_broker
 from smsgate.db.errors import StoreUnavailable
 from smsgate.db.queue import DueMessage, QueueStore, StoredBatch
 from smsgate.db.store import utc_now
+from smsgate.engines.dramatiq import BrokerProbe, BrokerQueue, make_broker
 from smsgate.logs import get_logger
 from smsgate.services.dispatch import Dispatcher
 from smsgate.services.reconcile import Reconciler

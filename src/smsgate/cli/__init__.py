@@ -27,9 +27,11 @@ from smsgate.config import ConfigError, ProviderName, Settings, get_settings
 from smsgate.db.api_keys import ApiKeyStore, StoredKey
 from smsgate.db.engine import is_sqlite, make_engine, make_sessions
 from smsgate.db.errors import StoreUnavailable
+from smsgate.db.price_files import save_price_table
 from smsgate.db.store import Message, MessageStore
 from smsgate.db.webhooks import Endpoint, WebhookStore
 from smsgate.domain.access import format_scopes, parse_scopes
+from smsgate.domain.addresses import is_loopback
 from smsgate.domain.api_keys import (
     LIVE_PREFIX,
     SHOWN_LENGTH,
@@ -42,9 +44,7 @@ from smsgate.domain.errors import DomainError
 from smsgate.domain.message import MessageStatus
 from smsgate.emulator import DEFAULT_AUTH_ID, DEFAULT_AUTH_TOKEN
 from smsgate.logs import configure_logging, get_logger
-from smsgate.net import is_loopback
-from smsgate.price_files import save_price_table
-from smsgate.providers.plivo import PlivoProvider, PricingUnavailable
+from smsgate.providers.plivo.provider import PlivoProvider, PricingUnavailable
 from smsgate.services.pricing import FetchedPrices, fetch_price_table
 from smsgate.services.sending import SendReport, describe_failure
 
@@ -418,7 +418,7 @@ def db_copy(
     from alembic.util import CommandError
     from sqlalchemy.exc import SQLAlchemyError
 
-    from smsgate.cli_progress import copy_progress
+    from smsgate.cli.progress import copy_progress
     from smsgate.db.copy import CopyRefused, copy_database
     from smsgate.db.engine import UnsupportedDatabase, async_url
 
@@ -546,7 +546,7 @@ def worker(
         settings.check_stale_after()
     except ConfigError as exc:
         fail(str(exc))
-    from smsgate.broker.worker import run_worker
+    from smsgate.cli.worker import run_worker
 
     run_worker(
         settings,
@@ -675,14 +675,14 @@ def send_bulk(
 
     from smsgate.api.batch_file import parse_send_at, parse_validity
     from smsgate.api.errors import ApiError
-    from smsgate.cli_bulk import (
+    from smsgate.cli.progress import progress_bar
+    from smsgate.cli.send_bulk import (
         document,
         print_summary,
         queue_file,
         read_file,
         refused_document,
     )
-    from smsgate.cli_progress import progress_bar
     from smsgate.services.limits import LimitExceeded, LimitsUnavailable
     from smsgate.services.queueing import BatchRefused
 
@@ -803,7 +803,7 @@ def messages_list(
 ) -> None:
     """The newest messages, filtered: a table without the message texts."""
     from smsgate.api.resources import message_resource
-    from smsgate.cli_messages import message_lines, parse_since
+    from smsgate.cli.messages import message_lines, parse_since
     from smsgate.domain.phone import parse_phone_number
 
     settings = load_settings()
@@ -841,7 +841,7 @@ def messages_show(
 ) -> None:
     """One message: its fields, Plivo's error in words, and its timeline of events."""
     from smsgate.api.resources import message_resource
-    from smsgate.cli_messages import message_details
+    from smsgate.cli.messages import message_details
 
     settings = load_settings()
     log_to_stderr(settings)
@@ -865,7 +865,7 @@ def doctor() -> None:
 
     Each check says ok, warn or fail, and what to fix. Exit 0 when nothing failed, else 1.
     """
-    from smsgate.cli_doctor import Check, Level, run_checks
+    from smsgate.cli.doctor import Check, Level, run_checks
 
     failed = 0
     warned = 0

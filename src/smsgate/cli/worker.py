@@ -25,8 +25,8 @@ from dramatiq.middleware import Middleware
 from prometheus_client import start_http_server
 
 from smsgate.bootstrap import Runtime
-from smsgate.broker.dramatiq_broker import QUEUE
 from smsgate.config import Settings
+from smsgate.engines.dramatiq import QUEUE
 from smsgate.logs import get_logger
 
 log = get_logger("smsgate.worker")

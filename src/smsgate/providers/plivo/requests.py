@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from smsgate.providers.plivo_signature import verify_v2, verify_v3
+from smsgate.providers.plivo.signature import verify_v2, verify_v3
 
 __all__ = ["V2_HEADERS", "V3_HEADERS", "verify_plivo_request"]
 

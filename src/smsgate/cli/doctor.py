@@ -23,7 +23,7 @@ from yarl import URL
 from smsgate.bootstrap import build_provider
 from smsgate.config import ConfigError, ProviderName, Settings
 from smsgate.db.engine import is_sqlite, make_engine
-from smsgate.net import is_loopback
+from smsgate.domain.addresses import is_loopback
 
 TIMEOUT = 5.0  # seconds for each network check
 
@@ -292,7 +292,7 @@ async def shared_redis_check(settings: Settings) -> Check:
 
 
 async def plivo_check(settings: Settings) -> Check:
-    from smsgate.providers.plivo import AccountUnavailable, PlivoProvider
+    from smsgate.providers.plivo.provider import AccountUnavailable, PlivoProvider
 
     provider = build_provider(settings.model_copy(update={"plivo_timeout": TIMEOUT}))
     assert isinstance(provider, PlivoProvider)

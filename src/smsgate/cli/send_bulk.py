@@ -43,9 +43,9 @@ from smsgate.db.queue import BatchProgress, DueMessage, QueueStore
 from smsgate.db.store import utc_now
 from smsgate.domain.access import OPEN
 from smsgate.domain.message import MessageStatus
+from smsgate.engines.inprocess import finish_claimed
 from smsgate.providers.sandbox import SandboxProvider
 from smsgate.services.dispatch import Dispatched, Dispatcher
-from smsgate.services.inprocess import finish_claimed
 from smsgate.services.queueing import BatchReport, RowError
 
 READ_CHUNK = 64 * 1024

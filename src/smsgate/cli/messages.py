@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from smsgate.db.store import Event, Message
-from smsgate.providers.plivo_errors import describe_error_code
+from smsgate.providers.plivo.errors import describe_error_code
 
 _TIME = "%Y-%m-%d %H:%M:%S"
 
