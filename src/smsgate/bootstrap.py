@@ -1,16 +1,27 @@
-"""The one place that decides which adapters the application runs with, and wires them."""
+"""The one place that decides which adapters the application runs with, and wires them.
+
+``build_services`` constructs everything a running smsgate uses, from the settings, with a
+keyword for each collaborator a test (or the CLI) may want to replace: the provider, the
+clock, the limit counters and the pacing. ``Runtime`` opens what it built and closes it again,
+through one ``AsyncExitStack``: each component, as it is built, pushes its own close, and they
+run in the reverse order. ``Runtime.background_jobs`` is the one list of what runs beside the
+requests (``serve``) or the broker's messages (``smsgate worker``).
+"""
 
 from __future__ import annotations
 
+import asyncio
+import contextvars
 import secrets
 from collections.abc import Callable
+from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from smsgate.config import ProviderName, Settings, compact_sender
+from smsgate.config import ConfigError, ProviderName, Settings, compact_sender
 from smsgate.db.api_keys import ApiKeyStore
 from smsgate.db.console_sessions import ConsoleSessionStore
 from smsgate.db.engine import make_engine, make_sessions
@@ -18,13 +29,18 @@ from smsgate.db.errors import StoreUnavailable
 from smsgate.db.idempotency import IdempotencyStore
 from smsgate.db.inbound import InboundStore
 from smsgate.db.opt_outs import OptOutStore
-from smsgate.db.queue import QueueStore, StoredBatch
+from smsgate.db.price_files import load_price_table
+from smsgate.db.queue import QueueStore
 from smsgate.db.retention import RetentionStore
-from smsgate.db.store import MessageStore
+from smsgate.db.store import MessageStore, utc_now
 from smsgate.db.webhooks import WebhookStore
+from smsgate.domain.addresses import is_loopback
+from smsgate.domain.pricing import PriceTable, PriceTableError
+from smsgate.domain.rates import parse_rate
 from smsgate.domain.retry import RetryPlan
-from smsgate.engines.broker import BrokerEngine
-from smsgate.engines.inprocess import InProcessDispatcher
+from smsgate.engines import Engine, Job
+from smsgate.engines.broker import BrokerEngine, Sweep
+from smsgate.engines.inprocess import InProcessEngine
 from smsgate.limits.counters import Counters, MemoryCounters
 from smsgate.limits.pacing import Pacing, SenderPacing
 from smsgate.limits.redis_counters import RedisCounters
@@ -38,15 +54,19 @@ from smsgate.providers.sandbox import SandboxProvider
 from smsgate.services.access import Authenticator
 from smsgate.services.dispatch import Dispatcher
 from smsgate.services.idempotency import Idempotency
-from smsgate.services.limits import Limits, LimitsUnavailable
-from smsgate.services.outlets import Outlet
+from smsgate.services.limits import Limits, LimitSettings, LimitsUnavailable
+from smsgate.services.outlets import Outlet, Outlets
 from smsgate.services.queueing import Enqueuer
+from smsgate.services.recipients import RecipientCheck
 from smsgate.services.reconcile import Reconciler
 from smsgate.services.retention import Retention
 from smsgate.services.sending import Sender
 from smsgate.services.webhook_delivery import DeliverySettings, WebhookDeliverer
 
 log = get_logger("smsgate.bootstrap")
+
+STATUS_CALLBACK_PATH = "/api/v1/webhooks/plivo/status"
+Clock = Callable[[], datetime]
 
 
 def build_provider(
@@ -79,220 +99,327 @@ def build_provider(
     )
 
 
-STATUS_CALLBACK_PATH = "/api/v1/webhooks/plivo/status"
-
-
 @dataclass(frozen=True, slots=True)
 class Services:
-    """What the routes and commands use, once the runtime is open."""
+    """What the routes, the commands and the background jobs use, once built."""
 
+    settings: Settings
+    db: AsyncEngine  # SQLAlchemy's engine ("engine" is the queued-sending one below)
     store: MessageStore
-    idempotency: Idempotency
-    sender: Sender
+    queue: QueueStore
     opt_outs: OptOutStore
     inbound: InboundStore
-    # Callbacks are signed with Plivo's auth token; the sandbox signs its own with this too.
+    api_keys: ApiKeyStore
+    webhooks: WebhookStore
+    console_sessions: ConsoleSessionStore
+    metrics: Metrics
+    # Where messages go: the provider, or the sandbox for a test key's.
+    outlets: Outlets
+    recipients: RecipientCheck
+    idempotency: Idempotency
+    sender: Sender
+    enqueuer: Enqueuer
+    dispatcher: Dispatcher
+    # Queued sending: the in-process engine, or the broker's (announcing, or a worker's).
+    engine: Engine
+    reconciler: Reconciler
+    authenticator: Authenticator
+    limits: Limits
+    # Fans changes out into webhook events and posts them, where the engine dispatches.
+    deliverer: WebhookDeliverer
+    # Redacts old texts and deletes old rows, hourly, where the engine dispatches.
+    retention: Retention
+    # Plivo signs its callbacks with the auth token; the sandbox signs its own with this too.
     callback_token: str
     # Where callbacks are addressed and what their signatures cover: SMSGATE_PUBLIC_URL, else
     # this server's own address.
     callback_base_url: str
-    queue: QueueStore
-    enqueuer: Enqueuer
-    dispatcher: Dispatcher
-    # One of the two engines: the dispatcher inside this process, or the broker's workers.
-    engine: InProcessDispatcher | None
-    broker: BrokerEngine | None
-    metrics: Metrics
-    reconciler: Reconciler
-    api_keys: ApiKeyStore
-    authenticator: Authenticator
-    limits: Limits
-    webhooks: WebhookStore
-    console_sessions: ConsoleSessionStore
-    # Fans changes out into webhook events and posts them; it runs where the engine runs:
-    # `serve` starts it without a broker, each worker with one.
-    deliverer: WebhookDeliverer
-    # Redacts old texts and deletes old rows, hourly, where the engine runs (one process at a
-    # time).
-    retention: Retention
+
+
+def build_services(
+    settings: Settings,
+    stack: AsyncExitStack,
+    *,
+    provider: SmsProvider | None = None,
+    clock: Clock = utc_now,
+    counters: Counters | None = None,
+    pacing: Pacing | None = None,
+    worker: Sweep | None = None,
+) -> Services:
+    """Construct smsgate from its settings; push each component's close onto ``stack``.
+
+    Call it inside the running event loop (aiohttp and the group-commit writers need one).
+    What is passed in (a test's fake provider, say) is the caller's to close. ``worker``: this
+    process consumes the broker's messages (``smsgate worker``), sweeping for lost ones so,
+    rather than only announcing them.
+    """
+    token = callback_token(settings)
+    base = settings.public_url or own_address(settings.host, settings.port)
+    if provider is None:
+        provider = build_provider(settings, sandbox_callback_token=token)
+        stack.push_async_callback(provider.aclose)
+    db = make_engine(settings.database_url)
+    stack.push_async_callback(db.dispose)
+    sessions = make_sessions(db)
+    store = MessageStore(sessions, clock)
+    stack.push_async_callback(store.close)
+    queue = QueueStore(db, clock)
+    outlets = build_outlets(settings, provider, token, base, stack)
+    recipients = RecipientCheck(
+        settings.default_region, settings.country_policy, load_prices(settings)
+    )
+    metrics = Metrics()
+    api_keys = ApiKeyStore(sessions, clock, database_url=settings.database_url)
+    stack.callback(api_keys.close)
+    if counters is None:
+        counters = make_counters(settings)
+    limits = Limits(limit_settings(settings), counters, clock)
+    stack.push_async_callback(limits.aclose)
+    if pacing is None:
+        pacing = make_pacing(settings)
+        if isinstance(pacing, RedisPacing):
+            stack.push_async_callback(pacing.aclose)
+    # The engine is built after the dispatcher that it runs, yet the dispatcher tells the
+    # engine of retries: the lambdas look the engine up when called, by then it exists.
+    dispatcher = Dispatcher(
+        outlets,
+        store,
+        queue,
+        pacing,
+        retry=RetryPlan(
+            max_attempts=settings.retry_max_attempts,
+            max_age=timedelta(seconds=settings.retry_max_age),
+        ),
+        reschedule=lambda message_id, due_at: engine.reschedule(message_id, due_at),
+        metrics=metrics,
+        clock=clock,
+    )
+    engine = build_engine(settings, dispatcher, queue, clock, worker=worker)
+    stack.push_async_callback(engine.aclose)
+    authenticator = Authenticator(
+        tuple(key.get_secret_value().encode() for key in settings.api_keys), api_keys
+    )
+    stack.push_async_callback(authenticator.aclose)
+    webhooks = WebhookStore(db, clock)
+    deliverer = WebhookDeliverer(
+        webhooks,
+        DeliverySettings(
+            timeout=settings.webhook_timeout,
+            retry_base=settings.webhook_retry_base,
+            max_age=timedelta(seconds=settings.webhook_max_age),
+            allow_private=settings.webhooks_allow_private,
+        ),
+        callback_secret=(
+            settings.callback_secret.get_secret_value() if settings.callback_secret else None
+        ),
+        clock=clock,
+    )
+    stack.push_async_callback(deliverer.aclose)
+    return Services(
+        settings=settings,
+        db=db,
+        store=store,
+        queue=queue,
+        opt_outs=OptOutStore(sessions, clock),
+        inbound=InboundStore(sessions),
+        api_keys=api_keys,
+        webhooks=webhooks,
+        console_sessions=ConsoleSessionStore(sessions, clock),
+        metrics=metrics,
+        outlets=outlets,
+        recipients=recipients,
+        idempotency=Idempotency(
+            # A request lasts at most its Plivo deadline and its database writes.
+            IdempotencyStore(
+                sessions,
+                longest_request=timedelta(seconds=2 * settings.plivo_timeout + 30),
+                clock=clock,
+            ),
+            ttl=timedelta(hours=settings.idempotency_ttl_hours),
+            # A repeat waits as long as the first request may take: its whole deadline.
+            wait=settings.plivo_timeout + 5,
+        ),
+        sender=Sender(
+            outlets,
+            store,
+            recipients=recipients,
+            sender_id=settings.plivo_sender_id,
+            metrics=metrics,
+            limits=limits,
+        ),
+        enqueuer=Enqueuer(
+            queue,
+            outlets,
+            sender_id=settings.plivo_sender_id,
+            recipients=recipients,
+            announce=engine.announce,
+            clock=clock,
+            limits=limits,
+        ),
+        dispatcher=dispatcher,
+        engine=engine,
+        reconciler=Reconciler(
+            store,
+            queue,
+            outlets.live.provider if isinstance(outlets.live.provider, SentLookup) else None,
+            deadline=timedelta(seconds=settings.plivo_timeout),
+            reschedule=lambda message_id, due_at: engine.reschedule(message_id, due_at),
+            clock=clock,
+            provider=outlets.live.provider.name,
+        ),
+        authenticator=authenticator,
+        limits=limits,
+        deliverer=deliverer,
+        retention=Retention(
+            RetentionStore(db),
+            queue,
+            text_days=settings.retain_text_days,
+            row_days=settings.retain_days,
+            clock=clock,
+        ),
+        callback_token=token,
+        callback_base_url=base,
+    )
+
+
+def build_outlets(
+    settings: Settings, provider: SmsProvider, token: str, base: str, stack: AsyncExitStack
+) -> Outlets:
+    """Where live and test messages go, decided once for every path that sends.
+
+    Plivo is asked for delivery reports only at a public address; the sandbox posts its
+    simulated ones to this server itself. A test key's messages go to the sandbox, reporting
+    here, whatever the configured provider.
+    """
+    wants_reports = settings.public_url is not None or provider.name == "sandbox"
+    live = Outlet(provider, f"{base}{STATUS_CALLBACK_PATH}" if wants_reports else None)
+    if provider.name == "sandbox":
+        return Outlets.single(live)
+    sandbox = SandboxProvider(sender=settings.plivo_sender_id, callback_token=token)
+    stack.push_async_callback(sandbox.aclose)
+    return Outlets(live, Outlet(sandbox, f"{base}{STATUS_CALLBACK_PATH}"))
+
+
+def build_engine(
+    settings: Settings,
+    dispatcher: Dispatcher,
+    queue: QueueStore,
+    clock: Clock,
+    *,
+    worker: Sweep | None,
+) -> Engine:
+    """The in-process engine without a broker; with one, the broker's: a worker consumes,
+    ``serve`` only announces."""
+    if settings.broker_url is None:
+        return InProcessEngine(
+            dispatcher, queue, concurrency=settings.dispatch_concurrency, clock=clock
+        )
+    return BrokerEngine(
+        settings.broker_url,
+        queue,
+        dispatcher=dispatcher if worker is not None else None,
+        sweep=worker,
+        clock=clock,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class JobTimes:
+    """How often the reconciler looks for cut-off hand-offs, and how old they must be
+    (``serve``: every 30 s; ``smsgate worker``: its --sweep-interval)."""
+
+    reconcile_every: float
+    # A send lasts at most its deadline: anything "sending" for much longer was cut off.
+    stale_after: timedelta
+
+    @classmethod
+    def of(cls, settings: Settings, reconcile_every: float = 30.0) -> JobTimes:
+        return cls(reconcile_every, timedelta(seconds=settings.stale_after))
 
 
 class Runtime:
     """Everything a running smsgate uses, opened together and closed together."""
 
-    def __init__(self, settings: Settings, injected_provider: SmsProvider | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        injected_provider: SmsProvider | None = None,
+        *,
+        worker: Sweep | None = None,
+    ) -> None:
         self.settings = settings
         self.injected_provider = injected_provider  # tests pass a fake; else from settings
-        self._engine: AsyncEngine | None = None
+        self._worker = worker  # a worker's sweep; None: serve (or a command)
+        self._stack: AsyncExitStack | None = None
         self._services: Services | None = None
-        self._pacing: Pacing | None = None
-        self._test_sandbox: SandboxProvider | None = None
-        # Made here, not in open(): a worker hands the broker to Dramatiq before its loop runs.
-        self.broker_engine = BrokerEngine(settings.broker_url) if settings.broker_url else None
+        self._jobs: list[asyncio.Task[None]] = []
 
     async def open(self) -> Services:
-        settings = self.settings
-        token = callback_token(settings)
-        base = settings.public_url or own_address(settings.host, settings.port)
-        provider = self.injected_provider or build_provider(settings, sandbox_callback_token=token)
-        self._engine = make_engine(settings.database_url)
-        sessions = make_sessions(self._engine)
-        store = MessageStore(sessions)
-        opt_outs = OptOutStore(sessions)
-        # Plivo is asked for callbacks only at a public address; the sandbox posts its
-        # simulated ones to this server itself.
-        wants_callbacks = settings.public_url is not None or provider.name == "sandbox"
-        callback_url = f"{base}{STATUS_CALLBACK_PATH}" if wants_callbacks else None
-        # Test keys' messages: the sandbox, reporting here, whatever the configured provider.
-        if provider.name == "sandbox":
-            test_outlet = Outlet(provider, callback_url)
-        else:
-            self._test_sandbox = SandboxProvider(
-                sender=settings.plivo_sender_id, callback_token=token
+        stack = AsyncExitStack()
+        try:
+            services = build_services(
+                self.settings, stack, provider=self.injected_provider, worker=self._worker
             )
-            test_outlet = Outlet(self._test_sandbox, f"{base}{STATUS_CALLBACK_PATH}")
-        api_keys = ApiKeyStore(sessions, database_url=settings.database_url)
-        webhooks = WebhookStore(self._engine)
-        limits = Limits(settings.limit_settings, make_counters(settings))
-        await seed_limits(limits, store)
-        prices = settings.load_prices()
-        queue = QueueStore(self._engine)
-        metrics = Metrics()
-        rate = settings.sender_mps or None
-        redis_url = settings.pacing_redis_url
-        pacing: Pacing = RedisPacing(redis_url, rate) if redis_url else SenderPacing(rate)
-        self._pacing = pacing
-        broker = self.broker_engine
-        dispatcher = Dispatcher(
-            provider,
-            store,
-            queue,
-            pacing,
-            retry=RetryPlan(
-                max_attempts=settings.retry_max_attempts,
-                max_age=timedelta(seconds=settings.retry_max_age),
-            ),
-            callback_url=callback_url,
-            reschedule=broker.reschedule if broker is not None else None,
-            metrics=metrics,
-            test_outlet=test_outlet,
-        )
-        engine = (
-            InProcessDispatcher(dispatcher, queue, concurrency=settings.dispatch_concurrency)
-            if broker is None
-            else None
-        )
-        announce: Callable[[StoredBatch, datetime], object]
-        if broker is not None:
-            announce = broker.announce_batch
-        else:
-            assert engine is not None
-            announce = lambda _batch, _due: engine.wake()  # noqa: E731
-        self._services = Services(
-            store=store,
-            idempotency=Idempotency(
-                # A request lasts at most its Plivo deadline and its database writes.
-                IdempotencyStore(
-                    sessions, longest_request=timedelta(seconds=2 * settings.plivo_timeout + 30)
-                ),
-                ttl=timedelta(hours=settings.idempotency_ttl_hours),
-                # A repeat waits as long as the first request may take: its whole deadline.
-                wait=settings.plivo_timeout + 5,
-            ),
-            sender=Sender(
-                provider,
-                store,
-                default_region=settings.default_region,
-                sender_id=settings.plivo_sender_id,
-                callback_url=callback_url,
-                prices=prices,
-                metrics=metrics,
-                countries=settings.country_policy,
-                test_outlet=test_outlet,
-                limits=limits,
-            ),
-            opt_outs=opt_outs,
-            inbound=InboundStore(sessions),
-            callback_token=token,
-            callback_base_url=base,
-            queue=queue,
-            enqueuer=Enqueuer(
-                queue,
-                provider_name=provider.name,
-                sender_id=settings.plivo_sender_id,
-                default_region=settings.default_region,
-                prices=prices,
-                countries=settings.country_policy,
-                announce=announce,
-                limits=limits,
-                test_provider_name=test_outlet.provider.name,
-            ),
-            dispatcher=dispatcher,
-            engine=engine,
-            broker=broker,
-            metrics=metrics,
-            reconciler=Reconciler(
-                store,
-                queue,
-                provider if isinstance(provider, SentLookup) else None,
-                deadline=timedelta(seconds=settings.plivo_timeout),
-                reschedule=broker.reschedule if broker is not None else None,
-                provider=provider.name,
-            ),
-            api_keys=api_keys,
-            authenticator=Authenticator(
-                tuple(key.get_secret_value().encode() for key in settings.api_keys), api_keys
-            ),
-            limits=limits,
-            webhooks=webhooks,
-            console_sessions=ConsoleSessionStore(sessions),
-            deliverer=WebhookDeliverer(
-                webhooks,
-                DeliverySettings(
-                    timeout=settings.webhook_timeout,
-                    retry_base=settings.webhook_retry_base,
-                    max_age=timedelta(seconds=settings.webhook_max_age),
-                    allow_private=settings.webhooks_allow_private,
-                ),
-                callback_secret=(
-                    settings.callback_secret.get_secret_value()
-                    if settings.callback_secret
-                    else None
-                ),
-            ),
-            retention=Retention(
-                RetentionStore(self._engine),
-                queue,
-                text_days=settings.retain_text_days,
-                row_days=settings.retain_days,
-            ),
-        )
-        return self._services
+            await seed_limits(services.limits, services.store)
+        except BaseException:
+            await stack.aclose()
+            raise
+        self._stack, self._services = stack, services
+        return services
+
+    def background_jobs(self, *, serving: bool, times: JobTimes) -> list[Job]:
+        """What runs beside the requests or the broker's messages: the one list.
+
+        Where the engine dispatches (``serve`` without a broker, or a worker), this process
+        also looks after its hand-offs (the reconciler), delivers webhooks and applies
+        retention; ``serve`` with a broker leaves those to the workers.
+        """
+        services = self.services
+        jobs: list[Job] = []
+        if serving:
+            jobs.append(services.idempotency.purge_forever())
+        if services.engine.dispatches_here:
+            jobs.append(
+                services.reconciler.run_forever(
+                    interval=times.reconcile_every, stale_after=times.stale_after
+                )
+            )
+            jobs.append(services.deliverer.run_forever())
+            # Hourly, under a database lock: one process at a time does it.
+            jobs.append(services.retention.run_forever())
+        jobs.extend(services.engine.jobs())
+        return jobs
+
+    def start_jobs(self, *, serving: bool, times: JobTimes) -> None:
+        """Start the background jobs as tasks of this loop, outside any request's context."""
+        for job in self.background_jobs(serving=serving, times=times):
+            self._jobs.append(asyncio.create_task(job, context=contextvars.Context()))
+
+    async def stop(self) -> None:
+        """Stop queued sending (claimed hand-offs finish within the grace), then the jobs."""
+        if self._services is not None:
+            await self._services.engine.stop(grace=self.settings.send_grace)
+        for task in self._jobs:
+            task.cancel()
+        await asyncio.gather(*self._jobs, return_exceptions=True)
+        self._jobs.clear()
 
     async def close(self) -> None:
-        if self._services is not None:
-            if self._services.broker is not None:
-                await self._services.broker.close()
-            if isinstance(self._pacing, RedisPacing):
-                await self._pacing.aclose()
-            await self._services.authenticator.aclose()
-            await self._services.deliverer.aclose()
-            self._services.api_keys.close()
-            await self._services.limits.aclose()
-            if self.injected_provider is None:
-                await self._services.sender.provider.aclose()
-            if self._test_sandbox is not None:
-                await self._test_sandbox.aclose()
-            await self._services.store.close()
-        if self._engine is not None:
-            await self._engine.dispose()
+        """Close what ``open`` opened, in the reverse order (after ``stop``, if jobs ran)."""
+        await self.stop()
+        stack, self._stack = self._stack, None
+        self._services = None
+        if stack is not None:
+            await stack.aclose()
 
     async def check_database(self) -> None:
-        """A ``SELECT 1`` through this runtime's engine; raises what the database raised."""
-        if self._engine is None:
-            raise RuntimeError("the runtime is not open")
-        async with self._engine.connect() as connection:
+        """A ``SELECT 1`` through this runtime's database; raises what the database raised."""
+        async with self.services.db.connect() as connection:
             await connection.execute(text("SELECT 1"))
+
+    @property
+    def opened(self) -> bool:
+        return self._services is not None
 
     @property
     def services(self) -> Services:
@@ -317,6 +444,63 @@ def make_counters(settings: Settings) -> Counters:
     else counted in this process."""
     url = settings.pacing_redis_url
     return RedisCounters(url) if url else MemoryCounters()
+
+
+def make_pacing(settings: Settings) -> Pacing:
+    """Pacing shared through Redis when there is one; else kept in this process."""
+    rate = settings.sender_mps or None
+    url = settings.pacing_redis_url
+    return RedisPacing(url, rate) if url else SenderPacing(rate)
+
+
+def limit_settings(settings: Settings) -> LimitSettings:
+    return LimitSettings(
+        requests=parse_rate(settings.rate_limit),
+        destinations=parse_rate(settings.destination_limit),
+        daily_messages=settings.daily_message_limit,
+        daily_spend=settings.daily_spend_limit,
+        fail_open=settings.limits_fail_open,
+    )
+
+
+def load_prices(settings: Settings) -> PriceTable:
+    """The price table to estimate costs with; ConfigError if the configured one is bad."""
+    try:
+        return load_price_table(settings.price_table)
+    except PriceTableError as exc:
+        raise ConfigError("SMSGATE_PRICE_TABLE", f"is unusable: {exc}") from None
+
+
+def check_serving(
+    settings: Settings,
+    *,
+    insecure_no_auth: bool = False,
+    keys_stored: Callable[[], bool] = lambda: False,
+) -> None:
+    """The gate ``serve`` passes before it binds: a usable provider, and no open endpoint.
+
+    ``keys_stored`` says whether the database holds API keys (asked only if needed).
+    """
+    settings.check_provider()
+    load_prices(settings)
+    settings.check_stale_after()
+    keys = settings.auth_required or (
+        (bool(settings.cors_origins) or not is_loopback(settings.host)) and keys_stored()
+    )
+    if settings.cors_origins and not keys:
+        raise ConfigError(
+            "SMSGATE_CORS_ORIGINS",
+            "needs API keys (smsgate keys create, or SMSGATE_API_KEYS): without keys, any "
+            "page on a listed site could send SMS through this smsgate from its visitors' "
+            "browsers",
+        )
+    if not keys and not insecure_no_auth and not is_loopback(settings.host):
+        raise ConfigError(
+            "SMSGATE_API_KEYS",
+            f"is not set, no key was created (smsgate keys create), and {settings.host} is "
+            "not a loopback address: an open SMS endpoint is a fraud magnet. Create a key, or "
+            "pass --insecure-no-auth",
+        )
 
 
 async def seed_limits(limits: Limits, store: MessageStore) -> None:

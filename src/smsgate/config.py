@@ -11,7 +11,6 @@ with any configuration; ``check_serving`` is the strict gate that ``serve`` and 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from decimal import Decimal
 from enum import StrEnum
 from functools import lru_cache
@@ -23,12 +22,9 @@ from pydantic import AliasChoices, Field, SecretStr, ValidationInfo, field_valid
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from yarl import URL
 
-from smsgate.db.price_files import load_price_table
 from smsgate.domain.addresses import is_loopback
 from smsgate.domain.geo import CountryPolicy
-from smsgate.domain.pricing import PriceTable, PriceTableError
 from smsgate.domain.rates import OFF, parse_rate
-from smsgate.services.limits import LimitSettings
 
 # Plivo auth IDs are 20 characters: "MA" for a main account, "SA" for a subaccount (reference §1).
 AUTH_ID_PATTERN = re.compile(r"^(MA|SA)[A-Z0-9]{18}$")
@@ -190,16 +186,6 @@ class Settings(BaseSettings):
         parse_rate(value)  # raises ValueError saying what is wrong
         return value
 
-    @property
-    def limit_settings(self) -> LimitSettings:
-        return LimitSettings(
-            requests=parse_rate(self.rate_limit),
-            destinations=parse_rate(self.destination_limit),
-            daily_messages=self.daily_message_limit,
-            daily_spend=self.daily_spend_limit,
-            fail_open=self.limits_fail_open,
-        )
-
     @field_validator("plivo_auth_token", "callback_secret", mode="before")
     @classmethod
     def _blank_token_is_unset(cls, value: object) -> object:
@@ -350,6 +336,13 @@ class Settings(BaseSettings):
         return None
 
     @property
+    def send_grace(self) -> float:
+        """Seconds a stop waits for hand-offs already claimed: one Plivo deadline (its
+        retries included) and the outcome's write. ``serve``, ``smsgate worker`` and
+        ``send-bulk --wait`` all stop within it; unclaimed messages stay queued."""
+        return self.plivo_timeout + 10
+
+    @property
     def stale_after(self) -> float:
         """Seconds after which a hand-off still "sending" was cut off (see the field)."""
         if self.stale_sending_after is not None:
@@ -399,44 +392,6 @@ class Settings(BaseSettings):
                 "SMSGATE_STALE_SENDING_AFTER",
                 f"must be longer than a send may take ({self.plivo_timeout:g} s, "
                 "SMSGATE_PLIVO_TIMEOUT), or sends in progress would be reconciled",
-            )
-
-    def load_prices(self) -> PriceTable:
-        """The price table to estimate costs with; ConfigError if the configured one is bad."""
-        try:
-            return load_price_table(self.price_table)
-        except PriceTableError as exc:
-            raise ConfigError("SMSGATE_PRICE_TABLE", f"is unusable: {exc}") from None
-
-    def check_serving(
-        self,
-        *,
-        insecure_no_auth: bool = False,
-        keys_stored: Callable[[], bool] = lambda: False,
-    ) -> None:
-        """The gate ``serve`` passes before it binds: a usable provider, and no open endpoint.
-
-        ``keys_stored`` says whether the database holds API keys (asked only if needed).
-        """
-        self.check_provider()
-        self.load_prices()
-        self.check_stale_after()
-        keys = self.auth_required or (
-            (bool(self.cors_origins) or not is_loopback(self.host)) and keys_stored()
-        )
-        if self.cors_origins and not keys:
-            raise ConfigError(
-                "SMSGATE_CORS_ORIGINS",
-                "needs API keys (smsgate keys create, or SMSGATE_API_KEYS): without keys, any "
-                "page on a listed site could send SMS through this smsgate from its visitors' "
-                "browsers",
-            )
-        if not keys and not insecure_no_auth and not is_loopback(self.host):
-            raise ConfigError(
-                "SMSGATE_API_KEYS",
-                f"is not set, no key was created (smsgate keys create), and {self.host} is not "
-                "a loopback address: an open SMS endpoint is a fraud magnet. Create a key, or "
-                "pass --insecure-no-auth",
             )
 
 

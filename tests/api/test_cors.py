@@ -9,6 +9,7 @@ from fastapi.testclient import TestClient
 from pydantic import ValidationError
 
 from smsgate.api.app import create_app
+from smsgate.bootstrap import check_serving
 from smsgate.config import ConfigError, Settings
 from tests.conftest import SettingsFactory
 from tests.support.fakes import RecordingProvider
@@ -98,7 +99,7 @@ def test_without_listed_origins_there_is_no_cors_at_all(
 def test_cors_without_api_keys_is_refused_at_start() -> None:
     settings = Settings.model_validate({"cors_origins": APP})
     with pytest.raises(ConfigError, match="SMSGATE_CORS_ORIGINS"):
-        settings.check_serving()
+        check_serving(settings)
 
 
 @pytest.mark.parametrize("origin", ["app.example.com", "ftp://app.example.com", f"{APP}/path"])

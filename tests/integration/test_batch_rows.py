@@ -12,7 +12,9 @@ from smsgate.db.engine import make_engine, make_sessions
 from smsgate.db.queue import QueueStore, StoredBatch
 from smsgate.db.store import Message, MessageStore
 from smsgate.domain.errors import DomainError
+from smsgate.services.outlets import Outlet, Outlets
 from smsgate.services.queueing import BatchRefused, Enqueuer, Row
+from tests.support.fakes import RecordingProvider
 
 pytestmark = [pytest.mark.anyio, pytest.mark.integration]
 
@@ -36,9 +38,11 @@ async def rig(migrated: str) -> AsyncIterator[Rig]:
     engine = make_engine(migrated)
     messages = MessageStore(make_sessions(engine))
     announced: list[tuple[StoredBatch, datetime]] = []
+    plivo = RecordingProvider()
+    plivo.name = "plivo"
     enqueuer = Enqueuer(
         QueueStore(engine),
-        provider_name="plivo",
+        Outlets.single(Outlet(plivo, None)),
         sender_id="+14155550199",
         announce=lambda batch, due: announced.append((batch, due)),
         clock=lambda: NOW,

@@ -24,6 +24,7 @@ from smsgate.providers.base import (
     Transient,
 )
 from smsgate.services.dispatch import Dispatched, Dispatcher
+from smsgate.services.outlets import Outlet, Outlets
 from tests.support.fakes import RecordingProvider
 
 pytestmark = [pytest.mark.anyio, pytest.mark.integration]
@@ -69,12 +70,11 @@ async def rig(migrated: str) -> AsyncIterator[Rig]:
     pacing = SenderPacing(rate=None)
     now = [datetime.now(UTC)]
     dispatcher = Dispatcher(
-        provider,
+        Outlets.single(Outlet(provider, "https://sms.example.com/status")),
         store,
         queue,
         pacing,
         retry=RetryPlan(max_attempts=3, max_age=timedelta(hours=1)),
-        callback_url="https://sms.example.com/status",
         clock=lambda: now[0],
         rng=random.Random(7),
     )

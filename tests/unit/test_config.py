@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from smsgate.bootstrap import check_serving, load_prices
 from smsgate.config import ConfigError, ProviderName, Settings
 from smsgate.domain.addresses import is_loopback
 from tests.conftest import SettingsFactory
@@ -156,10 +157,10 @@ def test_a_non_loopback_host_without_api_keys_is_refused(make_settings: Settings
     """An open SMS endpoint on the network is refused unless the operator insists."""
     settings = make_settings(host="0.0.0.0")
     with pytest.raises(ConfigError) as raised:
-        settings.check_serving()
+        check_serving(settings)
     assert raised.value.variable == "SMSGATE_API_KEYS"
-    settings.check_serving(insecure_no_auth=True)
-    make_settings(host="0.0.0.0", api_keys="k").check_serving()
+    check_serving(settings, insecure_no_auth=True)
+    check_serving(make_settings(host="0.0.0.0", api_keys="k"))
 
 
 @pytest.mark.parametrize(
@@ -208,11 +209,11 @@ def test_env_example_copied_to_env_gives_a_working_sandbox(tmp_path: Path) -> No
     (tmp_path / ".env").write_text((REPO / ".env.example").read_text())
     settings = Settings()
     assert settings.resolved_provider is ProviderName.SANDBOX
-    settings.check_serving()
+    check_serving(settings)
 
 
 def test_a_blank_price_table_means_the_shipped_one(tmp_path: Path) -> None:
     (tmp_path / ".env").write_text("SMSGATE_PRICE_TABLE=\n")
     settings = Settings(_env_file=tmp_path / ".env")  # type: ignore[call-arg]
     assert settings.price_table is None
-    assert settings.load_prices().rate("US") is not None
+    assert load_prices(settings).rate("US") is not None

@@ -9,7 +9,7 @@ import pytest
 
 from smsgate.api.errors import SEND_FAILURE_STATUS
 from smsgate.providers.base import Accepted, SendResult
-from smsgate.services.sending import describe_failure
+from smsgate.services.handoff import describe_failure
 
 RESULTS = get_args(SendResult)
 

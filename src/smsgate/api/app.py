@@ -12,10 +12,9 @@ The layers, outermost first:
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
 from fastapi import FastAPI
@@ -47,7 +46,7 @@ from smsgate.api.routes import (
 )
 from smsgate.api.routes.send_sms import send_sms_endpoint
 from smsgate.api.security_headers import SecurityHeaders
-from smsgate.bootstrap import Runtime
+from smsgate.bootstrap import JobTimes, Runtime
 from smsgate.config import Settings, get_settings
 from smsgate.domain.addresses import is_loopback
 from smsgate.logs import get_logger
@@ -103,36 +102,19 @@ def create_fastapi(runtime: Runtime) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         services = await runtime.open()
-        # A send lasts at most its deadline: anything "sending" for much longer was cut off.
-        stale_after = timedelta(seconds=settings.stale_after)
-        await services.reconciler.run(datetime.now(UTC) - stale_after)
-        purging = asyncio.create_task(services.idempotency.purge_forever())
-        background = [purging]
-        if services.engine is not None:
-            # Without a broker this process is the only one to look after its hand-offs,
-            # to deliver webhooks and to apply retention (with one, the workers do).
-            services.engine.start()
-            background.append(
-                asyncio.create_task(
-                    services.reconciler.run_forever(interval=30, stale_after=stale_after)
-                )
-            )
-            background.append(asyncio.create_task(services.deliverer.run_forever()))
-            background.append(asyncio.create_task(services.retention.run_forever()))
+        times = JobTimes.of(settings)
+        # Hand-offs cut off by the last stop are settled before anything new is sent.
+        await services.reconciler.run(datetime.now(UTC) - times.stale_after)
+        runtime.start_jobs(serving=True, times=times)
         keys = await services.authenticator.keys_required()
-        log.info("started", provider=services.sender.provider.name, auth=keys)
+        log.info("started", provider=services.outlets.live.provider.name, auth=keys)
         try:
             yield
         finally:
             # The server has stopped listening, and every request has had its answer.
             log.info("stopping")
-            # Claimed hand-offs finish (within Plivo's deadline); unclaimed ones wait for the
-            # next start, still accepted.
-            if services.engine is not None:
-                await services.engine.stop(grace=settings.plivo_timeout + 5)
-            for task in background:
-                task.cancel()
-            await asyncio.gather(*background, return_exceptions=True)
+            # Claimed hand-offs finish (within SMSGATE_PLIVO_TIMEOUT); unclaimed ones wait for
+            # the next start, still accepted.
             await runtime.close()
             log.info("stopped")
 

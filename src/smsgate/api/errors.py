@@ -30,7 +30,7 @@ BATCH_BODY_BYTES = 1024 * 1024  # POST /api/v1/messages, which takes up to 10,00
 # is read as it arrives and only its rows are kept.
 UPLOAD_BODY_BYTES = 4 * 1024 * 1024
 
-# HTTP status for each failure code of a send (smsgate.services.sending.describe_failure).
+# HTTP status for each failure code of a send (smsgate.services.handoff.describe_failure).
 SEND_FAILURE_STATUS = {
     "provider_rejected": 400,
     "provider_auth_failed": 502,

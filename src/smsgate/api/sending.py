@@ -20,8 +20,9 @@ from smsgate.api.responses import JsonResponse, error_body
 from smsgate.api.schemas import SendSmsIn
 from smsgate.bootstrap import Runtime
 from smsgate.domain.access import Principal
+from smsgate.services.handoff import describe_failure
 from smsgate.services.idempotency import Answer, request_hash
-from smsgate.services.sending import SendReport, describe_failure
+from smsgate.services.sending import SendReport
 
 Wording = Callable[[SendReport], Answer]
 Respond = Callable[[bytes, Principal], Awaitable[Answer]]

@@ -22,7 +22,7 @@ import typer
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from smsgate.bootstrap import Runtime, build_provider
+from smsgate.bootstrap import Runtime, build_provider, check_serving, load_prices
 from smsgate.config import ConfigError, ProviderName, Settings, get_settings
 from smsgate.db.api_keys import ApiKeyStore, StoredKey
 from smsgate.db.engine import is_sqlite, make_engine, make_sessions
@@ -45,8 +45,9 @@ from smsgate.domain.message import MessageStatus
 from smsgate.emulator import DEFAULT_AUTH_ID, DEFAULT_AUTH_TOKEN
 from smsgate.logs import configure_logging, get_logger
 from smsgate.providers.plivo.provider import PlivoProvider, PricingUnavailable
+from smsgate.services.handoff import describe_failure
 from smsgate.services.pricing import FetchedPrices, fetch_price_table
-from smsgate.services.sending import SendReport, describe_failure
+from smsgate.services.sending import SendReport
 
 if TYPE_CHECKING:
     from rich.progress import Progress
@@ -98,7 +99,7 @@ def sending_settings() -> Settings:
     settings = load_settings()
     try:
         settings.check_provider()
-        settings.load_prices()
+        load_prices(settings)
     except ConfigError as exc:
         fail(str(exc))
     return settings
@@ -143,8 +144,8 @@ def serve(
     overrides = {k: v for k, v in {"host": host, "port": port}.items() if v is not None}
     settings = load_settings(**overrides)
     try:
-        settings.check_serving(
-            insecure_no_auth=insecure_no_auth, keys_stored=lambda: keys_stored(settings)
+        check_serving(
+            settings, insecure_no_auth=insecure_no_auth, keys_stored=lambda: keys_stored(settings)
         )
     except ConfigError as exc:
         fail(str(exc))
@@ -161,10 +162,10 @@ def serve(
         log_level=settings.log_level,
         server_header=False,
         proxy_headers=False,
-        # On SIGTERM, requests in progress get this long (a send takes at most
+        # On SIGTERM, requests in progress get the send grace (a send takes at most
         # SMSGATE_PLIVO_TIMEOUT); then a stalled client is cut off, so claimed queued
         # hand-offs still finish within systemd's TimeoutStopSec.
-        timeout_graceful_shutdown=math.ceil(settings.plivo_timeout) + 10,
+        timeout_graceful_shutdown=math.ceil(settings.send_grace),
     )
     tune_garbage_collector()
     typer.echo(
@@ -487,7 +488,9 @@ def send(
         fail(f"SMSGATE_DATABASE_URL: the database is unavailable ({exc}); nothing was sent", 1)
     if (accepted := report.accepted) is not None:
         if as_json:
-            typer.echo(orjson.dumps(report.success_document(accepted)).decode())
+            from smsgate.api.routes.send_sms import success_document
+
+            typer.echo(orjson.dumps(success_document(report, accepted)).decode())
         else:
             typer.echo(
                 f"Sent to {report.to.e164} via {settings.resolved_provider.value}: "
@@ -563,7 +566,7 @@ def prices_show() -> None:
     """Print the price table in use (SMSGATE_PRICE_TABLE, else the one shipped)."""
     settings = load_settings()
     try:
-        table = settings.load_prices()
+        table = load_prices(settings)
     except ConfigError as exc:
         fail(str(exc))
     typer.echo(f"Price table: {table.origin}")

@@ -20,7 +20,7 @@ from pathlib import Path
 import httpx
 from yarl import URL
 
-from smsgate.bootstrap import build_provider
+from smsgate.bootstrap import build_provider, load_prices
 from smsgate.config import ConfigError, ProviderName, Settings
 from smsgate.db.engine import is_sqlite, make_engine
 from smsgate.domain.addresses import is_loopback
@@ -76,7 +76,7 @@ async def run_checks(settings: Settings, report: Report) -> None:
 def configuration_checks(settings: Settings) -> list[Check]:
     checks = [provider_check(settings)]
     try:
-        table = settings.load_prices()
+        table = load_prices(settings)
     except ConfigError as exc:
         checks.append(fail("price table", f"{exc}: fix the file or unset SMSGATE_PRICE_TABLE"))
     else:

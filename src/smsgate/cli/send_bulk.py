@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import signal
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -39,13 +40,11 @@ from rich.table import Table
 from smsgate.api.batch_file import BatchFile, BatchFileReader
 from smsgate.bootstrap import Runtime, Services
 from smsgate.config import ProviderName, Settings
-from smsgate.db.queue import BatchProgress, DueMessage, QueueStore
-from smsgate.db.store import utc_now
+from smsgate.db.queue import BatchProgress
 from smsgate.domain.access import OPEN
 from smsgate.domain.message import MessageStatus
-from smsgate.engines.inprocess import finish_claimed
+from smsgate.engines.inprocess import InProcessEngine
 from smsgate.providers.sandbox import SandboxProvider
-from smsgate.services.dispatch import Dispatched, Dispatcher
 from smsgate.services.queueing import BatchReport, RowError
 
 READ_CHUNK = 64 * 1024
@@ -131,16 +130,22 @@ async def follow(
     when no broker will. Ctrl-C or SIGTERM stops the watch (and this process's hand-offs)
     gracefully."""
     batch = queued.report.batch
-    here = services.broker is None
+    here = services.engine.dispatches_here
     queued.waited, queued.handed_over_here = True, here
+    # The in-process engine, as serve runs it, for this batch's messages only.
     hand_over = (
-        BatchHandOver(
+        InProcessEngine(
             services.dispatcher,
             services.queue,
-            batch.id,
             concurrency=settings.dispatch_concurrency,
+            batch_id=batch.id,
         )
         if here
+        else None
+    )
+    handing_over = (
+        asyncio.create_task(hand_over.run(), context=contextvars.Context())
+        if hand_over is not None
         else None
     )
     state = queued.progress
@@ -154,14 +159,12 @@ async def follow(
             loop.add_signal_handler(signal.SIGTERM, current.cancel)
     try:
         while True:
-            if hand_over is not None:
-                await hand_over.fill(utc_now())
             state = await services.queue.progress(batch.id) or state
             busy = state.pending + state.counts.get(MessageStatus.SENDING.value, 0)
             done = total - busy
             counts = _counts_text(state)
             progress.update(task, completed=done, count=done, description=f"{label}: {counts}")
-            if busy == 0 and (hand_over is None or not hand_over.inflight):
+            if busy == 0 and (hand_over is None or not hand_over.busy):
                 break
             await asyncio.sleep(POLL)
     except asyncio.CancelledError:
@@ -172,8 +175,9 @@ async def follow(
     finally:
         with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
             loop.remove_signal_handler(signal.SIGTERM)
-        if hand_over is not None:
-            await hand_over.stop(grace=settings.plivo_timeout + 5)
+        if hand_over is not None and handing_over is not None:
+            await hand_over.stop(grace=settings.send_grace)
+            await asyncio.gather(handing_over, return_exceptions=True)
             queued.outcomes = dict(hand_over.outcomes)
     queued.progress = await services.queue.progress(batch.id) or state
     progress.stop_task(task)
@@ -182,75 +186,6 @@ async def follow(
 def _counts_text(state: BatchProgress) -> str:
     shown = [f"{status} {n:,}" for status, n in sorted(state.counts.items()) if n]
     return " · ".join(shown) or "nothing stored"
-
-
-class BatchHandOver:
-    """The in-process engine, for one batch: dispatch its due messages, ``concurrency`` at a
-    time, as ``serve``'s dispatcher would (the same ``Dispatcher``: expiry, pacing, claim,
-    retries)."""
-
-    def __init__(
-        self,
-        dispatcher: Dispatcher,
-        queue: QueueStore,
-        batch_id: str,
-        *,
-        concurrency: int,
-    ) -> None:
-        self._dispatcher = dispatcher
-        self._queue = queue
-        self._batch_id = batch_id
-        self._concurrency = concurrency
-        self._known: dict[str, DueMessage] = {}  # waiting messages, as last read
-        self.inflight: dict[str, asyncio.Task[Dispatched]] = {}
-        self._claimed: set[str] = set()
-        self.outcomes: dict[str, int] = {}
-
-    async def fill(self, now: datetime) -> None:
-        """Start dispatches for the batch's messages due by ``now``, as room allows."""
-        room = self._concurrency - len(self.inflight)
-        if room <= 0:
-            return
-        waiting = set(await self._queue.pending_ids(self._batch_id))
-        # Forget what left the queue; read what (re)joined it: a retry has a new due time.
-        self._known = {key: m for key, m in self._known.items() if key in waiting}
-        unread = [key for key in waiting if key not in self._known and key not in self.inflight]
-        for start in range(0, len(unread), 500):
-            for message in await self._queue.waiting_many(unread[start : start + 500]):
-                self._known[message.id] = message
-        due = sorted(
-            (
-                message
-                for key, message in self._known.items()
-                if key not in self.inflight and (message.due_at is None or message.due_at <= now)
-            ),
-            key=lambda message: (message.due_at or now, message.id),
-        )
-        for message in due[:room]:
-            self._start(message)
-
-    def _start(self, message: DueMessage) -> None:
-        def claimed() -> None:
-            self._claimed.add(message.id)
-
-        task = asyncio.create_task(self._dispatcher.dispatch(message, on_claimed=claimed))
-        self.inflight[message.id] = task
-        task.add_done_callback(lambda done: self._finished(message.id, done))
-
-    def _finished(self, message_id: str, task: asyncio.Task[Dispatched]) -> None:
-        self.inflight.pop(message_id, None)
-        self._claimed.discard(message_id)
-        self._known.pop(message_id, None)  # released for a retry: read it again
-        if task.cancelled():
-            return
-        error = task.exception()
-        outcome = type(error).__name__ if error is not None else task.result().value
-        self.outcomes[outcome] = self.outcomes.get(outcome, 0) + 1
-
-    async def stop(self, grace: float) -> None:
-        """Drop hand-offs still waiting for a slot (unclaimed: they stay accepted); let
-        claimed ones finish, for up to ``grace`` seconds."""
-        await finish_claimed(self.inflight, self._claimed, grace)
 
 
 def document(queued: Queued) -> dict[str, Any]:

@@ -197,15 +197,16 @@ class QueueStore:
         return StoredBatch(batch_id, now, ids, opted_out, due)
 
     @guarded
-    async def due(self, now: datetime, limit: int) -> list[DueMessage]:
-        """Accepted messages whose time has come, the longest waiting first."""
+    async def due(
+        self, now: datetime, limit: int, *, batch_id: str | None = None
+    ) -> list[DueMessage]:
+        """Accepted messages whose time has come, the longest waiting first (of one batch
+        only, with ``batch_id``)."""
+        conditions = [MESSAGES.c.status == MessageStatus.ACCEPTED.value, MESSAGES.c.due_at <= now]
+        if batch_id is not None:
+            conditions.append(MESSAGES.c.batch_id == batch_id)
         query = (
-            _DUE_COLUMNS.where(
-                MESSAGES.c.status == MessageStatus.ACCEPTED.value,
-                MESSAGES.c.due_at <= now,
-            )
-            .order_by(MESSAGES.c.due_at, MESSAGES.c.id)
-            .limit(limit)
+            _DUE_COLUMNS.where(*conditions).order_by(MESSAGES.c.due_at, MESSAGES.c.id).limit(limit)
         )
         async with self._engine.connect() as connection:
             rows = (await connection.execute(query)).all()
@@ -291,11 +292,12 @@ class QueueStore:
             return list((await connection.execute(query)).scalars())
 
     @guarded
-    async def next_due_at(self, after: datetime) -> datetime | None:
+    async def next_due_at(self, after: datetime, *, batch_id: str | None = None) -> datetime | None:
         """When the first accepted message due later than ``after`` falls due."""
-        query = select(func.min(MESSAGES.c.due_at)).where(
-            MESSAGES.c.status == MessageStatus.ACCEPTED.value, MESSAGES.c.due_at > after
-        )
+        conditions = [MESSAGES.c.status == MessageStatus.ACCEPTED.value, MESSAGES.c.due_at > after]
+        if batch_id is not None:
+            conditions.append(MESSAGES.c.batch_id == batch_id)
+        query = select(func.min(MESSAGES.c.due_at)).where(*conditions)
         async with self._engine.connect() as connection:
             moment: datetime | None = await connection.scalar(query)
         return moment

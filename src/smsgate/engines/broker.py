@@ -11,17 +11,20 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
+import dramatiq
 import structlog
 
 from smsgate.db.errors import StoreUnavailable
 from smsgate.db.queue import DueMessage, QueueStore, StoredBatch
 from smsgate.db.store import utc_now
+from smsgate.engines import Job
 from smsgate.engines.dramatiq import BrokerProbe, BrokerQueue, make_broker
 from smsgate.logs import get_logger
 from smsgate.services.dispatch import Dispatcher
-from smsgate.services.reconcile import Reconciler
 
 log = get_logger("smsgate.broker")
 
@@ -34,24 +37,55 @@ class DispatchFailed(Exception):
 EARLY = timedelta(milliseconds=500)
 
 
+@dataclass(frozen=True, slots=True)
+class Sweep:
+    """How a worker looks for lost work: every ``interval`` seconds, messages overdue by more
+    than ``overdue_after`` (plus the time the backlog takes at ``rate`` a second) are
+    announced again."""
+
+    interval: float = 30.0
+    overdue_after: timedelta = timedelta(minutes=1)
+    rate: float | None = None
+
+
 class BrokerEngine:
-    def __init__(self, url: str, clock: Callable[[], datetime] = utc_now) -> None:
+    """Queued sending through a broker. With a ``dispatcher`` this process is a worker: it
+    dispatches what it receives, and sweeps for lost announcements. Without one (``serve``)
+    it only announces."""
+
+    def __init__(
+        self,
+        url: str,
+        queue: QueueStore,
+        *,
+        dispatcher: Dispatcher | None = None,
+        sweep: Sweep | None = None,
+        clock: Callable[[], datetime] = utc_now,
+    ) -> None:
         self._clock = clock
-        self._dispatcher: Dispatcher | None = None
-        self._queue: QueueStore | None = None
-        self.broker_queue = BrokerQueue(make_broker(url), handler=self.handle)
+        self._dispatcher = dispatcher
+        self._queue = queue
+        self._sweep = sweep or Sweep()
+        handler = self.handle if dispatcher is not None else None
+        self.broker_queue = BrokerQueue(make_broker(url), handler=handler)
         self._probe = BrokerProbe(url)
         self._announcing: set[asyncio.Task[None]] = set()
         # Messages this worker has taken and not finished (most wait for a pacing slot).
         self._held: set[str] = set()
+        # The actor's bodies running now, each one broker message's chunk.
+        self._handling: set[asyncio.Task[Any]] = set()
         # Set when the worker shuts down: held messages are left, unclaimed, for others.
-        self.stopping = False
+        self._stopping = False
 
-    def consume_with(self, dispatcher: Dispatcher, queue: QueueStore) -> None:
-        """Make this process a worker: messages it receives are dispatched with these."""
-        self._dispatcher, self._queue = dispatcher, queue
+    @property
+    def dispatches_here(self) -> bool:
+        return self._dispatcher is not None
 
-    def announce_batch(self, batch: StoredBatch, due_at: datetime) -> None:
+    @property
+    def broker(self) -> dramatiq.Broker:
+        return self.broker_queue.broker
+
+    def announce(self, batch: StoredBatch, due_at: datetime) -> None:
         """Announce the batch's waiting messages, grouped by when each falls due."""
         by_due: dict[datetime, list[str]] = {}
         for position, message_id in enumerate(batch.message_ids):
@@ -64,6 +98,20 @@ class BrokerEngine:
     def reschedule(self, message_id: str, due_at: datetime) -> None:
         self._spawn([message_id], due_at)
 
+    def jobs(self) -> list[Job]:
+        if self._dispatcher is None:
+            return []  # announcing only: the workers sweep
+        # Leases renewed well within the time after which the sweeper calls a message lost.
+        lease = self._sweep.overdue_after.total_seconds() / 3
+        return [self.sweep_forever(), self.hold_forever(interval=lease)]
+
+    async def stop(self, grace: float) -> None:
+        """No new claims from here: held messages stay accepted for the other workers; the
+        chunks being handled finish (claimed hand-offs within ``grace``)."""
+        self._stopping = True
+        if self._handling:
+            await asyncio.wait(set(self._handling), timeout=grace)
+
     async def handle(self, message_ids: list[str], request_id: str | None = None) -> None:
         """The actor's body: dispatch those messages that are still waiting and due.
 
@@ -74,19 +122,22 @@ class BrokerEngine:
         ``request_id``, the API request that queued them, is on every log line meanwhile
         (and goes with a message announced again from here, a retry's).
         """
-        if request_id is None:
-            await self._handle(message_ids)
-            return
-        with structlog.contextvars.bound_contextvars(request_id=request_id):
-            await self._handle(message_ids)
+        task = asyncio.current_task()
+        if task is not None:
+            self._handling.add(task)
+        try:
+            if request_id is None:
+                await self._handle(message_ids)
+                return
+            with structlog.contextvars.bound_contextvars(request_id=request_id):
+                await self._handle(message_ids)
+        finally:
+            if task is not None:
+                self._handling.discard(task)
 
     async def _handle(self, message_ids: list[str]) -> None:
-        for _ in range(300):  # a worker takes messages a moment before its runtime is open
-            if self._dispatcher is not None:
-                break
-            await asyncio.sleep(0.1)
         dispatcher, queue = self._dispatcher, self._queue
-        if dispatcher is None or queue is None:
+        if dispatcher is None:
             raise RuntimeError("this process announces messages; it does not dispatch them")
         # Held here already (a duplicate announcement): waiting twice would waste a slot.
         fresh = [message_id for message_id in message_ids if message_id not in self._held]
@@ -111,38 +162,29 @@ class BrokerEngine:
 
     async def _dispatch(self, dispatcher: Dispatcher, message: DueMessage) -> None:
         try:
-            await dispatcher.dispatch(message, still_wanted=lambda: not self.stopping)
+            await dispatcher.dispatch(message, still_wanted=lambda: not self._stopping)
         finally:
             self._held.discard(message.id)  # its own lease ends with its own dispatch
 
-    async def sweep_forever(
-        self,
-        reconciler: Reconciler,
-        *,
-        interval: float = 30.0,
-        overdue_after: timedelta = timedelta(minutes=1),
-        stale_sending_after: timedelta = timedelta(minutes=1),
-        rate: float | None = None,
-    ) -> None:
-        """Re-announce overdue messages and reconcile hand-offs cut off mid-send, forever."""
-        assert self._queue is not None
+    async def sweep_forever(self) -> None:
+        """Re-announce messages whose announcement was lost (overdue), forever."""
+        sweep = self._sweep
         while True:
             try:
                 now = self._clock()
                 # Paced messages queue up legitimately: with N due at ``rate`` a second, the
                 # last is N / rate seconds late without anything being lost.
                 depth, _ = await self._queue.backlog(now)
-                patience = overdue_after + timedelta(seconds=depth / rate if rate else 0)
-                lost = await self._queue.overdue(now - patience, limit=10_000)
+                extra = timedelta(seconds=depth / sweep.rate if sweep.rate else 0)
+                lost = await self._queue.overdue(now - sweep.overdue_after - extra, limit=10_000)
                 if lost:
                     log.warning("sweeper_reannounced", count=len(lost))
                     await self.broker_queue.announce_async(lost, now)
-                await reconciler.run(now - stale_sending_after)
             except StoreUnavailable as exc:
                 log.error("sweeper_store_unavailable", error=str(exc))
             except Exception as exc:  # the broker: its errors carry no common base class
                 log.error("sweeper_failed", error=type(exc).__name__)
-            await asyncio.sleep(interval)
+            await asyncio.sleep(sweep.interval)
 
     async def hold_forever(self, interval: float) -> None:
         """Keep the messages this worker holds from looking lost, while they wait.
@@ -152,7 +194,6 @@ class BrokerEngine:
         wait for a slot for it too. So, every ``interval``, the held messages' due time is set
         to now: a lease, which lapses by itself if this worker dies.
         """
-        assert self._queue is not None
         while True:
             await asyncio.sleep(interval)
             if self._held:
@@ -165,7 +206,7 @@ class BrokerEngine:
         """Return when the broker answers (readiness); raise when it does not in time."""
         await self._probe.ping(timeout)
 
-    async def close(self, timeout: float = 10.0) -> None:
+    async def aclose(self, timeout: float = 10.0) -> None:
         """Finish announcements in progress, then close the broker connection."""
         if self._announcing:
             await asyncio.wait(self._announcing, timeout=timeout)

@@ -17,7 +17,6 @@ decides whether anything is sent:
 from __future__ import annotations
 
 import random
-import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -30,22 +29,9 @@ from smsgate.domain.retry import RetryPlan
 from smsgate.limits.pacing import Pacing
 from smsgate.logs import get_logger
 from smsgate.metrics import Metrics
-from smsgate.providers.base import (
-    CredentialsRefused,
-    OutboundSms,
-    RateLimited,
-    SendResult,
-    SmsProvider,
-    Transient,
-)
-from smsgate.providers.sandbox import SandboxProvider
+from smsgate.providers.base import CredentialsRefused, RateLimited, SendResult, Transient
+from smsgate.services.handoff import describe_failure, hand_off, record_outcome, stored_outcome
 from smsgate.services.outlets import Outlet, Outlets
-from smsgate.services.sending import (
-    describe_failure,
-    record_outcome,
-    report_provider_call,
-    stored_outcome,
-)
 
 log = get_logger("smsgate.dispatch")
 
@@ -63,24 +49,19 @@ class Dispatched(StrEnum):
 class Dispatcher:
     def __init__(
         self,
-        provider: SmsProvider,
+        outlets: Outlets,
         store: MessageStore,
         queue: QueueStore,
         pacing: Pacing,
         *,
         retry: RetryPlan | None = None,
-        callback_url: str | None = None,
         reschedule: Callable[[str, datetime], None] | None = None,
         metrics: Metrics | None = None,
         clock: Callable[[], datetime] = utc_now,
         rng: random.Random | None = None,
-        test_outlet: Outlet | None = None,
     ) -> None:
-        self.provider = provider
-        # A test key's messages are stored for the sandbox and go there, never to Plivo.
-        self._outlets = Outlets(
-            Outlet(provider, callback_url), test_outlet or Outlet(SandboxProvider(), None)
-        )
+        # A test key's messages were stored for the sandbox and go there, never to Plivo.
+        self.outlets = outlets
         self._store = store
         self._queue = queue
         self._pacing = pacing
@@ -104,8 +85,9 @@ class Dispatcher:
         """
         if self._expired(message):
             return await self._expire(message)
-        outlet = self._outlets.named(message.provider or self.provider.name)
-        if await self._pacing.wait(_pace_key(message, outlet, self.provider)):
+        outlet = self.outlets.named(message.provider or self.outlets.live.provider.name)
+        pace_key = self.outlets.pace_key(outlet, message.sender)
+        if await self._pacing.wait(pace_key):
             self._metrics.throttled.inc()
         if self._expired(message):  # the wait for a slot can be long
             return await self._expire(message)
@@ -115,20 +97,10 @@ class Dispatcher:
             return Dispatched.SKIPPED
         if on_claimed is not None:
             on_claimed()
-        started = time.perf_counter()
-        result = await outlet.provider.send(
-            OutboundSms(to=message.to, text=message.text, callback_url=outlet.callback_url)
+        result = await hand_off(
+            outlet, message.id, message.to, message.text, self._metrics, queued=True
         )
         attempts = message.attempts + 1
-        report_provider_call(
-            outlet.provider.name,
-            message.id,
-            message.to,
-            result,
-            time.perf_counter() - started,
-            self._metrics,
-            queued=True,
-        )
         if _nothing_sent(result):
             return await self._retry_later(message, result, attempts, outlet)
         status, outcome = stored_outcome(result)
@@ -159,7 +131,7 @@ class Dispatcher:
         wait: timedelta | None = None
         if isinstance(result, RateLimited):
             seconds = result.retry_after if result.retry_after is not None else 1.0
-            self._pacing.hold(_pace_key(message, outlet, self.provider), seconds)
+            self._pacing.hold(self.outlets.pace_key(outlet, message.sender), seconds)
             wait = timedelta(seconds=seconds)
         now = self._clock()
         due = self._retry.next_attempt(
@@ -188,13 +160,6 @@ class Dispatcher:
 
     async def _record(self, message_id: str, status: MessageStatus, outcome: Outcome) -> None:
         await record_outcome(self._store, message_id, status, outcome)
-
-
-def _pace_key(message: DueMessage, outlet: Outlet, live: SmsProvider) -> str:
-    """Whose slots a hand-off takes: the sender's, or, for the sandbox standing in for a live
-    provider, a schedule of their own (test messages must not slow live ones)."""
-    sender = message.sender or ""
-    return sender if outlet.provider is live else f"test:{sender}"
 
 
 def _nothing_sent(result: SendResult) -> bool:

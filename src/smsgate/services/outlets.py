@@ -1,9 +1,10 @@
 """Where a message goes: the configured provider, or the sandbox for a test key's messages.
 
-Each outlet pairs a provider with the callback URL it is asked to report to. Plivo is asked
-for callbacks only at a public address (``SMSGATE_PUBLIC_URL``); the sandbox posts its
-simulated ones to this server itself. When the configured provider is the sandbox, live and
-test messages share one outlet.
+This is the one place that decides it; bootstrap builds the ``Outlets`` once and every path
+that sends (inline, queued, reconciled) asks them. Each outlet pairs a provider with the
+status URL it is asked to report to. Plivo is asked for delivery reports only at a public
+address (``SMSGATE_PUBLIC_URL``); the sandbox posts its simulated ones to this server itself.
+When the configured provider is the sandbox, live and test messages share one outlet.
 """
 
 from __future__ import annotations
@@ -25,6 +26,12 @@ class Outlets:
     live: Outlet
     test: Outlet
 
+    @classmethod
+    def single(cls, outlet: Outlet) -> Outlets:
+        """Live and test messages alike go to ``outlet`` (the configured provider is the
+        sandbox, or a test that needs no test keys)."""
+        return cls(outlet, outlet)
+
     def for_caller(self, caller: Principal) -> Outlet:
         return self.test if caller.test else self.live
 
@@ -32,7 +39,8 @@ class Outlets:
         """The outlet a stored message was routed to, by its provider's name."""
         return self.test if provider == self.test.provider.name else self.live
 
-    @property
-    def distinct(self) -> tuple[SmsProvider, ...]:
-        live, test = self.live.provider, self.test.provider
-        return (live,) if live is test else (live, test)
+    def pace_key(self, outlet: Outlet, sender: str | None) -> str:
+        """Whose pacing slots a hand-off takes: the sender's or, for the sandbox standing in
+        for a live provider, a schedule of its own (test messages must not slow live ones)."""
+        sender = sender or ""
+        return sender if outlet.provider is self.live.provider else f"test:{sender}"

@@ -23,13 +23,13 @@ from smsgate.db.store import MessageStore, utc_now
 from smsgate.domain.access import OPEN, Principal
 from smsgate.domain.encoding import TextInfo
 from smsgate.domain.errors import DomainError
-from smsgate.domain.geo import CountryPolicy
 from smsgate.domain.message import MessageStatus
-from smsgate.domain.phone import PhoneNumber, parse_phone_number
-from smsgate.domain.pricing import PriceTable
+from smsgate.domain.phone import PhoneNumber
 from smsgate.domain.text import check_text
 from smsgate.logs import get_logger
 from smsgate.services.limits import Candidate, Limits
+from smsgate.services.outlets import Outlets
+from smsgate.services.recipients import RecipientCheck
 
 log = get_logger("smsgate.queueing")
 
@@ -117,18 +117,15 @@ class _Timing:
 @dataclass(slots=True)
 class Enqueuer:
     queue: QueueStore
-    provider_name: str
-    sender_id: str | None
-    default_region: str | None = None
-    prices: PriceTable | None = None
-    countries: CountryPolicy = field(default_factory=lambda: CountryPolicy(None))
-    # Told after each stored batch: the in-process dispatcher's wake-up, or the broker's send.
-    # It gets the earliest due time of the batch's messages.
+    # Where each caller's messages go: a test key's to the sandbox, never to the provider.
+    outlets: Outlets
+    sender_id: str | None = None
+    recipients: RecipientCheck = field(default_factory=RecipientCheck)
+    # Told after each stored batch, with the earliest due time of its messages: the engine's
+    # ``announce`` (the in-process engine wakes up; the broker engine sends work to workers).
     announce: Callable[[StoredBatch, datetime], object] | None = None
     clock: Callable[[], datetime] = field(default=utc_now)
     limits: Limits | None = None
-    # Where a test key's messages go instead (the sandbox): they never reach the provider.
-    test_provider_name: str = "sandbox"
 
     async def submit(
         self,
@@ -205,7 +202,7 @@ class Enqueuer:
         stored = await self.queue.add_batch(
             NewBatch(
                 messages=messages,
-                provider=self.test_provider_name if caller.test else self.provider_name,
+                provider=self.outlets.for_caller(caller).provider.name,
                 api_key_id=caller.id,
                 callback_url=callback_url,
                 sender=self.sender_id,
@@ -300,31 +297,22 @@ class Enqueuer:
         self, row: Row, timing: _Timing, now: datetime, texts: dict[str, TextInfo]
     ) -> tuple[PhoneNumber, QueuedMessage]:
         """The row as a message ready to store; a DomainError names what is wrong with it."""
-        if not isinstance(row.to, str):
-            raise DomainError("A number is a string.", code="invalid_field_type")
-        number = parse_phone_number(row.to, self.default_region)
-        self.countries.check(number)
-        if not row.text.strip():
-            raise DomainError("The text is empty.", code="empty_field")
-        info = texts.get(row.text)
-        if info is None:
-            info = texts[row.text] = check_text(row.text)
+        recipient = self.recipients.check(row.to, row.text, texts=texts)
         due_at = timing.due_at if row.send_at is None else _due_at(row.send_at, now, _ROWS_OWN)
         if row.validity_s is None:
             validity = _validity(timing.validity_s, _BATCH_WIDE)
         else:
             validity = _validity(row.validity_s, _ROWS_OWN)
-        cost = self.prices.estimate(number.region, info.segments) if self.prices else None
         message = QueuedMessage(
-            number.e164,
+            recipient.number.e164,
             row.text,
-            info.encoding.value,
-            info.segments,
-            cost,
+            recipient.text.encoding.value,
+            recipient.text.segments,
+            recipient.cost,
             due_at=due_at,
             expires_at=due_at + validity if validity is not None else None,
         )
-        return number, message
+        return recipient.number, message
 
 
 def _due_at(send_at: datetime | None, now: datetime, name: str) -> datetime:

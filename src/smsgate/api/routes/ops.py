@@ -15,6 +15,7 @@ from smsgate.api.responses import JsonResponse
 from smsgate.api.schemas import Health, Readiness
 from smsgate.config import ConfigError
 from smsgate.domain.message import MessageStatus
+from smsgate.engines.broker import BrokerEngine
 from smsgate.logs import get_logger
 
 log = get_logger("smsgate.ready")
@@ -48,7 +49,8 @@ async def readyz(request: Request, settings: SettingsDep) -> JsonResponse:
     """Whether this process can send: the configuration is usable, the database answers, and
     so does the broker when there is one. 200 when all hold, 503 naming what is down."""
     runtime = runtime_of(request)
-    broker = runtime.broker_engine
+    engine = runtime.services.engine
+    broker = engine if isinstance(engine, BrokerEngine) else None
     problems: dict[str, str] = {}
     try:
         settings.check_provider()

@@ -17,6 +17,7 @@ from smsgate.api.responses import JsonResponse
 from smsgate.api.schemas import ErrorOut, SendSmsIn, SendSmsOut
 from smsgate.api.sending import failure_answer, send_endpoint
 from smsgate.bootstrap import Runtime
+from smsgate.providers.base import Accepted
 from smsgate.services.idempotency import Answer
 from smsgate.services.sending import SendReport
 
@@ -28,8 +29,21 @@ def send_sms_endpoint(runtime: Runtime) -> Callable[[Request], Awaitable[JsonRes
 def seed_answer(report: SendReport) -> Answer:
     """200 with Plivo's ids, as the tutorial answered, plus the stored message's ``id``."""
     if (accepted := report.accepted) is not None:
-        return Answer(200, report.success_document(accepted), message_id=report.message.id)
+        return Answer(200, success_document(report, accepted), message_id=report.message.id)
     return failure_answer(report)
+
+
+def success_document(report: SendReport, accepted: Accepted) -> dict[str, object]:
+    """The seed's success answer, which the API returns and ``smsgate send --json`` prints."""
+    return {
+        "success": True,
+        "id": report.message.id,
+        "message_uuid": accepted.message_uuids[0],
+        "api_id": accepted.api_id,
+        "to": report.to.e164,
+        "encoding": report.text.encoding.value,
+        "segments": report.text.segments,
+    }
 
 
 ERROR_STATUSES = {
