@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+import asyncpg
 import pytest
+from sqlalchemy.engine import make_url
 
 from smsgate.db.engine import make_engine, make_sessions
+from smsgate.db.migrate import upgrade
 from smsgate.db.queue import NewBatch, QueuedMessage, QueueStore
 from smsgate.db.store import MessageStore, NewMessage, Outcome
 from smsgate.domain.message import MessageStatus as S
 from smsgate.providers.base import LookupUnavailable, SentRecord
 from smsgate.services.reconcile import Reconciler
+from tests.support.databases import fresh_postgres_database
 
 pytestmark = [pytest.mark.anyio, pytest.mark.integration]
 
@@ -194,3 +199,57 @@ async def test_two_cut_off_hand_offs_to_one_number_are_both_unknown(rig: Rig) ->
     rig.records.records.append(SentRecord("uuid-1", TO, "queued", rig.now[0]))
     assert await rig.reconciler(rig.records).run(later(rig)) == {"unknown": 2}
     assert [await rig.status(first), await rig.status(second)] == [S.UNKNOWN, S.UNKNOWN]
+
+
+class SlowRecords(Records):
+    """A Plivo whose message list takes its time, and that looks, meanwhile, at what the
+    database's sessions are doing (``pg_stat_activity``)."""
+
+    def __init__(self, database_url: str) -> None:
+        super().__init__()
+        self._dsn = (
+            make_url(database_url)
+            .set(drivername="postgresql")
+            .render_as_string(hide_password=False)
+        )
+        self.states: list[str] = []
+
+    async def find_sent(self, to: str, since: datetime, until: datetime) -> list[SentRecord]:
+        await asyncio.sleep(0.3)  # the reconciler holds its lock meanwhile
+        watcher = await asyncpg.connect(self._dsn)
+        try:
+            rows = await watcher.fetch(
+                "SELECT state FROM pg_stat_activity"
+                " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+        finally:
+            await watcher.close()
+        self.states.extend(str(row["state"]) for row in rows)
+        return await super().find_sent(to, since, until)
+
+
+@pytest.fixture
+def postgres() -> Iterator[str]:
+    """A fresh PostgreSQL database with the schema at head."""
+    with fresh_postgres_database() as url:
+        upgrade(url)
+        yield url
+
+
+@pytest.mark.postgres
+async def test_no_transaction_stays_open_while_plivo_is_asked(postgres: str) -> None:
+    """The reconciler's lock is a session lock on an AUTOCOMMIT connection: while a slow
+    Plivo is asked, no connection of smsgate's sits ``idle in transaction``."""
+    engine = make_engine(postgres)
+    store = MessageStore(make_sessions(engine))
+    try:
+        rig = Rig(store, QueueStore(engine), SlowRecords(postgres), [datetime.now(UTC)])
+        await rig.stale_queued()
+        assert await rig.reconciler(rig.records).run(later(rig)) == {"requeued": 1}
+    finally:
+        await store.close()
+        await engine.dispose()
+    assert isinstance(rig.records, SlowRecords)
+    states = rig.records.states
+    assert "idle" in states  # the lock's session: there, and idle between statements
+    assert "idle in transaction" not in states

@@ -8,9 +8,7 @@ or loses, a row's status decides whether it may still be sent.
 
 from __future__ import annotations
 
-import hashlib
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -21,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from smsgate.db.group_commit import OPTED_OUT
 from smsgate.db.ids import new_id
+from smsgate.db.locks import exclusive
 from smsgate.db.store import EVENTS, MESSAGES, OPT_OUTS, Clock, guarded, utc_now
 from smsgate.db.tables import BatchRow
 from smsgate.domain.message import MessageStatus
@@ -349,25 +348,10 @@ class QueueStore:
             await connection.execute(insert(EVENTS), event)
         return status is MessageStatus.ACCEPTED
 
-    @asynccontextmanager
-    async def exclusive(self, name: str) -> AsyncIterator[bool]:
-        """Whether this process may do the job ``name`` now: one process at a time.
-
-        On PostgreSQL, a session advisory lock held for the block (False when another
-        process holds it); SQLite runs in one process, so it is always True there.
-        """
-        if self._engine.dialect.name != "postgresql":
-            yield True
-            return
-        key = int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
-        async with self._engine.connect() as connection:
-            held = bool(await connection.scalar(select(func.pg_try_advisory_lock(key))))
-            try:
-                yield held
-            finally:
-                if held:
-                    await connection.scalar(select(func.pg_advisory_unlock(key)))
-                await connection.commit()
+    def exclusive(self, name: str) -> AbstractAsyncContextManager[bool]:
+        """Whether this process may do the job ``name`` now: one process at a time
+        (``db.locks.exclusive``, on this store's database)."""
+        return exclusive(self._engine, name)
 
     @guarded
     async def progress(self, batch_id: str) -> BatchProgress | None:
