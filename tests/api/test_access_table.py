@@ -364,9 +364,17 @@ def test_the_plivo_webhooks_need_no_key_but_refuse_a_bad_signature(
 
 
 def test_the_plivo_webhooks_answer_a_signed_request_without_a_key(world: World) -> None:
+    before = snapshot(world.database_url)
     for route in sorted(signed_routes(world.client.app)):
         response = world.client.request(**webhook_request(route, DEFAULT_AUTH_TOKEN, world.own_url))
         assert response.status_code == 200, (route, response.text)
+    after = snapshot(world.database_url)
+    # Taken, not just answered: each inbound message is stored once (GET and POST alike); the
+    # status report names no known message, so no message changed.
+    assert len(after["inbound_messages"]) == len(before["inbound_messages"]) + sum(
+        1 for _, path in signed_routes(world.client.app) if path.endswith("/inbound")
+    )
+    assert after["messages"] == before["messages"]
 
 
 class Answer(Protocol):

@@ -77,9 +77,13 @@ def test_an_open_smsgate_answers_no_foreign_host_name(
 
 
 @pytest.mark.parametrize("host", ["localhost:8000", "127.0.0.1", "[::1]:8000", "127.0.0.2:80"])
-def test_an_open_smsgate_answers_its_local_names(open_client: TestClient, host: str) -> None:
+def test_an_open_smsgate_answers_its_local_names(
+    open_client: TestClient, provider: RecordingProvider, host: str
+) -> None:
     response = open_client.post("/api/send-sms", content=BODY, headers={"Host": host})
     assert response.status_code == 200
+    assert response.json()["success"] is True
+    assert [sms.to for sms in provider.sent] == ["+14155552671"]
 
 
 def test_with_api_keys_any_host_name_is_served(
@@ -91,7 +95,12 @@ def test_with_api_keys_any_host_name_is_served(
         response = client.post(
             "/api/send-sms", content=BODY, headers={"Authorization": "Bearer k1"}
         )
-    assert response.status_code == 200
+        assert response.status_code == 200
+        stored = client.get(
+            f"/api/v1/messages/{response.json()['id']}", headers={"Authorization": "Bearer k1"}
+        )
+    assert stored.json()["status"] == "queued"
+    assert [sms.to for sms in provider.sent] == ["+14155552671"]
 
 
 def test_the_health_checks_are_not_guarded(open_client: TestClient) -> None:

@@ -122,7 +122,9 @@ def test_bad_requests_get_400_with_their_own_code_and_send_nothing(
     assert provider.sent == []
 
 
-def test_a_form_content_type_with_a_json_body_is_accepted(client: TestClient) -> None:
+def test_a_form_content_type_with_a_json_body_is_accepted(
+    client: TestClient, provider: RecordingProvider
+) -> None:
     """`curl -d '{...}'` sends a form content type; the body is JSON, so it is read as JSON."""
     response = client.post(
         "/api/send-sms",
@@ -130,6 +132,9 @@ def test_a_form_content_type_with_a_json_body_is_accepted(client: TestClient) ->
         headers={"Content-Type": "application/x-www-form-urlencoded"},
     )
     assert response.status_code == 200
+    assert (response.json()["success"], response.json()["to"]) == (True, "+14155552671")
+    (sms,) = provider.sent
+    assert (sms.to, sms.text) == ("+14155552671", "hi")
 
 
 OUTCOMES: list[tuple[str, SendResult, int, str, str | None]] = [

@@ -130,9 +130,18 @@ def test_unsigned_wrongly_signed_and_tampered_reports_are_refused_and_change_not
     assert len(after["events"]) == len(before["events"])
 
 
-def test_a_signed_report_for_an_unknown_message_is_answered_200(plivo_url: str) -> None:
+def test_a_signed_report_for_an_unknown_message_is_answered_200(
+    plivo_url: str, emulator: EmulatorServer
+) -> None:
+    """Answered 200 (Plivo would retry otherwise), and nothing is stored or changed."""
+    created = create(plivo_url).json()
+    emulator.wait_for_callbacks()
+    before = message(plivo_url, created["id"])
+    listed = httpx.get(f"{plivo_url}/api/v1/messages").json()
     response = post_report(plivo_url, {"MessageUUID": "no-such-uuid", "Status": "delivered"})
     assert response.status_code == 200
+    assert message(plivo_url, created["id"]) == before
+    assert httpx.get(f"{plivo_url}/api/v1/messages").json() == listed
 
 
 def post_inbound(url: str, text: str, sender: str = "14155552671") -> httpx.Response:
