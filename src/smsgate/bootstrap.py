@@ -412,11 +412,6 @@ class Runtime:
         if stack is not None:
             await stack.aclose()
 
-    async def check_database(self) -> None:
-        """A ``SELECT 1`` through this runtime's database; raises what the database raised."""
-        async with self.services.db.connect() as connection:
-            await connection.execute(text("SELECT 1"))
-
     @property
     def opened(self) -> bool:
         return self._services is not None
@@ -426,6 +421,12 @@ class Runtime:
         if self._services is None:
             raise RuntimeError("the runtime is opened by the app's lifespan; it has not run")
         return self._services
+
+
+async def check_database(services: Services) -> None:
+    """A ``SELECT 1`` through the services' database; raises what the database raised."""
+    async with services.db.connect() as connection:
+        await connection.execute(text("SELECT 1"))
 
 
 def own_address(host: str, port: int) -> str:

@@ -1,7 +1,9 @@
-"""Dependencies for FastAPI routes off the hot path.
+"""What FastAPI routes off the hot path depend on, declared in their signatures.
 
-They are ``async def`` on purpose: FastAPI runs a plain ``def`` dependency in a worker thread,
-which costs more than a whole send (measured: docs/benchmarks.md).
+A route takes ``services: ServicesDep`` (and reads ``services.settings`` for a setting) rather
+than reaching into the app's state. The dependencies are ``async def`` on purpose: FastAPI
+runs a plain ``def`` dependency in a worker thread, which costs more than a whole send
+(measured: docs/benchmarks.md).
 """
 
 from __future__ import annotations
@@ -10,19 +12,18 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from smsgate.bootstrap import Runtime
-from smsgate.config import Settings
-
-
-async def get_settings_dep(request: Request) -> Settings:
-    settings: Settings = request.app.state.settings
-    return settings
-
-
-SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
+from smsgate.bootstrap import Runtime, Services
 
 
 def runtime_of(request: Request) -> Runtime:
-    """The running smsgate's services, for a route (the app's lifespan opened them)."""
+    """The running smsgate, for the ASGI layers and the console's helpers (the app's
+    lifespan opened it)."""
     runtime: Runtime = request.app.state.runtime
     return runtime
+
+
+async def services_of(request: Request) -> Services:
+    return runtime_of(request).services
+
+
+ServicesDep = Annotated[Services, Depends(services_of)]

@@ -9,11 +9,11 @@ from __future__ import annotations
 from typing import Annotated
 
 import phonenumbers
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query
 from phonenumbers import geocoder
 from pydantic import BaseModel, Field
 
-from smsgate.api.deps import runtime_of
+from smsgate.api.deps import ServicesDep
 from smsgate.api.responses import JsonResponse
 from smsgate.domain.errors import DomainError
 
@@ -32,11 +32,11 @@ class NumberCheckOut(BaseModel):
 
 @router.get("/check", summary="Check a number before sending", response_model=NumberCheckOut)
 async def check_number(
-    request: Request, number: Annotated[str, Query(max_length=64, examples=["+14155552671"])]
+    services: ServicesDep,
+    number: Annotated[str, Query(max_length=64, examples=["+14155552671"])],
 ) -> JsonResponse:
-    sender = runtime_of(request).services.sender
     try:
-        parsed, rate = sender.check(number)
+        parsed, rate = services.sender.check(number)
     except DomainError as exc:
         return JsonResponse(
             {

@@ -6,13 +6,14 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 from fastapi.responses import PlainTextResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from smsgate.api.deps import SettingsDep, runtime_of
+from smsgate.api.deps import ServicesDep
 from smsgate.api.responses import JsonResponse
 from smsgate.api.schemas import Health, Readiness
+from smsgate.bootstrap import check_database
 from smsgate.config import ConfigError
 from smsgate.domain.message import MessageStatus
 from smsgate.engines.broker import BrokerEngine
@@ -45,11 +46,11 @@ READY_TIMEOUT = 2.0
     },
     summary="Readiness",
 )
-async def readyz(request: Request, settings: SettingsDep) -> JsonResponse:
+async def readyz(services: ServicesDep) -> JsonResponse:
     """Whether this process can send: the configuration is usable, the database answers, and
     so does the broker when there is one. 200 when all hold, 503 naming what is down."""
-    runtime = runtime_of(request)
-    engine = runtime.services.engine
+    settings = services.settings
+    engine = services.engine
     broker = engine if isinstance(engine, BrokerEngine) else None
     problems: dict[str, str] = {}
     try:
@@ -57,7 +58,7 @@ async def readyz(request: Request, settings: SettingsDep) -> JsonResponse:
     except ConfigError as exc:
         problems["configuration"] = str(exc)
     database_problem, broker_problem = await asyncio.gather(
-        _answers("the database", runtime.check_database),
+        _answers("the database", lambda: check_database(services)),
         _answers("the broker", lambda: broker.ping(READY_TIMEOUT)) if broker else _nothing(),
     )
     if database_problem is not None:
@@ -102,13 +103,12 @@ async def _nothing() -> None:
     response_class=PlainTextResponse,
     responses={200: {"content": {"text/plain": {}}}},
 )
-async def metrics(request: Request) -> Response:
+async def metrics(services: ServicesDep) -> Response:
     """Counters, the provider latency histogram, and the message, queue and spend gauges.
 
     Counts only, no numbers or texts, so it needs no API key; keep it off the public internet
     all the same, as the volume of traffic is business information.
     """
-    services = runtime_of(request).services
     registry = services.metrics
     now = datetime.now(UTC)
     counts = await services.queue.counts_by_status()
@@ -120,6 +120,6 @@ async def metrics(request: Request) -> Response:
     midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
     _, spend = await services.store.usage_since(midnight)
     registry.spend_today.set(float(spend))
-    limit = runtime_of(request).settings.daily_spend_limit
+    limit = services.settings.daily_spend_limit
     registry.spend_limit.set(float(limit) if limit is not None else 0.0)
     return Response(generate_latest(registry.registry), media_type=CONTENT_TYPE_LATEST)

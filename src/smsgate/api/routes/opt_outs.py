@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import Response
 
-from smsgate.api.deps import runtime_of
+from smsgate.api.deps import ServicesDep
 from smsgate.api.errors import ApiError
 from smsgate.api.responses import JsonResponse
 from smsgate.api.schemas import ErrorOut, OptOutOut, OptOutPageOut
+from smsgate.bootstrap import Services
 from smsgate.db.opt_outs import OptOut, OptOutSource
 from smsgate.domain.phone import parse_phone_number
 
@@ -28,8 +29,8 @@ class OptOutIn(BaseModel):
     )
 
 
-def _number(request: Request, raw: str) -> str:
-    return parse_phone_number(raw, runtime_of(request).settings.default_region).e164
+def _number(services: Services, raw: str) -> str:
+    return parse_phone_number(raw, services.settings.default_region).e164
 
 
 def _resource(opt_out: OptOut) -> dict[str, str]:
@@ -42,11 +43,11 @@ def _resource(opt_out: OptOut) -> dict[str, str]:
 
 @router.get("", summary="The opted-out numbers, in number order", response_model=OptOutPageOut)
 async def list_opt_outs(
-    request: Request,
+    services: ServicesDep,
     after: Annotated[str | None, Query(max_length=16, description="Last number of a page.")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> JsonResponse:
-    page = await runtime_of(request).services.opt_outs.list(limit=limit, after=after)
+    page = await services.opt_outs.list(limit=limit, after=after)
     next_after = page[-1].number if len(page) == limit else None
     return JsonResponse({"data": [_resource(o) for o in page], "next_after": next_after})
 
@@ -58,9 +59,8 @@ async def list_opt_outs(
     response_model=OptOutOut,
     responses={200: {"model": OptOutOut, "description": "The number was on the list already"}},
 )
-async def add_opt_out(request: Request, body: OptOutIn) -> JsonResponse:
-    services = runtime_of(request).services
-    number = _number(request, body.number)
+async def add_opt_out(services: ServicesDep, body: OptOutIn) -> JsonResponse:
+    number = _number(services, body.number)
     added = await services.opt_outs.add(number, OptOutSource.API)
     stored = await services.opt_outs.get(number)
     assert stored is not None  # just added, or already there
@@ -74,8 +74,8 @@ async def add_opt_out(request: Request, body: OptOutIn) -> JsonResponse:
     responses={404: {"model": ErrorOut, "description": "The number is not on the list"}},
 )
 async def remove_opt_out(
-    request: Request, number: Annotated[str, Path(examples=[EXAMPLE_NUMBER])]
+    services: ServicesDep, number: Annotated[str, Path(examples=[EXAMPLE_NUMBER])]
 ) -> Response:
-    if not await runtime_of(request).services.opt_outs.remove(_number(request, number)):
+    if not await services.opt_outs.remove(_number(services, number)):
         raise ApiError(404, "opt_out_not_found", "That number is not on the opt-out list.")
     return Response(status_code=204)
