@@ -21,8 +21,9 @@ from starlette.responses import Response
 
 from smsgate.api.charts import chart, hours
 from smsgate.api.console_auth import COOKIE, console_session, session_token
-from smsgate.api.deps import runtime_of
+from smsgate.api.deps import ServicesDep
 from smsgate.api.guard import hostname, is_cross_site
+from smsgate.bootstrap import Services
 from smsgate.db.console_sessions import LIFETIME, ConsoleSession
 from smsgate.domain.access import OPEN, Scope
 from smsgate.domain.addresses import is_loopback
@@ -39,11 +40,10 @@ class _ForeignHost(Exception):
     """An open smsgate asked for its pages under a name not this machine's (DNS rebinding)."""
 
 
-async def _viewer(request: Request) -> tuple[ConsoleSession | None, bool]:
+async def _viewer(request: Request, services: Services) -> tuple[ConsoleSession | None, bool]:
     """The signed-in session, or (None, True) for the open caller of a keyless smsgate."""
-    services = runtime_of(request).services
     if not await services.authenticator.keys_required():
-        loopback = is_loopback(runtime_of(request).settings.host)
+        loopback = is_loopback(services.settings.host)
         if loopback and not is_loopback(hostname(request.headers.get("host", "").encode())):
             raise _ForeignHost
         return None, True
@@ -51,14 +51,14 @@ async def _viewer(request: Request) -> tuple[ConsoleSession | None, bool]:
     return session, False
 
 
-async def _page(request: Request, template: str, **context: Any) -> Response:
+async def _page(request: Request, services: Services, template: str, **context: Any) -> Response:
     try:
-        session, open_mode = await _viewer(request)
+        session, open_mode = await _viewer(request, services)
     except _ForeignHost:
         return HTMLResponse("Not found", status_code=404)
     if session is None and not open_mode:
         return RedirectResponse("/login", status_code=303)
-    settings = runtime_of(request).settings
+    settings = services.settings
     # Keyless, there is no session: the API takes no key and so no CSRF token either; the
     # guard's same-origin check and the loopback-only host check stand for both.
     principal = session.principal if session is not None else OPEN
@@ -82,23 +82,24 @@ async def _page(request: Request, template: str, **context: Any) -> Response:
 
 
 @router.get("/", response_class=HTMLResponse)
-async def send_page(request: Request) -> Response:
-    return await _page(request, "send.html", page="send")
+async def send_page(request: Request, services: ServicesDep) -> Response:
+    return await _page(request, services, "send.html", page="send")
 
 
 @router.get("/messages", response_class=HTMLResponse)
-async def messages_page(request: Request) -> Response:
-    return await _page(request, "messages.html", page="messages")
+async def messages_page(request: Request, services: ServicesDep) -> Response:
+    return await _page(request, services, "messages.html", page="messages")
 
 
 @router.get("/messages/{message_id}", response_class=HTMLResponse)
-async def message_page(request: Request, message_id: str) -> Response:
-    return await _page(request, "message.html", page="messages", message_id=message_id[:26])
+async def message_page(request: Request, services: ServicesDep, message_id: str) -> Response:
+    return await _page(
+        request, services, "message.html", page="messages", message_id=message_id[:26]
+    )
 
 
 @router.get("/dashboard", response_class=HTMLResponse)
-async def dashboard_page(request: Request) -> Response:
-    services = runtime_of(request).services
+async def dashboard_page(request: Request, services: ServicesDep) -> Response:
     now = datetime.now(UTC)
     series = hours(await services.store.hourly(now - timedelta(hours=24)), now)
     midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
@@ -107,6 +108,7 @@ async def dashboard_page(request: Request) -> Response:
     settled = delivered + sum(h.failed for h in series)
     return await _page(
         request,
+        services,
         "dashboard.html",
         page="dashboard",
         hours=series,
@@ -118,13 +120,13 @@ async def dashboard_page(request: Request) -> Response:
 
 
 @router.get("/batches", response_class=HTMLResponse)
-async def batches_page(request: Request) -> Response:
-    return await _page(request, "batches.html", page="batches")
+async def batches_page(request: Request, services: ServicesDep) -> Response:
+    return await _page(request, services, "batches.html", page="batches")
 
 
 @router.get("/opt-outs", response_class=HTMLResponse)
-async def opt_outs_page(request: Request) -> Response:
-    return await _page(request, "opt_outs.html", page="opt-outs")
+async def opt_outs_page(request: Request, services: ServicesDep) -> Response:
+    return await _page(request, services, "opt_outs.html", page="opt-outs")
 
 
 @router.get("/favicon.ico")
@@ -133,18 +135,17 @@ async def favicon() -> Response:
 
 
 @router.get("/login", response_class=HTMLResponse)
-async def login_page(request: Request) -> Response:
-    if not await runtime_of(request).services.authenticator.keys_required():
+async def login_page(request: Request, services: ServicesDep) -> Response:
+    if not await services.authenticator.keys_required():
         return RedirectResponse("/", status_code=303)
     return TEMPLATES.TemplateResponse(request, "login.html", {"error": None})
 
 
 @router.post("/login", response_class=HTMLResponse)
-async def login(request: Request) -> Response:
+async def login(request: Request, services: ServicesDep) -> Response:
     if _cross_site(request):
         return HTMLResponse("Refused: a sign-in started by another website.", status_code=403)
     key = _form(await _body(request)).get("api_key", "").strip()
-    services = runtime_of(request).services
     try:
         principal = await services.authenticator.authenticate(f"Bearer {key}".encode())
     except Unauthorized as exc:
@@ -153,14 +154,14 @@ async def login(request: Request) -> Response:
         )
     token, _ = await services.console_sessions.start(principal)
     response = RedirectResponse("/", status_code=303)
-    _set_cookie(request, response, token)
+    _set_cookie(request, services, response, token)
     return response
 
 
 @router.post("/logout")
-async def logout(request: Request) -> Response:
+async def logout(request: Request, services: ServicesDep) -> Response:
     headers = dict(request.headers.raw)
-    session = await console_session(runtime_of(request).services, headers)
+    session = await console_session(services, headers)
     sent = _form(await _body(request)).get("csrf", "")
     if _cross_site(request) or (
         session is not None and not hmac.compare_digest(sent.encode(), session.csrf.encode())
@@ -168,14 +169,14 @@ async def logout(request: Request) -> Response:
         return HTMLResponse("Refused: the sign-out lacks the page's CSRF token.", status_code=403)
     token = session_token(headers)
     if token is not None:
-        await runtime_of(request).services.console_sessions.end(token)
+        await services.console_sessions.end(token)
     response = RedirectResponse("/login", status_code=303)
     response.delete_cookie(COOKIE, path="/")
     return response
 
 
-def _set_cookie(request: Request, response: Response, token: str) -> None:
-    public = runtime_of(request).settings.public_url or ""
+def _set_cookie(request: Request, services: Services, response: Response, token: str) -> None:
+    public = services.settings.public_url or ""
     secure = request.url.scheme == "https" or public.startswith("https://")
     response.set_cookie(
         COOKIE,
