@@ -21,7 +21,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from smsgate.config import ConfigError, ProviderName, Settings, compact_sender
+from smsgate.config import ConfigError, ProviderName, Settings
 from smsgate.db.api_keys import ApiKeyStore
 from smsgate.db.console_sessions import ConsoleSessionStore
 from smsgate.db.engine import make_engine, make_sessions
@@ -47,9 +47,12 @@ from smsgate.limits.redis_counters import RedisCounters
 from smsgate.limits.redis_pacing import RedisPacing
 from smsgate.logs import get_logger
 from smsgate.metrics import Metrics
-from smsgate.providers.base import SentLookup, SmsProvider
+from smsgate.providers.base import CallbackReader, SentLookup, SmsProvider
 from smsgate.providers.http import AiohttpTransport, HttpTransport
+from smsgate.providers.plivo.callbacks import PlivoCallbackReader
 from smsgate.providers.plivo.provider import PlivoCredentials, PlivoProvider
+from smsgate.providers.plivo.settings import compact_sender, plivo_settings_problem
+from smsgate.providers.plivo.signature import callback_signer
 from smsgate.providers.sandbox import SandboxProvider
 from smsgate.services.access import Authenticator
 from smsgate.services.dispatch import Dispatcher
@@ -80,10 +83,15 @@ def build_provider(
     The sandbox signs the delivery reports it simulates with ``sandbox_callback_token``.
     """
     if settings.resolved_provider is ProviderName.SANDBOX:
-        return SandboxProvider(
-            sender=settings.plivo_sender_id, callback_token=sandbox_callback_token
-        )
-    settings.check_provider()
+        signer = callback_signer(sandbox_callback_token) if sandbox_callback_token else None
+        return SandboxProvider(sender=settings.plivo_sender_id, signer=signer)
+    return build_plivo(settings, transport=transport)
+
+
+def build_plivo(settings: Settings, *, transport: HttpTransport | None = None) -> PlivoProvider:
+    """Plivo itself, whatever the configured provider: ``build_provider`` with Plivo, and the
+    commands that read the account (``doctor``, ``prices update``). Raises ConfigError."""
+    check_plivo(settings)
     assert settings.plivo_auth_id is not None  # checked just above
     assert settings.plivo_auth_token is not None
     assert settings.plivo_sender_id is not None
@@ -97,6 +105,25 @@ def build_provider(
         api_url=settings.plivo_api_url,
         timeout=settings.plivo_timeout,
     )
+
+
+def check_provider(settings: Settings) -> None:
+    """Raise ConfigError naming the first variable that stops the provider from working."""
+    if settings.resolved_provider is ProviderName.PLIVO:
+        check_plivo(settings)
+
+
+def check_plivo(settings: Settings) -> None:
+    """Raise ConfigError naming the first of Plivo's variables that stops it from working."""
+    token = settings.plivo_auth_token
+    problem = plivo_settings_problem(
+        settings.plivo_auth_id,
+        None if token is None else token.get_secret_value(),
+        settings.plivo_sender_id,
+        settings.plivo_api_url,
+    )
+    if problem is not None:
+        raise ConfigError(problem.variable, problem.problem)
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,11 +156,9 @@ class Services:
     deliverer: WebhookDeliverer
     # Redacts old texts and deletes old rows, hourly, where the engine dispatches.
     retention: Retention
-    # Plivo signs its callbacks with the auth token; the sandbox signs its own with this too.
-    callback_token: str
-    # Where callbacks are addressed and what their signatures cover: SMSGATE_PUBLIC_URL, else
-    # this server's own address.
-    callback_base_url: str
+    # Checks and reads what the provider posts back: signed with Plivo's auth token (the
+    # sandbox signs its own with it too) over SMSGATE_PUBLIC_URL, else this server's address.
+    callback_reader: CallbackReader
 
 
 def build_services(
@@ -277,8 +302,7 @@ def build_services(
             row_days=settings.retain_days,
             clock=clock,
         ),
-        callback_token=token,
-        callback_base_url=base,
+        callback_reader=PlivoCallbackReader(token, base),
     )
 
 
@@ -295,7 +319,7 @@ def build_outlets(
     live = Outlet(provider, f"{base}{STATUS_CALLBACK_PATH}" if wants_reports else None)
     if provider.name == "sandbox":
         return Outlets.single(live)
-    sandbox = SandboxProvider(sender=settings.plivo_sender_id, callback_token=token)
+    sandbox = SandboxProvider(sender=settings.plivo_sender_id, signer=callback_signer(token))
     stack.push_async_callback(sandbox.aclose)
     return Outlets(live, Outlet(sandbox, f"{base}{STATUS_CALLBACK_PATH}"))
 
@@ -482,7 +506,7 @@ def check_serving(
 
     ``keys_stored`` says whether the database holds API keys (asked only if needed).
     """
-    settings.check_provider()
+    check_provider(settings)
     load_prices(settings)
     settings.check_stale_after()
     keys = settings.auth_required or (

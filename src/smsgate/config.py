@@ -5,12 +5,13 @@ Plivo's variables keep the names of the tutorial smsgate grew from (``PLIVO_AUTH
 environment win over the files. Secrets are ``SecretStr``, so they never show in a repr or a log.
 
 Loading is lenient so that commands which never talk to Plivo (``segments``, ``emulator``) work
-with any configuration; ``check_serving`` is the strict gate that ``serve`` and ``send`` pass first.
+with any configuration, and this module checks only the values' shapes. Whether the Plivo
+values are usable is Plivo's rule (``providers/plivo/settings.py``); bootstrap's
+``check_provider`` and ``check_serving`` are the strict gates ``serve`` and ``send`` pass first.
 """
 
 from __future__ import annotations
 
-import re
 from decimal import Decimal
 from enum import StrEnum
 from functools import lru_cache
@@ -22,16 +23,8 @@ from pydantic import AliasChoices, Field, SecretStr, ValidationInfo, field_valid
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from yarl import URL
 
-from smsgate.domain.addresses import is_loopback
 from smsgate.domain.geo import CountryPolicy
 from smsgate.domain.rates import OFF, parse_rate
-
-# Plivo auth IDs are 20 characters: "MA" for a main account, "SA" for a subaccount (reference §1).
-AUTH_ID_PATTERN = re.compile(r"^(MA|SA)[A-Z0-9]{18}$")
-# A sender is a phone number (country code first, at most 14 digits after removing punctuation),
-# a short code, or an alphanumeric ID of at most 11 characters (reference §1, §8).
-SENDER_NUMBER_PATTERN = re.compile(r"^\+?[0-9]{3,14}$")
-SENDER_ALPHANUMERIC_PATTERN = re.compile(r"^(?=.*[A-Za-z])[A-Za-z0-9 ]{1,11}$")
 
 
 class ProviderName(StrEnum):
@@ -353,39 +346,6 @@ class Settings(BaseSettings):
     def auth_required(self) -> bool:
         return bool(self.api_keys)
 
-    def check_provider(self) -> None:
-        """Raise ConfigError naming the first variable that stops the provider from working."""
-        if self.resolved_provider is not ProviderName.PLIVO:
-            return
-        if not self.plivo_auth_id:
-            raise ConfigError("PLIVO_AUTH_ID", "is not set; it is required with the plivo provider")
-        if not AUTH_ID_PATTERN.match(self.plivo_auth_id):
-            raise ConfigError(
-                "PLIVO_AUTH_ID",
-                "is malformed: a Plivo auth ID is 20 letters and digits starting MA or SA",
-            )
-        if self.plivo_auth_token is None:
-            raise ConfigError(
-                "PLIVO_AUTH_TOKEN", "is not set; it is required with the plivo provider"
-            )
-        token = self.plivo_auth_token.get_secret_value()
-        if len(token) < 8 or not token.isprintable() or any(c.isspace() for c in token):
-            raise ConfigError("PLIVO_AUTH_TOKEN", "is malformed (too short, or has spaces)")
-        if not self.plivo_sender_id:
-            raise ConfigError(
-                "PLIVO_SENDER_ID",
-                "is not set; it is the number or sender ID messages are sent from",
-            )
-        if not is_valid_sender(self.plivo_sender_id):
-            raise ConfigError(
-                "PLIVO_SENDER_ID",
-                "is malformed: use a phone number in E.164 form (like +14155552671), "
-                "a short code, or an alphanumeric ID of at most 11 characters",
-            )
-        problem = api_url_problem(self.plivo_api_url)
-        if problem is not None:
-            raise ConfigError("PLIVO_API_URL", problem)
-
     def check_stale_after(self) -> None:
         if self.stale_after <= self.plivo_timeout:
             raise ConfigError(
@@ -396,38 +356,6 @@ class Settings(BaseSettings):
 
 
 BROKER_SCHEMES = frozenset({"redis", "rediss", "amqp", "amqps"})
-
-
-def compact_sender(sender: str) -> str:
-    """A numeric sender without its punctuation (Plivo strips it too); others as they are."""
-    compact = re.sub(r"[\s\-.()]", "", sender)
-    return compact if SENDER_NUMBER_PATTERN.match(compact) else sender
-
-
-def is_valid_sender(sender: str) -> bool:
-    return bool(
-        SENDER_NUMBER_PATTERN.match(compact_sender(sender))
-        or SENDER_ALPHANUMERIC_PATTERN.match(sender)
-    )
-
-
-def api_url_problem(url: str) -> str | None:
-    """Why ``url`` cannot be Plivo's API base URL, or None when it can."""
-    try:
-        parsed = URL(url)
-        port = parsed.port  # None when the scheme has no default port
-    except (ValueError, TypeError):
-        return "is not a URL"
-    if parsed.scheme not in {"https", "http"} or not parsed.host or port is None:
-        return "must be an http(s) URL with a host, like https://api.plivo.com"
-    if parsed.user is not None or parsed.password is not None:
-        return "must not hold credentials; use PLIVO_AUTH_ID and PLIVO_AUTH_TOKEN"
-    if parsed.query_string or parsed.fragment:
-        return "must not have a query or a fragment"
-    if parsed.scheme == "http" and not is_loopback(parsed.host):
-        # Basic auth would cross the network in the clear; http is for a local emulator.
-        return "must use https unless it points at this machine (an emulator)"
-    return None
 
 
 @lru_cache(maxsize=1)

@@ -21,12 +21,8 @@ from smsgate.providers.base import (
     Unreadable,
 )
 from smsgate.providers.http import HttpAnswer, HttpRequest, MaybeSent, MockTransport, NotSent
-from smsgate.providers.plivo.provider import (
-    PlivoCredentials,
-    PlivoProvider,
-    RetryPolicy,
-    parse_retry_after,
-)
+from smsgate.providers.plivo.answers import parse_retry_after
+from smsgate.providers.plivo.provider import PlivoCredentials, PlivoProvider, RetryPolicy
 
 AUTH_ID = "MAXXXXXXXXXXXXXXXXXX"
 TOKEN = "s3cret-token"

@@ -8,8 +8,9 @@ from typing import Any
 import orjson
 import pytest
 
+from smsgate.providers.base import PricingUnavailable
 from smsgate.providers.http import HttpAnswer, HttpRequest, MockTransport, NotSent
-from smsgate.providers.plivo.provider import PlivoCredentials, PlivoProvider, PricingUnavailable
+from smsgate.providers.plivo.provider import PlivoCredentials, PlivoProvider
 
 pytestmark = pytest.mark.anyio
 

@@ -113,7 +113,7 @@ class PlivoSignature(requests.auth.AuthBase):
         if request.url is None or request.method is None:
             return request
         raw = body.encode() if isinstance(body, str) else body
-        # The form as the route reads it (api/routes/webhooks.py).
+        # The form as the route reads it (api/routes/plivo_callbacks.py).
         form = parse_qs(raw.decode("utf-8", errors="replace"), keep_blank_values=True)
         nonce = f"{secrets.randbelow(10**20):020d}"
         request.headers["X-Plivo-Signature-V3"] = sign_v3(

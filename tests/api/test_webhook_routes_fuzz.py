@@ -90,7 +90,7 @@ def plivo_signed(path: str, query: str, body: bytes) -> dict[str, str]:
 
 
 def is_plivo_form(body: bytes) -> bool:
-    """Every field written name=value, as Plivo writes them (``routes/webhooks.read_form``)."""
+    """Every field written name=value, as Plivo writes them (``plivo_callbacks.read_form``)."""
     text = body.decode("utf-8", errors="replace")
     return all(
         not field or (name and equals)

@@ -16,8 +16,15 @@ from smsgate.db.inbound import InboundSms, InboundStore
 from smsgate.db.opt_outs import OptOutSource, OptOutStore
 from smsgate.db.store import Message, MessageStore, NewMessage, Outcome
 from smsgate.domain.message import MessageStatus as S
-from smsgate.services.callbacks import apply_status_report
-from smsgate.services.inbound import Keyword, handle_inbound
+from smsgate.providers.plivo.callbacks import delivery_report, help_reply_xml, inbound_report
+from smsgate.services.delivery_reports import (
+    NO_UUID,
+    UNKNOWN_UUID,
+    UNSUPPORTED_STATUS,
+    StatusReportResult,
+    apply_delivery_report,
+)
+from smsgate.services.inbound import InboundResult, Keyword, handle_inbound
 
 pytestmark = [pytest.mark.anyio, pytest.mark.integration]
 
@@ -74,6 +81,18 @@ def report(status: str, uuid: str = "uuid-1", **fields: str) -> dict[str, str]:
     }
 
 
+async def apply_report(fields: dict[str, str], store: MessageStore) -> StatusReportResult:
+    """A status callback's fields, read as Plivo's reader does, applied."""
+    return await apply_delivery_report(delivery_report(fields), store)
+
+
+async def receive(
+    fields: dict[str, str], inbound_store: InboundStore, opt_outs: OptOutStore, help_reply: str
+) -> InboundResult:
+    """An inbound post's fields, read as Plivo's reader does, handled."""
+    return await handle_inbound(inbound_report(fields), inbound_store, opt_outs, help_reply)
+
+
 async def stored(store: MessageStore, message_id: str) -> Message:
     message = await store.get(message_id)
     assert message is not None
@@ -86,7 +105,7 @@ async def stored(store: MessageStore, message_id: str) -> Message:
 async def test_reports_in_order_walk_the_message_to_delivered(stores: Stores) -> None:
     message = await sent_message(stores.messages)
     for n, status in enumerate(["queued", "sent", "delivered"], start=1):
-        result = await apply_status_report(report(status, Sequence=str(n)), stores.messages)
+        result = await apply_report(report(status, Sequence=str(n)), stores.messages)
         assert result.message_id == message.id
         assert result.ignored is None
     final = await stored(stores.messages, message.id)
@@ -107,7 +126,7 @@ async def test_reports_in_order_walk_the_message_to_delivered(stores: Stores) ->
 
 async def test_a_failure_report_carries_plivos_error_code_and_its_meaning(stores: Stores) -> None:
     message = await sent_message(stores.messages)
-    result = await apply_status_report(
+    result = await apply_report(
         report("undelivered", ErrorCode="30", Units="1", TotalAmount="0.00325"), stores.messages
     )
     assert result.transition is not None
@@ -125,8 +144,8 @@ async def test_a_failure_report_carries_plivos_error_code_and_its_meaning(stores
 
 async def test_a_late_report_is_kept_but_never_moves_the_status_back(stores: Stores) -> None:
     message = await sent_message(stores.messages)
-    await apply_status_report(report("delivered", Sequence="3"), stores.messages)
-    late = await apply_status_report(
+    await apply_report(report("delivered", Sequence="3"), stores.messages)
+    late = await apply_report(
         report("sent", Sequence="2", Units="9", TotalAmount="9.99"), stores.messages
     )
     assert late.transition is not None
@@ -139,9 +158,9 @@ async def test_a_late_report_is_kept_but_never_moves_the_status_back(stores: Sto
 
 async def test_a_repeated_report_adds_an_event_and_changes_nothing_else(stores: Stores) -> None:
     message = await sent_message(stores.messages)
-    first = await apply_status_report(report("delivered"), stores.messages)
+    first = await apply_report(report("delivered"), stores.messages)
     before = await stored(stores.messages, message.id)
-    again = await apply_status_report(report("delivered"), stores.messages)
+    again = await apply_report(report("delivered"), stores.messages)
     after = await stored(stores.messages, message.id)
     assert first.transition is not None
     assert first.transition.applied
@@ -160,7 +179,7 @@ async def test_concurrent_final_reports_settle_on_exactly_one(stores: Stores) ->
     message = await sent_message(stores.messages)
     results = await asyncio.gather(
         *(
-            apply_status_report(report(status, ErrorCode="20"), stores.messages)
+            apply_report(report(status, ErrorCode="20"), stores.messages)
             for status in ["delivered", "undelivered", "failed"] * 3
         )
     )
@@ -172,8 +191,8 @@ async def test_concurrent_final_reports_settle_on_exactly_one(stores: Stores) ->
 async def test_a_report_for_an_unknown_uuid_is_ignored_and_logged_masked(stores: Stores) -> None:
     message = await sent_message(stores.messages)
     with capture_logs() as logs:
-        result = await apply_status_report(report("delivered", uuid="nobody"), stores.messages)
-    assert result == type(result)(None, None, "unknown MessageUUID")
+        result = await apply_report(report("delivered", uuid="nobody"), stores.messages)
+    assert result == type(result)(None, None, UNKNOWN_UUID)
     assert (await stored(stores.messages, message.id)).status == S.QUEUED
     assert [log["event"] for log in logs] == ["status_report_for_unknown_message"]
     assert TO.lstrip("+") not in str(logs)
@@ -183,24 +202,24 @@ async def test_a_report_for_an_unknown_uuid_is_ignored_and_logged_masked(stores:
 async def test_a_report_without_a_uuid_is_ignored(stores: Stores) -> None:
     fields = report("delivered")
     del fields["MessageUUID"]
-    result = await apply_status_report(fields, stores.messages)
-    assert (result.message_id, result.transition, result.ignored) == (None, None, "no MessageUUID")
+    result = await apply_report(fields, stores.messages)
+    assert (result.message_id, result.transition, result.ignored) == (None, None, NO_UUID)
 
 
 @pytest.mark.parametrize("status", ["read", "", "DELIVERED!", "\x00"])
 async def test_an_unknown_status_is_ignored_not_an_error(stores: Stores, status: str) -> None:
     message = await sent_message(stores.messages)
-    result = await apply_status_report(report(status), stores.messages)
+    result = await apply_report(report(status), stores.messages)
     assert result.message_id == message.id
     assert result.transition is None
     assert result.ignored is not None
-    assert result.ignored.startswith("unsupported Status")
+    assert result.ignored.startswith(UNSUPPORTED_STATUS)
     assert (await stored(stores.messages, message.id)).status == S.QUEUED
 
 
 async def test_status_is_read_in_any_case_and_spacing(stores: Stores) -> None:
     message = await sent_message(stores.messages)
-    await apply_status_report(report(" Delivered "), stores.messages)
+    await apply_report(report(" Delivered "), stores.messages)
     assert (await stored(stores.messages, message.id)).status == S.DELIVERED
 
 
@@ -223,7 +242,7 @@ async def test_numbers_that_do_not_parse_are_left_out_not_fatal(
     stores: Stores, fields: dict[str, str], units: int | None, amount: Decimal | None
 ) -> None:
     message = await sent_message(stores.messages)
-    result = await apply_status_report(
+    result = await apply_report(
         report("failed", ErrorCode="not-a-code-at-all", **fields), stores.messages
     )
     assert result.transition is not None
@@ -237,14 +256,14 @@ async def test_numbers_that_do_not_parse_are_left_out_not_fatal(
 
 async def test_a_success_error_code_is_no_error(stores: Stores) -> None:
     message = await sent_message(stores.messages)
-    await apply_status_report(report("delivered", ErrorCode="000"), stores.messages)
+    await apply_report(report("delivered", ErrorCode="000"), stores.messages)
     assert (await stored(stores.messages, message.id)).error_code is None
 
 
 async def test_text_no_database_can_store_is_made_storable(stores: Stores) -> None:
     """PostgreSQL refuses NUL characters; the raw fields are kept with a stand-in instead."""
     message = await sent_message(stores.messages)
-    await apply_status_report(report("sent", MCC="3\x0010", Odd="\ud800"), stores.messages)
+    await apply_report(report("sent", MCC="3\x0010", Odd="\ud800"), stores.messages)
     final = await stored(stores.messages, message.id)
     assert final.status == S.SENT
     assert final.events[-1].detail is not None
@@ -318,8 +337,8 @@ def inbound(text: str, uuid: str = "in-1", **fields: str) -> dict[str, str]:
 
 
 async def test_stop_opts_the_sender_out_and_start_opts_them_back_in(stores: Stores) -> None:
-    stop = await handle_inbound(inbound(" Stop \n"), stores.inbound, stores.opt_outs, HELP)
-    assert (stop.stored, stop.keyword, stop.sender, stop.opt_out_changed, stop.reply_xml) == (
+    stop = await receive(inbound(" Stop \n"), stores.inbound, stores.opt_outs, HELP)
+    assert (stop.stored, stop.keyword, stop.sender, stop.opt_out_changed, stop.reply) == (
         True,
         Keyword.OPT_OUT,
         TO,
@@ -328,15 +347,13 @@ async def test_stop_opts_the_sender_out_and_start_opts_them_back_in(stores: Stor
     )
     (entry,) = await stores.opt_outs.list()
     assert (entry.number, entry.source) == (TO, OptOutSource.KEYWORD)
-    start = await handle_inbound(
-        inbound("START", uuid="in-2"), stores.inbound, stores.opt_outs, HELP
-    )
+    start = await receive(inbound("START", uuid="in-2"), stores.inbound, stores.opt_outs, HELP)
     assert (start.keyword, start.opt_out_changed) == (Keyword.OPT_IN, True)
     assert not await stores.opt_outs.is_opted_out(TO)
 
 
 async def test_plivos_opt_out_intent_counts_whatever_the_text(stores: Stores) -> None:
-    result = await handle_inbound(
+    result = await receive(
         inbound("please no more", MessageIntent="optout"), stores.inbound, stores.opt_outs, HELP
     )
     assert result.keyword is Keyword.OPT_OUT
@@ -346,26 +363,27 @@ async def test_plivos_opt_out_intent_counts_whatever_the_text(stores: Stores) ->
 
 
 async def test_a_keyword_inside_a_sentence_changes_nothing(stores: Stores) -> None:
-    result = await handle_inbound(inbound("Stop it!"), stores.inbound, stores.opt_outs, HELP)
-    assert (result.stored, result.keyword, result.reply_xml) == (True, Keyword.NONE, None)
+    result = await receive(inbound("Stop it!"), stores.inbound, stores.opt_outs, HELP)
+    assert (result.stored, result.keyword, result.reply) == (True, Keyword.NONE, None)
     assert await stores.opt_outs.list() == []
 
 
 async def test_help_is_answered_with_message_xml_from_our_number(stores: Stores) -> None:
-    result = await handle_inbound(inbound("help"), stores.inbound, stores.opt_outs, HELP)
+    result = await receive(inbound("help"), stores.inbound, stores.opt_outs, HELP)
     assert result.keyword is Keyword.HELP
-    assert result.reply_xml == (
+    assert result.reply is not None
+    assert help_reply_xml(result.reply.src, result.reply.dst, result.reply.text) == (
         '<?xml version="1.0" encoding="UTF-8"?><Response>'
         '<Message src="14155550199" dst="14155552671">'
         "Acme alerts: reply STOP to stop. Msg&amp;data rates may apply.</Message></Response>"
     )
-    silent = await handle_inbound(inbound("INFO", uuid="in-2"), stores.inbound, stores.opt_outs, "")
-    assert (silent.keyword, silent.reply_xml) == (Keyword.HELP, None)
+    silent = await receive(inbound("INFO", uuid="in-2"), stores.inbound, stores.opt_outs, "")
+    assert (silent.keyword, silent.reply) == (Keyword.HELP, None)
 
 
 async def test_a_retried_post_is_stored_once(stores: Stores) -> None:
-    first = await handle_inbound(inbound("hello 👋"), stores.inbound, stores.opt_outs, HELP)
-    again = await handle_inbound(inbound("hello 👋"), stores.inbound, stores.opt_outs, HELP)
+    first = await receive(inbound("hello 👋"), stores.inbound, stores.opt_outs, HELP)
+    again = await receive(inbound("hello 👋"), stores.inbound, stores.opt_outs, HELP)
     assert (first.stored, again.stored) == (True, False)
     (message,) = await stores.inbound.list()
     assert (message.from_number, message.to_number, message.text) == (TO, OURS, "hello 👋")
@@ -376,7 +394,7 @@ async def test_a_retried_post_is_stored_once(stores: Stores) -> None:
 
 async def test_concurrent_retries_of_one_post_store_it_once(stores: Stores) -> None:
     results = await asyncio.gather(
-        *(handle_inbound(inbound("STOP"), stores.inbound, stores.opt_outs, HELP) for _ in range(10))
+        *(receive(inbound("STOP"), stores.inbound, stores.opt_outs, HELP) for _ in range(10))
     )
     assert [r.stored for r in results].count(True) == 1
     assert len(await stores.inbound.list()) == 1
@@ -385,11 +403,9 @@ async def test_concurrent_retries_of_one_post_store_it_once(stores: Stores) -> N
 
 async def test_a_retried_start_does_not_undo_a_later_stop(stores: Stores) -> None:
     """START, then STOP, then Plivo's retry of the START: the number stays opted out."""
-    await handle_inbound(inbound("START", uuid="in-1"), stores.inbound, stores.opt_outs, HELP)
-    await handle_inbound(inbound("STOP", uuid="in-2"), stores.inbound, stores.opt_outs, HELP)
-    retry = await handle_inbound(
-        inbound("START", uuid="in-1"), stores.inbound, stores.opt_outs, HELP
-    )
+    await receive(inbound("START", uuid="in-1"), stores.inbound, stores.opt_outs, HELP)
+    await receive(inbound("STOP", uuid="in-2"), stores.inbound, stores.opt_outs, HELP)
+    retry = await receive(inbound("START", uuid="in-1"), stores.inbound, stores.opt_outs, HELP)
     assert (retry.stored, retry.opt_out_changed) == (False, False)
     assert await stores.opt_outs.is_opted_out(TO)
 
@@ -399,15 +415,13 @@ async def test_a_retried_stop_is_applied_again(stores: Stores) -> None:
     await stores.inbound.add(
         InboundSms(TO, OURS, "STOP", datetime.now(UTC), provider_message_uuid="in-1")
     )
-    retry = await handle_inbound(inbound("STOP"), stores.inbound, stores.opt_outs, HELP)
+    retry = await receive(inbound("STOP"), stores.inbound, stores.opt_outs, HELP)
     assert (retry.stored, retry.opt_out_changed) == (False, True)
     assert await stores.opt_outs.is_opted_out(TO)
 
 
 async def test_a_short_code_sender_is_stored_but_never_listed(stores: Stores) -> None:
-    result = await handle_inbound(
-        inbound("STOP", From="72345"), stores.inbound, stores.opt_outs, HELP
-    )
+    result = await receive(inbound("STOP", From="72345"), stores.inbound, stores.opt_outs, HELP)
     assert (result.stored, result.keyword, result.sender, result.opt_out_changed) == (
         True,
         Keyword.OPT_OUT,
@@ -427,7 +441,7 @@ async def test_odd_fields_are_stored_without_failing(stores: Stores) -> None:
         Units="lots",
         MessageIntent="something-much-longer-than-sixteen",
     )
-    result = await handle_inbound(fields, stores.inbound, stores.opt_outs, HELP)
+    result = await receive(fields, stores.inbound, stores.opt_outs, HELP)
     assert result.stored
     (message,) = await stores.inbound.list()
     assert message.text == "nul \ufffd and ? lone"
@@ -439,16 +453,14 @@ async def test_odd_fields_are_stored_without_failing(stores: Stores) -> None:
 
 async def test_posts_without_a_uuid_are_each_stored(stores: Stores) -> None:
     for _ in range(2):
-        result = await handle_inbound(inbound("hi", uuid=""), stores.inbound, stores.opt_outs, HELP)
+        result = await receive(inbound("hi", uuid=""), stores.inbound, stores.opt_outs, HELP)
         assert result.stored
     assert len(await stores.inbound.list()) == 2
 
 
 async def test_inbound_messages_list_newest_first_in_pages(stores: Stores) -> None:
     for n in range(5):
-        await handle_inbound(
-            inbound(f"msg {n}", uuid=f"in-{n}"), stores.inbound, stores.opt_outs, HELP
-        )
+        await receive(inbound(f"msg {n}", uuid=f"in-{n}"), stores.inbound, stores.opt_outs, HELP)
     page = await stores.inbound.list(limit=2)
     rest = await stores.inbound.list(limit=10, before_id=page[-1].id)
     assert [m.text for m in page + rest] == [f"msg {n}" for n in reversed(range(5))]
@@ -456,7 +468,7 @@ async def test_inbound_messages_list_newest_first_in_pages(stores: Stores) -> No
 
 async def test_inbound_logs_hold_masked_numbers_and_never_the_text(stores: Stores) -> None:
     with capture_logs() as logs:
-        await handle_inbound(inbound("my secret code 1234"), stores.inbound, stores.opt_outs, HELP)
+        await receive(inbound("my secret code 1234"), stores.inbound, stores.opt_outs, HELP)
     assert [log["event"] for log in logs] == ["inbound_message"]
     assert "secret" not in str(logs)
     assert TO.lstrip("+") not in str(logs)

@@ -15,7 +15,7 @@ import pytest
 from smsgate.domain.access import Principal, Scope
 from smsgate.domain.phone import parse_phone_number
 from smsgate.domain.rates import Rate
-from smsgate.limits.counters import Ask, Counters, MemoryCounters
+from smsgate.limits.counters import Ask, Counters, CountersUnavailable, MemoryCounters
 from smsgate.limits.redis_counters import RedisCounters
 from smsgate.services.limits import (
     Candidate,
@@ -214,6 +214,30 @@ async def test_test_keys_count_per_day_but_never_against_destinations_or_spend(
     assert caught.value.code == "daily_limit_exceeded"
     # Live sends were not counted against by the test key's.
     assert (await service.admit(LIVE, [Candidate(US, Decimal("0.0005"))])).refused == {}
+
+
+async def test_an_unreachable_redis_surfaces_as_counters_unavailable_from_every_call() -> None:
+    """Redis's own errors stay inside limits/: the use case sees one error of smsgate's."""
+    dead = RedisCounters(f"redis://127.0.0.1:{free_port()}/0", timeout=0.5)
+    ask = Ask(
+        day="2026-01-01",
+        destinations=[],
+        window=None,
+        costs=[0],
+        caller="k",
+        daily_limit=1,
+        spend_limit=None,
+    )
+    try:
+        with pytest.raises(CountersUnavailable) as caught:
+            await dead.take("k", Rate(5, 60))
+        assert caught.value.kind == "ConnectionError"
+        with pytest.raises(CountersUnavailable):
+            await dead.admit(ask)
+        with pytest.raises(CountersUnavailable):
+            await dead.seed("2026-01-01", {"k": 1}, 0)
+    finally:
+        await dead.aclose()
 
 
 async def test_without_redis_the_limits_fail_closed_or_open_as_told() -> None:

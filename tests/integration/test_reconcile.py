@@ -106,7 +106,7 @@ async def test_a_hand_off_found_in_the_providers_records_takes_its_uuid_and_stat
     rig: Rig,
 ) -> None:
     message_id = await rig.stale_queued()
-    rig.records.records.append(SentRecord("uuid-found", TO, "delivered", rig.now[0]))
+    rig.records.records.append(SentRecord("uuid-found", TO, "delivered", rig.now[0], S.DELIVERED))
     outcomes = await rig.reconciler(rig.records).run(later(rig))
     assert outcomes == {"found": 1}
     message = await rig.store.get(message_id)

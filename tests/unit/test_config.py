@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from smsgate.bootstrap import check_serving, load_prices
+from smsgate.bootstrap import check_provider, check_serving, load_prices
 from smsgate.config import ConfigError, ProviderName, Settings
 from smsgate.domain.addresses import is_loopback
 from tests.conftest import SettingsFactory
@@ -129,14 +129,14 @@ def test_an_unusable_plivo_configuration_names_its_variable(
 ) -> None:
     settings = make_settings(**{**GOOD_PLIVO, **override})
     with pytest.raises(ConfigError) as raised:
-        settings.check_provider()
+        check_provider(settings)
     assert raised.value.variable == variable
     assert str(raised.value).startswith(variable)
 
 
 @pytest.mark.parametrize("sender", ["+14155550199", "1 415 555 0199", "ACME", "Acme Shop", "12345"])
 def test_usable_senders_pass(make_settings: SettingsFactory, sender: str) -> None:
-    make_settings(**{**GOOD_PLIVO, "plivo_sender_id": sender}).check_provider()
+    check_provider(make_settings(**{**GOOD_PLIVO, "plivo_sender_id": sender}))
 
 
 @pytest.mark.parametrize(
@@ -150,7 +150,7 @@ def test_usable_senders_pass(make_settings: SettingsFactory, sender: str) -> Non
 )
 def test_usable_api_urls_pass(make_settings: SettingsFactory, url: str) -> None:
     """https anywhere; plain http only to this machine, where the emulator runs."""
-    make_settings(**{**GOOD_PLIVO, "plivo_api_url": url}).check_provider()
+    check_provider(make_settings(**{**GOOD_PLIVO, "plivo_api_url": url}))
 
 
 def test_a_non_loopback_host_without_api_keys_is_refused(make_settings: SettingsFactory) -> None:

@@ -12,16 +12,15 @@ from hypothesis import strategies as st
 
 from smsgate.domain.errors import DomainError, IllegalTransition
 from smsgate.domain.message import (
-    PROVIDER_STATUSES,
     TERMINAL,
     MessageStatus,
     Transition,
     can_transition,
     decide,
-    from_provider_status,
     is_terminal,
     transition,
 )
+from smsgate.providers.plivo.callbacks import PROVIDER_STATUSES, from_provider_status
 
 S = MessageStatus
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 
 import pytest
+from structlog.testing import capture_logs
 
 from smsgate.providers.base import (
     Accepted,
@@ -64,3 +66,35 @@ async def test_the_test_numbers_are_valid_numbers_so_they_pass_validation() -> N
 
     for number in SIMULATED_NUMBERS:
         assert parse_phone_number(number).e164 == number
+
+
+async def test_without_a_signer_no_callback_is_made_and_with_one_each_is_signed() -> None:
+    """The sandbox knows no signature scheme: bootstrap hands it the provider's signer."""
+    signed: list[tuple[str, str, dict[str, str]]] = []
+
+    def signer(method: str, url: str, form: dict[str, str]) -> dict[str, str]:
+        signed.append((method, url, dict(form)))
+        return {"X-Signed": "yes"}
+
+    # Port 9 (discard) on loopback: nothing answers, so each post fails fast and is logged.
+    url = "http://127.0.0.1:9/api/v1/webhooks/plivo/status"
+    silent = SandboxProvider(callback_delay=0)
+    with capture_logs() as logs:
+        await silent.send(OutboundSms(to="+14155552671", text="hi", callback_url=url))
+        await asyncio.sleep(0.05)
+        await silent.aclose()
+    assert [log["event"] for log in logs] == ["sandbox_send"]
+    sandbox = SandboxProvider(signer=signer, callback_delay=0)
+    result = await sandbox.send(OutboundSms(to="+14155552671", text="hi", callback_url=url))
+    assert isinstance(result, Accepted)
+    for _ in range(100):
+        if len(signed) == 2:
+            break
+        await asyncio.sleep(0.01)
+    await sandbox.aclose()
+    assert [(method, form["Status"]) for method, _, form in signed] == [
+        ("POST", "sent"),
+        ("POST", "delivered"),
+    ]
+    assert {u for _, u, _ in signed} == {url}
+    assert signed[0][2]["MessageUUID"] == result.message_uuids[0]

@@ -4,7 +4,7 @@ A webhook request goes: Plivo signs the URL it calls and its fields, then sends 
 the fields form-encoded; smsgate rebuilds the URL from SMSGATE_PUBLIC_URL and the raw request
 line, reads the body (``read_form``), checks the signature (``verify_plivo_request``) and
 hands the fields (``single_values``) to the handlers, which parse them without trust
-(``services/callbacks.py``). These properties drive that path with generated URLs, fields,
+(``providers/plivo/callbacks.py``). These properties drive that path with generated URLs, fields,
 headers and bytes. Every test is derandomized with a bounded number of examples, so a run is
 the same on every machine.
 """
@@ -20,15 +20,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from smsgate.api.routes.webhooks import read_form, single_values
-from smsgate.providers.plivo.requests import verify_plivo_request
-from smsgate.providers.plivo.signature import sign_v2, sign_v3
-from smsgate.services.callbacks import (
+from smsgate.api.routes.plivo_callbacks import read_form, single_values
+from smsgate.providers.plivo.callbacks import (
     parse_amount,
     parse_error_code,
     parse_units,
     plain_fields,
 )
+from smsgate.providers.plivo.requests import verify_plivo_request
+from smsgate.providers.plivo.signature import sign_v2, sign_v3
 
 TOKEN = "fuzz-auth-token"
 NONCE = "31627761595286130198"

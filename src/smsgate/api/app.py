@@ -41,8 +41,8 @@ from smsgate.api.routes import (
     ops,
     opt_outs,
     page,
+    plivo_callbacks,
     webhook_endpoints,
-    webhooks,
 )
 from smsgate.api.routes.send_sms import send_sms_endpoint
 from smsgate.api.security_headers import SecurityHeaders
@@ -133,7 +133,7 @@ def create_fastapi(runtime: Runtime) -> FastAPI:
     api.include_router(messages.router)
     api.include_router(batches.router)
     api.include_router(opt_outs.router)
-    api.include_router(webhooks.router)
+    api.include_router(plivo_callbacks.router)
     api.include_router(webhook_endpoints.router)
     api.include_router(numbers.router)
     api.include_router(ops.router)

@@ -22,7 +22,7 @@ import typer
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from smsgate.bootstrap import Runtime, build_provider, check_serving, load_prices
+from smsgate.bootstrap import Runtime, build_plivo, check_provider, check_serving, load_prices
 from smsgate.config import ConfigError, ProviderName, Settings, get_settings
 from smsgate.db.api_keys import ApiKeyStore, StoredKey
 from smsgate.db.engine import is_sqlite, make_engine, make_sessions
@@ -44,7 +44,7 @@ from smsgate.domain.errors import DomainError
 from smsgate.domain.message import MessageStatus
 from smsgate.emulator import DEFAULT_AUTH_ID, DEFAULT_AUTH_TOKEN
 from smsgate.logs import configure_logging, get_logger
-from smsgate.providers.plivo.provider import PlivoProvider, PricingUnavailable
+from smsgate.providers.base import PricingUnavailable
 from smsgate.services.handoff import describe_failure
 from smsgate.services.pricing import FetchedPrices, fetch_price_table
 from smsgate.services.sending import SendReport
@@ -98,7 +98,7 @@ def sending_settings() -> Settings:
     """Settings for a command that sends: the provider and the price table must be usable."""
     settings = load_settings()
     try:
-        settings.check_provider()
+        check_provider(settings)
         load_prices(settings)
     except ConfigError as exc:
         fail(str(exc))
@@ -603,13 +603,12 @@ def prices_update(
         )
     plivo = settings.model_copy(update={"provider": ProviderName.PLIVO})
     try:
-        plivo.check_provider()
+        check_provider(plivo)
     except ConfigError as exc:
         fail(str(exc))
 
     async def run() -> FetchedPrices:
-        provider = build_provider(plivo)
-        assert isinstance(provider, PlivoProvider)
+        provider = build_plivo(plivo)
         try:
             return await fetch_price_table(provider, regions, datetime.now(UTC).date())
         finally:

@@ -20,7 +20,7 @@ from pathlib import Path
 import httpx
 from yarl import URL
 
-from smsgate.bootstrap import build_provider, load_prices
+from smsgate.bootstrap import build_plivo, check_provider, load_prices
 from smsgate.config import ConfigError, ProviderName, Settings
 from smsgate.db.engine import is_sqlite, make_engine
 from smsgate.domain.addresses import is_loopback
@@ -102,7 +102,7 @@ def configuration_checks(settings: Settings) -> list[Check]:
 
 def provider_check(settings: Settings) -> Check:
     try:
-        settings.check_provider()
+        check_provider(settings)
     except ConfigError as exc:
         return fail("provider", f"{exc}")
     if settings.resolved_provider is ProviderName.SANDBOX:
@@ -292,10 +292,9 @@ async def shared_redis_check(settings: Settings) -> Check:
 
 
 async def plivo_check(settings: Settings) -> Check:
-    from smsgate.providers.plivo.provider import AccountUnavailable, PlivoProvider
+    from smsgate.providers.base import AccountUnavailable
 
-    provider = build_provider(settings.model_copy(update={"plivo_timeout": TIMEOUT}))
-    assert isinstance(provider, PlivoProvider)
+    provider = build_plivo(settings.model_copy(update={"plivo_timeout": TIMEOUT}))
     try:
         account = await provider.account()
     except AccountUnavailable as exc:

@@ -38,14 +38,12 @@ from types import MappingProxyType
 from smsgate.domain.errors import IllegalTransition
 
 __all__ = [
-    "PROVIDER_STATUSES",
     "TERMINAL",
     "IllegalTransition",
     "MessageStatus",
     "Transition",
     "can_transition",
     "decide",
-    "from_provider_status",
     "is_terminal",
     "transition",
 ]
@@ -106,19 +104,6 @@ TERMINAL: frozenset[MessageStatus] = frozenset(
     }
 )
 
-# Plivo's callback ``Status`` values. "read" (WhatsApp only) is left out on purpose: it says
-# nothing about an SMS. "rejected" is in older docs and the SDK's filter, so it is kept.
-PROVIDER_STATUSES: Mapping[str, MessageStatus] = MappingProxyType(
-    {
-        "queued": MessageStatus.QUEUED,
-        "sent": MessageStatus.SENT,
-        "delivered": MessageStatus.DELIVERED,
-        "undelivered": MessageStatus.UNDELIVERED,
-        "failed": MessageStatus.FAILED,
-        "rejected": MessageStatus.REJECTED,
-    }
-)
-
 
 @dataclass(frozen=True, slots=True)
 class Transition:
@@ -165,8 +150,3 @@ def transition(current: MessageStatus, new: MessageStatus) -> MessageStatus:
     if current == new or can_transition(current, new):
         return new
     raise IllegalTransition(f"a message cannot move from {current} to {new}")
-
-
-def from_provider_status(value: str) -> MessageStatus | None:
-    """Our status for a Plivo callback ``Status``, or None for one we don't track."""
-    return PROVIDER_STATUSES.get(value.strip().lower())

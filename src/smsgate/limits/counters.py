@@ -46,7 +46,18 @@ class Admitted:
     over: str | None = None
 
 
+class CountersUnavailable(Exception):
+    """The shared counters could not be reached; ``kind`` names the underlying error's type
+    (for logs: the error's text may hold the store's address)."""
+
+    def __init__(self, kind: str) -> None:
+        super().__init__(f"the limit counters are unreachable ({kind})")
+        self.kind = kind
+
+
 class Counters(Protocol):
+    """Every method may raise CountersUnavailable when its store cannot be reached."""
+
     async def take(self, caller: str, rate: Rate) -> float:
         """Take a request token: 0.0 if there was one, else the seconds until there is."""
         ...

@@ -8,12 +8,15 @@ expires once it can no longer refuse anything, so Redis holds only the live wind
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import redis.asyncio as aioredis
+from redis.exceptions import RedisError
 
 from smsgate.domain.rates import Rate
-from smsgate.limits.counters import Admitted, Ask
+from smsgate.limits.counters import Admitted, Ask, CountersUnavailable
 
 # KEYS[1]: the caller's bucket. ARGV: capacity, period in ms. Returns the ms to wait, as text
 # (Lua numbers would come back truncated to integers).
@@ -117,9 +120,10 @@ class RedisCounters:
         self._admit: Any = self._client.register_script(_ADMIT)
 
     async def take(self, caller: str, rate: Rate) -> float:
-        wait_ms = await self._take(
-            keys=[f"{self._ns}rate:{caller}"], args=[rate.count, rate.seconds * 1000]
-        )
+        with _translated():
+            wait_ms = await self._take(
+                keys=[f"{self._ns}rate:{caller}"], args=[rate.count, rate.seconds * 1000]
+            )
         return float(wait_ms) / 1000
 
     async def admit(self, ask: Ask) -> Admitted:
@@ -138,21 +142,32 @@ class RedisCounters:
             uuid.uuid4().hex,
             *ask.costs,
         ]
-        reply = await self._admit(keys=keys, args=args)
+        with _translated():
+            reply = await self._admit(keys=keys, args=args)
         verdict = reply[0].decode() if isinstance(reply[0], bytes) else str(reply[0])
         pairs = reply[1:]
         refused = {int(pairs[i]): int(pairs[i + 1]) / 1000 for i in range(0, len(pairs), 2)}
         return Admitted(refused, over=None if verdict == "ok" else verdict)
 
     async def seed(self, day: str, messages: dict[str, int], spend: int) -> None:
-        async with self._client.pipeline(transaction=False) as pipe:
-            for caller, count in messages.items():
-                pipe.set(self._day_key(day, caller), count, nx=True, ex=_DAY_TTL)
-            pipe.set(self._day_key(day, "$spend"), spend, nx=True, ex=_DAY_TTL)
-            await pipe.execute()
+        with _translated():
+            async with self._client.pipeline(transaction=False) as pipe:
+                for caller, count in messages.items():
+                    pipe.set(self._day_key(day, caller), count, nx=True, ex=_DAY_TTL)
+                pipe.set(self._day_key(day, "$spend"), spend, nx=True, ex=_DAY_TTL)
+                await pipe.execute()
 
     async def aclose(self) -> None:
         await self._client.aclose()
 
     def _day_key(self, day: str, name: str) -> str:
         return f"{self._ns}day:{day}:{name}"
+
+
+@contextmanager
+def _translated() -> Iterator[None]:
+    """Redis's errors, and the socket errors it lets through, as CountersUnavailable."""
+    try:
+        yield
+    except (RedisError, OSError) as exc:
+        raise CountersUnavailable(type(exc).__name__) from exc

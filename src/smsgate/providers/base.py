@@ -15,9 +15,14 @@ have left: that is what keeps retries from turning into double sends.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from decimal import Decimal
+from enum import StrEnum
 from typing import ClassVar, Protocol, runtime_checkable
+
+from smsgate.domain.message import MessageStatus
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,10 +133,29 @@ class SentRecord:
     to: str  # E.164, with the +
     state: str  # the provider's own word: queued, sent, delivered, ...
     at: datetime  # when the provider took it (aware)
+    # Our status for ``state``, as the adapter reads its provider's word; None when it is a
+    # state smsgate does not track.
+    status: MessageStatus | None = None
 
 
 class LookupUnavailable(Exception):
     """The provider's records could not be read; the message says why, without secrets."""
+
+
+class PricingUnavailable(Exception):
+    """The provider's prices could not be read; the message says why, without secrets."""
+
+
+@dataclass(frozen=True, slots=True)
+class AccountSummary:
+    """What the provider says of the account, in plain values (no provider types leave it)."""
+
+    name: str | None
+    cash_credits: Decimal | None  # the balance, in the account's currency
+
+
+class AccountUnavailable(Exception):
+    """The account could not be read; the message says why, without secrets."""
 
 
 @runtime_checkable
@@ -140,4 +164,93 @@ class SentLookup(Protocol):
 
     async def find_sent(self, to: str, since: datetime, until: datetime) -> list[SentRecord]:
         """Messages to ``to`` the provider took between ``since`` and ``until``."""
+        ...
+
+
+# --- what a provider posts back ------------------------------------------------------------
+#
+# Delivery reports and inbound messages come from the network. An adapter reads them without
+# trust into these values: a field that does not parse is None (or "" for text), never fatal,
+# and every string is storable by any database (no NUL, no lone surrogate).
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DeliveryReport:
+    """The provider's word on one outbound message: its new status and what it cost."""
+
+    message_uuid: str  # the provider's id of the message; "" when the report names none
+    status: MessageStatus | None  # None: a status smsgate does not track
+    status_word: str  # the provider's own word for it, as posted (for logs)
+    to: str = field(repr=False)  # the recipient as posted (logged masked)
+    units: int | None  # segments billed
+    amount: Decimal | None  # what the message cost, to 5 decimal places
+    error_code: str | None  # the provider's error code, None for none or success
+    error_reason: str | None  # what that code means, in words
+    fields: Mapping[str, str] = field(repr=False)  # everything posted: the event's detail
+
+
+class Intent(StrEnum):
+    """What the provider itself read an inbound message as asking for, when it says."""
+
+    OPT_OUT = "opt_out"
+    OPT_IN = "opt_in"
+    HELP = "help"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class InboundReport:
+    """One message a person texted to our number."""
+
+    sender: str = field(repr=False)  # as posted
+    recipient: str = field(repr=False)  # as posted (our number)
+    sender_number: str | None = field(repr=False)  # E.164; None when no phone number (short code)
+    recipient_number: str | None = field(repr=False)
+    text: str | None = field(repr=False)
+    message_uuid: str  # the provider's id of the message; "" when the post names none
+    units: int | None
+    intent: Intent | None  # the provider's reading, which wins over ours
+    intent_word: str  # the provider's own word for it, lower case ("" for none)
+    fields: Mapping[str, str] = field(repr=False)  # everything posted, kept as it came
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """A text to answer an inbound message with: from our number ``src`` back to ``dst``."""
+
+    src: str
+    dst: str
+    text: str = field(repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class ReplyDocument:
+    """The body of the answer to the provider's inbound post, and its media type."""
+
+    body: str
+    media_type: str
+
+
+class CallbackReader(Protocol):
+    """Reads what a provider posts back to smsgate: is it really the provider's, what it says,
+    and how to answer it."""
+
+    def verify(
+        self,
+        method: str,
+        path: str,
+        query: str,
+        headers: Mapping[str, str],
+        form: Mapping[str, list[str]] | None,
+    ) -> bool:
+        """True only when the provider signed this request. ``path`` is as requested (still
+        percent-encoded), ``query`` the raw query string without "?", ``form`` every POSTed
+        field with all its values, blank ones included (None for a GET)."""
+        ...
+
+    def delivery_report(self, fields: Mapping[str, str]) -> DeliveryReport: ...
+
+    def inbound_report(self, fields: Mapping[str, str]) -> InboundReport: ...
+
+    def reply_document(self, reply: Reply | None) -> ReplyDocument:
+        """The answer to an inbound post: ``reply`` texted back, or "nothing to do"."""
         ...

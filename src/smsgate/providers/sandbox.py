@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -30,9 +31,12 @@ from smsgate.providers.base import (
     SendResult,
     Transient,
 )
-from smsgate.providers.plivo.signature import signature_headers
 
 log = get_logger("smsgate.sandbox")
+
+# Signs a simulated status callback as the real provider would: (method, url, form) -> the
+# headers to send. Bootstrap injects the provider's; the sandbox knows no signature scheme.
+CallbackSigner = Callable[[str, str, dict[str, str]], dict[str, str]]
 
 
 class Simulation(StrEnum):
@@ -79,10 +83,10 @@ class SandboxSend:
 
 
 class SandboxProvider:
-    """Sends nothing; with ``callback_token``, reports delivery like Plivo would.
+    """Sends nothing; with a ``signer``, reports delivery like Plivo would.
 
     An accepted send that carries a ``callback_url`` gets Plivo-shaped status callbacks, posted
-    over HTTP and signed (V2 and V3) with ``callback_token``: ``sent``, then ``delivered`` (or
+    over HTTP and signed by ``signer``: ``sent``, then ``delivered`` (or
     ``undelivered`` with error 30 for the carrier-failure number). They go through smsgate's
     real callback route, so the whole delivery path runs without Plivo.
     """
@@ -94,14 +98,14 @@ class SandboxProvider:
         *,
         sender: str | None = None,
         keep: int = 0,
-        callback_token: str | None = None,
+        signer: CallbackSigner | None = None,
         callback_delay: float = 0.2,
     ) -> None:
         # ``keep`` > 0 records the last sends in ``sent`` (tests read them); a served sandbox
         # keeps none, so no message text lingers in memory.
         self._sender = sender
         self.sent: deque[SandboxSend] = deque(maxlen=keep)
-        self._callback_token = callback_token
+        self._signer = signer
         self._callback_delay = callback_delay
         self._session: aiohttp.ClientSession | None = None
         self._reports: set[asyncio.Task[None]] = set()
@@ -128,7 +132,7 @@ class SandboxProvider:
             message_uuid=message_uuid,
         )
         outcome = DELIVERY_OUTCOMES.get(simulation)
-        if message_uuid and outcome and sms.callback_url and self._callback_token:
+        if message_uuid and outcome and sms.callback_url and self._signer:
             task = asyncio.create_task(self._report(sms, message_uuid, outcome))
             self._reports.add(task)
             task.add_done_callback(self._reports.discard)
@@ -151,10 +155,10 @@ class SandboxProvider:
             await self._post(str(sms.callback_url), fields, message_uuid)
 
     async def _post(self, url: str, fields: dict[str, str], message_uuid: str) -> None:
-        assert self._callback_token is not None  # only scheduled with a token
+        assert self._signer is not None  # only scheduled with a signer
         if self._session is None:
             self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10))
-        headers = signature_headers("POST", url, self._callback_token, fields)
+        headers = self._signer("POST", url, fields)
         try:
             async with self._session.post(url, data=fields, headers=headers) as answer:
                 status = answer.status

@@ -33,13 +33,11 @@ from datetime import UTC, datetime, timedelta
 from decimal import ROUND_CEILING, Decimal
 from typing import TypeVar
 
-from redis.exceptions import RedisError
-
 from smsgate.domain.access import Principal
 from smsgate.domain.errors import DomainError
 from smsgate.domain.phone import PhoneNumber
 from smsgate.domain.rates import Rate
-from smsgate.limits.counters import MICROS, Admitted, Ask, Counters
+from smsgate.limits.counters import MICROS, Admitted, Ask, Counters, CountersUnavailable
 from smsgate.logs import get_logger
 
 log = get_logger("smsgate.limits")
@@ -196,11 +194,11 @@ class Limits:
         """Await ``call``; if the counters cannot be reached, fail closed (or open)."""
         try:
             return await call
-        except (RedisError, OSError) as exc:
+        except CountersUnavailable as exc:
             if self.settings.fail_open:
-                log.warning("limits_skipped", error=type(exc).__name__)
+                log.warning("limits_skipped", error=exc.kind)
                 return when_open
-            log.error("limits_unavailable", error=type(exc).__name__)
+            log.error("limits_unavailable", error=exc.kind)
             raise LimitsUnavailable(
                 "smsgate cannot reach the store of its rate and spend limits (Redis); "
                 "nothing was sent. Try again shortly."

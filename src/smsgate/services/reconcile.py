@@ -26,7 +26,7 @@ from typing import Any
 
 from smsgate.db.queue import QueueStore, StaleHandOff
 from smsgate.db.store import MessageStore, Outcome, utc_now
-from smsgate.domain.message import MessageStatus, from_provider_status
+from smsgate.domain.message import MessageStatus
 from smsgate.logs import get_logger
 from smsgate.providers.base import LookupUnavailable, SentLookup
 
@@ -128,7 +128,7 @@ class Reconciler:
         ]
         if len(theirs) == 1:
             (record,) = theirs
-            status = from_provider_status(record.state) or MessageStatus.QUEUED
+            status = record.status or MessageStatus.QUEUED
             await self._record(
                 stale,
                 status,

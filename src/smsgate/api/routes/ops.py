@@ -13,7 +13,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from smsgate.api.deps import ServicesDep
 from smsgate.api.responses import JsonResponse
 from smsgate.api.schemas import Health, Readiness
-from smsgate.bootstrap import check_database
+from smsgate.bootstrap import check_database, check_provider
 from smsgate.config import ConfigError
 from smsgate.domain.message import MessageStatus
 from smsgate.engines.broker import BrokerEngine
@@ -54,7 +54,7 @@ async def readyz(services: ServicesDep) -> JsonResponse:
     broker = engine if isinstance(engine, BrokerEngine) else None
     problems: dict[str, str] = {}
     try:
-        settings.check_provider()
+        check_provider(settings)
     except ConfigError as exc:
         problems["configuration"] = str(exc)
     database_problem, broker_problem = await asyncio.gather(

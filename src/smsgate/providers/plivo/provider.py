@@ -27,33 +27,26 @@ import orjson
 
 from smsgate.domain.pricing import PriceTableError, parse_rate
 from smsgate.providers.base import (
-    Accepted,
+    AccountSummary,
+    AccountUnavailable,
     Ambiguous,
-    CredentialsRefused,
     LookupUnavailable,
     OutboundSms,
+    PricingUnavailable,
     RateLimited,
-    Rejected,
     SendResult,
     SentRecord,
     Transient,
-    Unreadable,
 )
 from smsgate.providers.http import (
-    HttpAnswer,
     HttpRequest,
     HttpTransport,
     MaybeSent,
     NotSent,
     TransportError,
 )
-from smsgate.retry_after import parse_retry_after as parse_header
-
-# Statuses after which Plivo has told us it did not take the message and asks us to come back.
-RETRYABLE_STATUSES = frozenset({429, 502, 503})
-# Plivo's success answer is 202; its SDK accepts these too (reference §2).
-SUCCESS_STATUSES = frozenset({200, 201, 202, 204, 206, 207})
-REJECTION_STATUSES = frozenset({400, 403, 404, 405, 409, 422})
+from smsgate.providers.plivo.answers import Retry, error_text, interpret, json_object, str_or_none
+from smsgate.providers.plivo.callbacks import from_provider_status
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,7 +120,7 @@ class PlivoProvider:
         while True:
             attempt += 1
             result = await self._attempt(request, deadline - self._clock(), attempt)
-            if not isinstance(result, _Retry):
+            if not isinstance(result, Retry):
                 return result
             pause = self._pause_before_next(result, attempt)
             room = self._retry.min_attempt_time
@@ -176,7 +169,7 @@ class PlivoProvider:
             balance = Decimal(credits) if isinstance(credits, str) and credits else None
         except ArithmeticError:
             balance = None
-        return AccountSummary(_str_or_none(document.get("name")), balance)
+        return AccountSummary(str_or_none(document.get("name")), balance)
 
     async def find_sent(self, to: str, since: datetime, until: datetime) -> list[SentRecord]:
         """Outbound messages to ``to`` that Plivo took between ``since`` and ``until``.
@@ -230,9 +223,9 @@ class PlivoProvider:
                 "Plivo answered HTTP 401: it refused smsgate's credentials; check "
                 "PLIVO_AUTH_ID and PLIVO_AUTH_TOKEN"
             )
-        document = _json_object(answer.body)
+        document = json_object(answer.body)
         if answer.status != 200 or document is None:
-            error = _error_text(document, answer.body, answer.status)
+            error = error_text(document, answer.body, answer.status)
             raise failure(f"Plivo answered HTTP {answer.status} ({error})")
         return document
 
@@ -241,17 +234,17 @@ class PlivoProvider:
 
     async def _attempt(
         self, request: HttpRequest, remaining: float, attempt: int
-    ) -> SendResult | _Retry:
+    ) -> SendResult | Retry:
         try:
             answer = await self._transport.request(request, timeout=remaining)
         except NotSent as exc:
             final = Transient(error=f"Plivo unreachable ({exc})", attempts=attempt)
-            return _Retry(final)
+            return Retry(final)
         except MaybeSent as exc:
             return Ambiguous(error=f"no answer from Plivo ({exc})", attempts=attempt)
         return interpret(answer, attempt)
 
-    def _pause_before_next(self, retry: _Retry, attempt: int) -> float | None:
+    def _pause_before_next(self, retry: Retry, attempt: int) -> float | None:
         if attempt >= self._retry.max_attempts:
             return None
         backoff = self._retry.delay(attempt, self._rng)
@@ -259,64 +252,6 @@ class PlivoProvider:
         if isinstance(final, RateLimited) and final.retry_after is not None:
             return max(backoff, final.retry_after)
         return backoff
-
-
-@dataclass(frozen=True, slots=True)
-class _Retry:
-    """An attempt that certainly sent nothing; ``final`` is what we report if we stop here."""
-
-    final: Transient | RateLimited
-
-
-def interpret(answer: HttpAnswer, attempt: int = 1) -> SendResult | _Retry:
-    """Map one HTTP answer from Plivo onto a result (or a retry that is safe to make)."""
-    status = answer.status
-    document = _json_object(answer.body)
-    error = _error_text(document, answer.body, status)
-    if status in SUCCESS_STATUSES:
-        return _accepted(document, status, attempt)
-    if status == 401:
-        return CredentialsRefused(error=error, attempts=attempt)
-    if status in REJECTION_STATUSES:
-        api_id = _str_or_none(document.get("api_id")) if document else None
-        return Rejected(status=status, error=error, api_id=api_id, attempts=attempt)
-    if status == 429:
-        retry_after = parse_retry_after(answer.headers.get("Retry-After"))
-        return _Retry(RateLimited(error=error, retry_after=retry_after, attempts=attempt))
-    if status in RETRYABLE_STATUSES:
-        return _Retry(Transient(error=error, status=status, attempts=attempt))
-    if 500 <= status < 600:
-        # A 500 or a 504 may come after Plivo began processing the message: never retried,
-        # and reported as possibly sent.
-        return Transient(error=error, status=status, attempts=attempt, may_have_been_sent=True)
-    return Unreadable(
-        error=f"unexpected HTTP {status} from Plivo",
-        status=status,
-        attempts=attempt,
-        may_have_been_sent=False,
-    )
-
-
-def _accepted(document: dict[str, Any] | None, status: int, attempt: int) -> SendResult:
-    uuids = document.get("message_uuid") if document else None
-    api_id = document.get("api_id") if document else None
-    if (
-        not isinstance(uuids, list)
-        or not uuids
-        or not all(isinstance(u, str) for u in uuids)
-        or not isinstance(api_id, str)
-    ):
-        return Unreadable(
-            error=f"Plivo answered {status} without message UUIDs", status=status, attempts=attempt
-        )
-    invalid = document.get("invalid_number") if document else None
-    invalid_numbers = tuple(str(n) for n in invalid) if isinstance(invalid, list) else ()
-    return Accepted(
-        message_uuids=tuple(uuids),
-        api_id=api_id,
-        invalid_numbers=invalid_numbers,
-        attempts=attempt,
-    )
 
 
 _MAX_LIST_PAGES = 5
@@ -341,7 +276,7 @@ def _sent_record(item: object) -> SentRecord | None:
         return None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)  # Plivo's own format is UTC without an offset
-    return SentRecord(uuid, "+" + to.lstrip("+"), state, moment)
+    return SentRecord(uuid, "+" + to.lstrip("+"), state, moment, from_provider_status(state))
 
 
 def highest_outbound_rate(document: dict[str, Any]) -> Decimal | None:
@@ -365,48 +300,3 @@ def highest_outbound_rate(document: dict[str, Any]) -> Decimal | None:
         except PriceTableError as exc:
             raise PricingUnavailable(f"Plivo's pricing answer is unreadable: {exc}") from None
     return max(rates) if rates else None
-
-
-class PricingUnavailable(Exception):
-    """Plivo's prices could not be read; the message says why, without secrets."""
-
-
-@dataclass(frozen=True, slots=True)
-class AccountSummary:
-    """What Plivo says of the account, in plain values (no Plivo types leave the adapter)."""
-
-    name: str | None
-    cash_credits: Decimal | None  # the balance, in the account's currency
-
-
-class AccountUnavailable(Exception):
-    """The account could not be read; the message says why, without secrets."""
-
-
-def _json_object(body: bytes) -> dict[str, Any] | None:
-    try:
-        document = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        return None
-    return document if isinstance(document, dict) else None
-
-
-def _error_text(document: dict[str, Any] | None, body: bytes, status: int) -> str:
-    if document is not None:
-        error = document.get("error")
-        if isinstance(error, str) and error:
-            return error[:500]
-        if isinstance(error, dict | list):
-            return orjson.dumps(error).decode()[:500]
-    if 200 <= status < 300:
-        return ""
-    return f"HTTP {status} from Plivo" + (" with an unreadable body" if body else "")
-
-
-def _str_or_none(value: object) -> str | None:
-    return value if isinstance(value, str) else None
-
-
-def parse_retry_after(value: str | None) -> float | None:
-    """Plivo's ``Retry-After`` in seconds; more than an hour is taken as an hour."""
-    return parse_header(value, at_most=3600.0)

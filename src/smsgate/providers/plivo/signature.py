@@ -15,7 +15,7 @@ import base64
 import hashlib
 import hmac
 import secrets
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from urllib.parse import parse_qs, urlparse, urlunparse
 
 Params = Mapping[str, str | Sequence[str]]
@@ -135,3 +135,12 @@ def _nonce() -> str:
     # Plivo's nonces are 20 digits. secrets, not a seeded generator: a nonce must not repeat,
     # and the emulator's seeded failure draws must not shift because callbacks were signed.
     return f"{secrets.randbelow(10**20):020d}"
+
+
+def callback_signer(auth_token: str) -> Callable[[str, str, dict[str, str]], dict[str, str]]:
+    """``signature_headers`` with ``auth_token``: what the sandbox signs its callbacks with."""
+
+    def sign(method: str, url: str, form: dict[str, str]) -> dict[str, str]:
+        return signature_headers(method, url, auth_token, form)
+
+    return sign

@@ -4,6 +4,9 @@ No API key guards these routes: Plivo cannot send one. Every request must carry 
 signature instead (V3 or V2, made with the auth token over SMSGATE_PUBLIC_URL + path), or it
 gets 403 and changes nothing. The answers are quick and always 200 for a signed request, even
 for a message smsgate does not know, so that Plivo stops retrying.
+
+The route knows HTTP only: the provider's ``CallbackReader`` (built by bootstrap) checks the
+signature, reads the form into a report, and writes the answer document.
 """
 
 from __future__ import annotations
@@ -20,8 +23,7 @@ from smsgate.api.errors import ApiError
 from smsgate.api.schemas import ErrorOut
 from smsgate.bootstrap import Services
 from smsgate.logs import get_logger
-from smsgate.providers.plivo.requests import verify_plivo_request
-from smsgate.services.callbacks import apply_status_report
+from smsgate.services.delivery_reports import apply_delivery_report
 from smsgate.services.inbound import handle_inbound
 
 router = APIRouter(prefix="/api/v1/webhooks/plivo", tags=["webhooks"])
@@ -46,8 +48,6 @@ _FORM: dict[str, Any] = {
 _REFUSED: dict[int | str, dict[str, Any]] = {
     403: {"model": ErrorOut, "description": "Not signed by Plivo with our auth token"}
 }
-# An empty <Response/>: Plivo's XML for "nothing to do".
-NO_REPLY = "<Response></Response>"
 
 
 @router.post(
@@ -62,7 +62,8 @@ NO_REPLY = "<Response></Response>"
 async def status_report(request: Request) -> Response:
     services = _services(request)
     fields = await _signed_fields(request, services)
-    result = await apply_status_report(fields, services.store)
+    report = services.callback_reader.delivery_report(fields)
+    result = await apply_delivery_report(report, services.store)
     if result.ignored:
         log.info("status_report_ignored", reason=result.ignored)
     elif result.transition is not None and result.transition.applied:
@@ -89,9 +90,10 @@ async def inbound(request: Request) -> Response:
     services = _services(request)
     fields = await _signed_fields(request, services)
     settings = runtime_of(request).settings
-    result = await handle_inbound(fields, services.inbound, services.opt_outs, settings.help_reply)
-    reply = NO_REPLY if result.reply_xml is None else result.reply_xml
-    return Response(reply, status_code=200, media_type="application/xml")
+    report = services.callback_reader.inbound_report(fields)
+    result = await handle_inbound(report, services.inbound, services.opt_outs, settings.help_reply)
+    reply = services.callback_reader.reply_document(result.reply)
+    return Response(reply.body, status_code=200, media_type=reply.media_type)
 
 
 def _services(request: Request) -> Services:
@@ -112,15 +114,7 @@ async def _signed_fields(request: Request, services: Services) -> Mapping[str, s
         values = parse_qs(query, keep_blank_values=True)
     path = request.scope.get("raw_path", request.url.path.encode()).decode("latin-1")
     path = path.split("?", 1)[0]
-    if not verify_plivo_request(
-        request.method,
-        services.callback_base_url,
-        path,
-        query,
-        request.headers,
-        form,
-        services.callback_token,
-    ):
+    if not services.callback_reader.verify(request.method, path, query, request.headers, form):
         log.warning("webhook_signature_refused", path=request.url.path)
         raise ApiError(403, "invalid_signature", "The request is not signed by Plivo.")
     return single_values(values)
