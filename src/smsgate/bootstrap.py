@@ -32,9 +32,10 @@ from smsgate.db.opt_outs import OptOutStore
 from smsgate.db.price_files import load_price_table
 from smsgate.db.queue import QueueStore
 from smsgate.db.retention import RetentionStore
-from smsgate.db.store import MessageStore, utc_now
+from smsgate.db.store import MessageStore
 from smsgate.db.webhooks import WebhookStore
 from smsgate.domain.addresses import is_loopback
+from smsgate.domain.clock import Clock, utc_now
 from smsgate.domain.pricing import PriceTable, PriceTableError
 from smsgate.domain.rates import parse_rate
 from smsgate.domain.retry import RetryPlan
@@ -69,7 +70,6 @@ from smsgate.services.webhook_delivery import DeliverySettings, WebhookDeliverer
 log = get_logger("smsgate.bootstrap")
 
 STATUS_CALLBACK_PATH = "/api/v1/webhooks/plivo/status"
-Clock = Callable[[], datetime]
 
 
 def build_provider(

@@ -105,10 +105,10 @@ async def test_the_request_is_a_json_post_to_the_accounts_message_url_with_basic
     assert transport.timeouts == [10.0]
 
 
-async def test_a_callback_url_is_sent_as_url() -> None:
+async def test_the_status_url_is_sent_as_url() -> None:
     """`url` carries the status callback."""
     provider, transport, _ = provider_with(ACCEPTED)
-    await provider.send(OutboundSms(to="+14155552671", text="hi", callback_url="https://x.test/cb"))
+    await provider.send(OutboundSms(to="+14155552671", text="hi", status_url="https://x.test/cb"))
     body = orjson.loads(transport.requests[0].body)
     assert body["url"] == "https://x.test/cb"
 

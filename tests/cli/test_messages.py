@@ -20,7 +20,8 @@ from typer.testing import CliRunner, Result
 from smsgate import cli
 from smsgate.config import get_settings
 from smsgate.db.engine import make_engine, make_sessions
-from smsgate.db.store import MessageStore, NewMessage, Outcome
+from smsgate.db.rows import NewMessage, Outcome
+from smsgate.db.store import MessageStore
 from smsgate.domain.message import MessageStatus
 from tests.cli.test_cli import environment, smsgate
 

@@ -24,7 +24,7 @@ SENDER = "+14155550199"
 CASES = [
     OutboundSms(to="+14155552671", text="Your code is 123456"),
     OutboundSms(to="+447400123456", text="Grüße 👋 — ünïcödé"),
-    OutboundSms(to="+14155552671", text="with callback", callback_url="https://example.com/cb"),
+    OutboundSms(to="+14155552671", text="with callback", status_url="https://example.com/cb"),
     OutboundSms(to="+14155552671", text='line one\nline two\t{json: "quotes"}'),
 ]
 
@@ -32,7 +32,7 @@ CASES = [
 def via_sdk(emulator: EmulatorServer, sms: OutboundSms) -> RequestRecord:
     with patch("plivo.rest.client.PLIVO_API_BASE_URI", f"{emulator.base_url}/v1/Account"):
         client = plivo.RestClient(emulator.auth_id, emulator.auth_token)
-        extra = {"url": sms.callback_url} if sms.callback_url else {}
+        extra = {"url": sms.status_url} if sms.status_url else {}
         client.messages.create(src=SENDER, dst=sms.to, text=sms.text, **extra)
     return emulator.requests()[-1]
 

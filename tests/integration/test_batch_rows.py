@@ -8,9 +8,11 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from smsgate.db.batches import StoredBatch
 from smsgate.db.engine import make_engine, make_sessions
-from smsgate.db.queue import QueueStore, StoredBatch
-from smsgate.db.store import Message, MessageStore
+from smsgate.db.queue import QueueStore
+from smsgate.db.rows import Message
+from smsgate.db.store import MessageStore
 from smsgate.domain.errors import DomainError
 from smsgate.services.outlets import Outlet, Outlets
 from smsgate.services.queueing import BatchRefused, Enqueuer, Row

@@ -14,7 +14,8 @@ from structlog.testing import capture_logs
 from smsgate.db.engine import make_engine, make_sessions
 from smsgate.db.inbound import InboundSms, InboundStore
 from smsgate.db.opt_outs import OptOutSource, OptOutStore
-from smsgate.db.store import Message, MessageStore, NewMessage, Outcome
+from smsgate.db.rows import Message, NewMessage, Outcome
+from smsgate.db.store import MessageStore
 from smsgate.domain.message import MessageStatus as S
 from smsgate.providers.plivo.callbacks import delivery_report, help_reply_xml, inbound_report
 from smsgate.services.delivery_reports import (

@@ -9,8 +9,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from smsgate.db.batches import NewBatch, QueuedMessage
 from smsgate.db.engine import make_engine, make_sessions
-from smsgate.db.queue import DueMessage, NewBatch, QueuedMessage, QueueStore
+from smsgate.db.queue import DueMessage, QueueStore
 from smsgate.db.store import MessageStore
 from smsgate.domain.message import MessageStatus as S
 from smsgate.domain.retry import RetryPlan
@@ -93,7 +94,7 @@ async def test_an_accepted_hand_off_stores_plivos_uuid(rig: Rig) -> None:
     assert stored is not None
     assert (stored.status, stored.provider_message_uuid, stored.attempts) == (S.QUEUED, "uuid-1", 1)
     (sms,) = rig.provider.sent
-    assert (sms.to, sms.text, sms.callback_url) == (
+    assert (sms.to, sms.text, sms.status_url) == (
         "+14155552671",
         "hi",
         "https://sms.example.com/status",

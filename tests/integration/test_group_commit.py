@@ -14,7 +14,8 @@ from structlog.testing import capture_logs
 from smsgate.db.engine import make_engine, make_sessions
 from smsgate.db.errors import StoreUnavailable
 from smsgate.db.opt_outs import OptOutSource, OptOutStore
-from smsgate.db.store import MessageStore, NewMessage, Outcome
+from smsgate.db.rows import NewMessage, Outcome
+from smsgate.db.store import MessageStore
 from smsgate.domain.message import MessageStatus as S
 
 pytestmark = [pytest.mark.anyio, pytest.mark.integration]

@@ -10,7 +10,8 @@ from decimal import Decimal
 import pytest
 
 from smsgate.db.engine import make_engine, make_sessions
-from smsgate.db.store import MessageStore, NewMessage, Outcome
+from smsgate.db.rows import NewMessage, Outcome
+from smsgate.db.store import MessageStore
 from smsgate.domain.message import MessageStatus as S
 
 pytestmark = [pytest.mark.anyio, pytest.mark.integration]

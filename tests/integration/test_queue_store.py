@@ -10,9 +10,10 @@ from decimal import Decimal
 
 import pytest
 
+from smsgate.db.batches import NewBatch, QueuedMessage
 from smsgate.db.engine import make_engine, make_sessions
 from smsgate.db.opt_outs import OptOutSource, OptOutStore
-from smsgate.db.queue import NewBatch, QueuedMessage, QueueStore
+from smsgate.db.queue import QueueStore
 from smsgate.db.store import MessageStore
 from smsgate.domain.message import MessageStatus as S
 

@@ -11,10 +11,12 @@ import asyncpg
 import pytest
 from sqlalchemy.engine import make_url
 
+from smsgate.db.batches import NewBatch, QueuedMessage
 from smsgate.db.engine import make_engine, make_sessions
 from smsgate.db.migrate import upgrade
-from smsgate.db.queue import NewBatch, QueuedMessage, QueueStore
-from smsgate.db.store import MessageStore, NewMessage, Outcome
+from smsgate.db.queue import QueueStore
+from smsgate.db.rows import NewMessage, Outcome
+from smsgate.db.store import MessageStore
 from smsgate.domain.message import MessageStatus as S
 from smsgate.providers.base import LookupUnavailable, SentRecord
 from smsgate.services.reconcile import Reconciler

@@ -22,11 +22,14 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from structlog.testing import capture_logs
 
 from smsgate.api.app import create_app
+from smsgate.db.batches import NewBatch, QueuedMessage
+from smsgate.db.common import EVENTS, MESSAGES
 from smsgate.db.engine import make_engine, make_sessions
 from smsgate.db.inbound import InboundSms, InboundStore
-from smsgate.db.queue import NewBatch, QueuedMessage, QueueStore
+from smsgate.db.queue import QueueStore
 from smsgate.db.retention import INBOUND, RetentionStore
-from smsgate.db.store import EVENTS, MESSAGES, MessageStore, NewMessage
+from smsgate.db.rows import NewMessage
+from smsgate.db.store import MessageStore
 from smsgate.db.webhooks import ATTEMPTS, DELIVERIES, OUTBOX, WEBHOOK_EVENTS
 from smsgate.domain.message import MessageStatus as S
 from smsgate.services import retention as retention_module

@@ -17,7 +17,7 @@ from smsgate.bootstrap import (
 )
 from smsgate.config import Settings
 from smsgate.db.errors import StoreUnavailable
-from smsgate.db.store import NewMessage
+from smsgate.db.rows import NewMessage
 from smsgate.domain.access import OPEN, Principal
 from smsgate.engines import Job
 from smsgate.engines.broker import BrokerEngine, Sweep
@@ -74,7 +74,7 @@ async def test_with_the_sandbox_configured_live_and_test_keys_share_one_outlet(
         assert outlets.live is outlets.test
         assert isinstance(outlets.live.provider, SandboxProvider)
         # The sandbox reports to this server itself, public URL or not.
-        assert outlets.live.callback_url == f"http://127.0.0.1:8000{STATUS_CALLBACK_PATH}"
+        assert outlets.live.status_url == f"http://127.0.0.1:8000{STATUS_CALLBACK_PATH}"
 
 
 @pytest.mark.anyio
@@ -91,8 +91,8 @@ async def test_with_plivo_configured_a_test_keys_messages_go_to_the_sandbox(
         )
         assert outlets.for_caller(OPEN) is outlets.live
         # Plivo is asked for reports only at a public address; the sandbox always reports.
-        assert outlets.live.callback_url is None
-        assert outlets.test.callback_url == f"http://127.0.0.1:8000{STATUS_CALLBACK_PATH}"
+        assert outlets.live.status_url is None
+        assert outlets.test.status_url == f"http://127.0.0.1:8000{STATUS_CALLBACK_PATH}"
         # Test messages are paced apart from live ones of the same sender.
         assert outlets.pace_key(outlets.test, "+1") == "test:+1"
         assert outlets.pace_key(outlets.live, "+1") == "+1"
@@ -105,7 +105,7 @@ async def test_plivo_reports_to_the_public_url_when_there_is_one(
     settings = make_settings(**PLIVO, public_url="https://sms.example.com")
     async with built(settings) as services:
         live = services.outlets.live
-        assert live.callback_url == f"https://sms.example.com{STATUS_CALLBACK_PATH}"
+        assert live.status_url == f"https://sms.example.com{STATUS_CALLBACK_PATH}"
 
 
 @pytest.mark.anyio

@@ -80,12 +80,12 @@ async def test_without_a_signer_no_callback_is_made_and_with_one_each_is_signed(
     url = "http://127.0.0.1:9/api/v1/webhooks/plivo/status"
     silent = SandboxProvider(callback_delay=0)
     with capture_logs() as logs:
-        await silent.send(OutboundSms(to="+14155552671", text="hi", callback_url=url))
+        await silent.send(OutboundSms(to="+14155552671", text="hi", status_url=url))
         await asyncio.sleep(0.05)
         await silent.aclose()
     assert [log["event"] for log in logs] == ["sandbox_send"]
     sandbox = SandboxProvider(signer=signer, callback_delay=0)
-    result = await sandbox.send(OutboundSms(to="+14155552671", text="hi", callback_url=url))
+    result = await sandbox.send(OutboundSms(to="+14155552671", text="hi", status_url=url))
     assert isinstance(result, Accepted)
     for _ in range(100):
         if len(signed) == 2:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from smsgate.db.store import Event, Message
+from smsgate.db.rows import Event, Message
 from smsgate.providers.plivo.errors import describe_error_code
 
 CSV_COLUMNS = (

@@ -28,7 +28,8 @@ from smsgate.db.api_keys import ApiKeyStore, StoredKey
 from smsgate.db.engine import is_sqlite, make_engine, make_sessions
 from smsgate.db.errors import StoreUnavailable
 from smsgate.db.price_files import save_price_table
-from smsgate.db.store import Message, MessageStore
+from smsgate.db.rows import Message
+from smsgate.db.store import MessageStore
 from smsgate.db.webhooks import Endpoint, WebhookStore
 from smsgate.domain.access import format_scopes, parse_scopes
 from smsgate.domain.addresses import is_loopback

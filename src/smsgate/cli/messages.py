@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from smsgate.db.store import Event, Message
+from smsgate.db.rows import Event, Message
 from smsgate.providers.plivo.errors import describe_error_code
 
 _TIME = "%Y-%m-%d %H:%M:%S"

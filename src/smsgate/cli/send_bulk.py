@@ -40,7 +40,7 @@ from rich.table import Table
 from smsgate.api.batch_file import BatchFile, BatchFileReader
 from smsgate.bootstrap import Runtime, Services
 from smsgate.config import ProviderName, Settings
-from smsgate.db.queue import BatchProgress
+from smsgate.db.batches import BatchProgress
 from smsgate.domain.access import OPEN
 from smsgate.domain.message import MessageStatus
 from smsgate.engines.inprocess import InProcessEngine

@@ -23,7 +23,7 @@ from prometheus_client import start_http_server
 
 from smsgate.bootstrap import JobTimes, Runtime
 from smsgate.config import Settings
-from smsgate.db.store import utc_now
+from smsgate.domain.clock import utc_now
 from smsgate.engines.broker import BrokerEngine, Sweep
 from smsgate.engines.dramatiq import QUEUE
 from smsgate.logs import get_logger

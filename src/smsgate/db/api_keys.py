@@ -20,12 +20,13 @@ from sqlalchemy import bindparam, func, or_, select, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from smsgate.db.common import guarded
 from smsgate.db.errors import StoreUnavailable
 from smsgate.db.ids import new_id
-from smsgate.db.store import Clock, guarded, utc_now
 from smsgate.db.tables import ApiKeyRow
 from smsgate.domain.access import Scope, format_scopes, parse_scopes
 from smsgate.domain.api_keys import generate_key, key_digest, shown_prefix
+from smsgate.domain.clock import Clock, utc_now
 
 TOUCH_EVERY = timedelta(minutes=1)
 

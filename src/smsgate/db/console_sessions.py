@@ -15,9 +15,10 @@ from datetime import datetime, timedelta
 from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from smsgate.db.store import Clock, guarded, utc_now
+from smsgate.db.common import guarded
 from smsgate.db.tables import ConsoleSessionRow
 from smsgate.domain.access import Principal, format_scopes, parse_scopes
+from smsgate.domain.clock import Clock, utc_now
 
 LIFETIME = timedelta(hours=12)
 

@@ -37,6 +37,7 @@ from sqlalchemy.exc import (
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from smsgate.db.errors import StoreUnavailable
+from smsgate.db.rows import REJECTED, Event, event_row, refuse_opted_out
 from smsgate.domain.message import MessageStatus, Transition, decide
 from smsgate.logs import get_logger
 
@@ -203,7 +204,7 @@ class GroupCommit:
         if inserts:
             for write in inserts:
                 if write.row["to_number"] in refused and write.unless_opted_out:
-                    refuse(write)
+                    refuse_opted_out(write.row, write.events)
             await connection.execute(insert(self._messages), [w.row for w in inserts])
             await connection.execute(insert(self._events), [e for w in inserts for e in w.events])
         decisions = await self._change(connection, changes) if changes else {}
@@ -253,16 +254,8 @@ class GroupCommit:
                 moves.append(self._move_params(change, decision))
             elif not change.keep_refused:
                 continue
-            events.append(
-                {
-                    "message_id": change.message_id,
-                    "status": change.status.value,
-                    "applied": decision.applied,
-                    "source": change.source,
-                    "at": change.at,
-                    "detail": change.detail,
-                }
-            )
+            event = Event(change.status, decision.applied, change.source, change.at, change.detail)
+            events.append(event_row(change.message_id, event))
         if moves:
             result = await connection.execute(self._move, moves)
             if result.supports_sane_multi_rowcount() and result.rowcount != len(moves):
@@ -283,17 +276,6 @@ class GroupCommit:
         for name in OUTCOME_COLUMNS:
             params[f"m_{name}"] = change.columns.get(name)
         return params
-
-
-REJECTED = MessageStatus.REJECTED.value
-OPTED_OUT = "The recipient opted out (replied STOP); nothing was sent."
-
-
-def refuse(write: Insert) -> None:
-    """Turn a new message to an opted-out number into one stored as rejected."""
-    write.row.update(status=REJECTED, attempts=0, error_reason=OPTED_OUT)
-    accepted = write.events[0]
-    write.events[:] = [accepted, {**accepted, "status": REJECTED, "detail": {"reason": OPTED_OUT}}]
 
 
 def _resolve(done: asyncio.Future[Any], result: object) -> None:

@@ -16,8 +16,8 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from smsgate.db.errors import StoreUnavailable
-from smsgate.db.store import Clock, utc_now
 from smsgate.db.tables import IdempotencyKeyRow
+from smsgate.domain.clock import Clock, utc_now
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,9 +14,9 @@ from typing import Any, cast
 from sqlalchemy import CursorResult, Insert, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from smsgate.db.common import guarded
 from smsgate.db.engine import insert_or_ignore
 from smsgate.db.ids import new_id
-from smsgate.db.store import guarded
 from smsgate.db.tables import InboundRow
 from smsgate.db.webhooks import INBOUND, insert_outbox, outbox_row
 

@@ -9,64 +9,25 @@ or loses, a row's status decides whether it may still be sent.
 from __future__ import annotations
 
 from contextlib import AbstractAsyncContextManager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal
 from typing import Any, cast
 
 from sqlalchemy import Table, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from smsgate.db.group_commit import OPTED_OUT
+from smsgate.db.batches import BatchProgress, NewBatch, StoredBatch
+from smsgate.db.common import EVENTS, MESSAGES, OPT_OUTS, guarded
 from smsgate.db.ids import new_id
 from smsgate.db.locks import exclusive
-from smsgate.db.store import EVENTS, MESSAGES, OPT_OUTS, Clock, guarded, utc_now
+from smsgate.db.rows import Event, Message, event_row, message_row, refuse_opted_out
 from smsgate.db.tables import BatchRow
+from smsgate.domain.clock import Clock, utc_now
 from smsgate.domain.message import MessageStatus
 
 BATCHES = cast(Table, BatchRow.__table__)
 # Rows per INSERT statement: SQLite allows 32,766 parameters, and a message row takes 20.
 _CHUNK = 1000
-
-
-@dataclass(frozen=True, slots=True)
-class QueuedMessage:
-    """One recipient of a batch, validated, ready to store.
-
-    ``due_at`` and ``expires_at`` are the message's own when the rows of a batch differ (an
-    uploaded file may time each row); None takes the batch's.
-    """
-
-    to: str
-    text: str
-    encoding: str
-    segments: int
-    estimated_cost: Decimal | None
-    due_at: datetime | None = None
-    expires_at: datetime | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class NewBatch:
-    messages: list[QueuedMessage]
-    provider: str
-    sender: str | None
-    due_at: datetime  # for each message without its own
-    expires_at: datetime | None  # likewise
-    recipients: int  # rows in the request, including those refused before storing
-    send_at: datetime | None = None
-    validity_s: int | None = None
-    api_key_id: str | None = None  # the key that asked for it
-    callback_url: str | None = None  # where its messages' status webhooks go too
-
-
-@dataclass(frozen=True, slots=True)
-class StoredBatch:
-    id: str
-    created_at: datetime
-    message_ids: list[str]  # in the order of ``NewBatch.messages``
-    opted_out: set[int]  # positions stored as rejected: the number opted out
-    due_at: list[datetime] = field(default_factory=list)  # each message's, in the same order
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,27 +55,6 @@ class StaleHandOff:
     claimed_at: datetime
     queued: bool  # sent through the queue (it may be queued again), not inline
     provider: str = ""  # where it was being handed: a test key's go to the sandbox
-
-
-@dataclass(frozen=True, slots=True)
-class BatchProgress:
-    id: str
-    created_at: datetime
-    recipients: int
-    invalid: int
-    send_at: datetime | None
-    validity_s: int | None
-    canceled_at: datetime | None
-    counts: dict[str, int]  # stored messages by status
-
-    @property
-    def stored(self) -> int:
-        return sum(self.counts.values())
-
-    @property
-    def pending(self) -> int:
-        """Messages not handed to the provider yet (they may still be canceled)."""
-        return self.counts.get(MessageStatus.ACCEPTED.value, 0)
 
 
 class QueueStore:
@@ -153,41 +93,38 @@ class QueueStore:
             events: list[dict[str, Any]] = []
             opted_out: set[int] = set()
             for position, (message_id, message) in enumerate(zip(ids, batch.messages, strict=True)):
-                refused = message.to in opted_out_numbers
-                if refused:
-                    opted_out.add(position)
-                status = MessageStatus.REJECTED if refused else MessageStatus.ACCEPTED
-                rows.append(
-                    {
-                        "id": message_id,
-                        "to_number": message.to,
-                        "sender": batch.sender,
-                        "text": message.text,
-                        "encoding": message.encoding,
-                        "segments": message.segments,
-                        "estimated_cost": message.estimated_cost,
-                        "status": status.value,
-                        "provider": batch.provider,
-                        "attempts": 0,
-                        "provider_message_uuid": None,
-                        "error_code": None,
-                        "error_reason": OPTED_OUT if refused else None,
-                        "units": None,
-                        "amount": None,
-                        "created_at": now,
-                        "updated_at": now,
-                        "batch_id": batch_id,
-                        "due_at": message.due_at or batch.due_at,
-                        "scheduled_at": message.due_at or batch.due_at,
-                        "expires_at": message.expires_at or batch.expires_at,
-                        "api_key_id": batch.api_key_id,
-                        "callback_url": batch.callback_url,
-                    }
+                due_at = message.due_at or batch.due_at
+                accepted = Event(MessageStatus.ACCEPTED, True, "api", now, None)
+                stored = Message(
+                    id=message_id,
+                    to=message.to,
+                    sender=batch.sender,
+                    text=message.text,
+                    encoding=message.encoding,
+                    segments=message.segments,
+                    estimated_cost=message.estimated_cost,
+                    status=MessageStatus.ACCEPTED,
+                    provider=batch.provider,
+                    provider_message_uuid=None,
+                    error_code=None,
+                    error_reason=None,
+                    attempts=0,
+                    units=None,
+                    amount=None,
+                    created_at=now,
+                    updated_at=now,
+                    batch_id=batch_id,
+                    due_at=due_at,
+                    expires_at=message.expires_at or batch.expires_at,
+                    api_key_id=batch.api_key_id,
+                    callback_url=batch.callback_url,
                 )
-                events.append(_event(message_id, MessageStatus.ACCEPTED, now, None))
-                if refused:
-                    detail = {"reason": OPTED_OUT}
-                    events.append(_event(message_id, MessageStatus.REJECTED, now, detail))
+                row, row_events = message_row(stored), [event_row(message_id, accepted)]
+                if message.to in opted_out_numbers:
+                    opted_out.add(position)
+                    refuse_opted_out(row, row_events)
+                rows.append(row)
+                events.extend(row_events)
             for chunk in _chunks(rows):
                 await connection.execute(insert(MESSAGES), chunk)
             for chunk in _chunks(events):
@@ -341,11 +278,10 @@ class QueueStore:
                 return False
             if status is MessageStatus.CANCELED:
                 detail = {"reason": f"its batch was canceled; nothing was sent ({reason})"}
-                event = _event(message_id, status, now, detail, "retry")
             else:
                 detail = {"retry_at": due_at.isoformat(), "reason": reason}
-                event = _event(message_id, status, now, detail, "retry")
-            await connection.execute(insert(EVENTS), event)
+            event = Event(status, True, "retry", now, detail)
+            await connection.execute(insert(EVENTS), event_row(message_id, event))
         return status is MessageStatus.ACCEPTED
 
     def exclusive(self, name: str) -> AbstractAsyncContextManager[bool]:
@@ -430,23 +366,6 @@ def _due_message(row: Any) -> DueMessage:
         scheduled_at=row.scheduled_at,
         provider=row.provider,
     )
-
-
-def _event(
-    message_id: str,
-    status: MessageStatus,
-    at: datetime,
-    detail: dict[str, Any] | None,
-    source: str = "api",
-) -> dict[str, Any]:
-    return {
-        "message_id": message_id,
-        "status": status.value,
-        "applied": True,
-        "source": source,
-        "at": at,
-        "detail": detail,
-    }
 
 
 def _chunks(items: list[Any]) -> list[list[Any]]:

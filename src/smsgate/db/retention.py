@@ -35,8 +35,8 @@ from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.sql.elements import ColumnElement
 
+from smsgate.db.common import EVENTS, MESSAGES, guarded
 from smsgate.db.queue import BATCHES
-from smsgate.db.store import EVENTS, MESSAGES, guarded
 from smsgate.db.tables import InboundRow
 from smsgate.db.webhooks import ATTEMPTS, DELIVERIES, OUTBOX, PENDING, WEBHOOK_EVENTS
 from smsgate.domain.message import TERMINAL, MessageStatus

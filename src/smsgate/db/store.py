@@ -11,136 +11,34 @@ where a read-then-write transaction could otherwise fail or overwrite a concurre
 from __future__ import annotations
 
 import asyncio
-import functools
-from collections.abc import Callable, Coroutine
-from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from dataclasses import replace
+from datetime import datetime
 from decimal import Decimal
-from typing import Any, ParamSpec, TypeVar, cast
+from typing import Any
 
-from sqlalchemy import Table, func, insert, or_, select, update
+from sqlalchemy import func, insert, or_, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.orm import selectinload
 
+from smsgate.db.common import EVENTS, MESSAGES, OPT_OUTS, guarded
 from smsgate.db.errors import StoreUnavailable
-from smsgate.db.group_commit import (
-    OPTED_OUT,
-    Change,
-    GroupCommit,
-    Insert,
-    Write,
-    refuse,
-)
+from smsgate.db.group_commit import Change, GroupCommit, Insert, Write
 from smsgate.db.ids import new_id
-from smsgate.db.tables import ApiKeyRow, EventRow, MessageRow, OptOutRow
+from smsgate.db.rows import (
+    OPTED_OUT,
+    Event,
+    Message,
+    NewMessage,
+    Outcome,
+    event_row,
+    message_from,
+    message_row,
+    refuse_opted_out,
+)
+from smsgate.db.tables import ApiKeyRow, MessageRow
+from smsgate.domain.clock import Clock, utc_now
 from smsgate.domain.message import MessageStatus, Transition, decide
-
-MESSAGES = cast(Table, MessageRow.__table__)
-EVENTS = cast(Table, EventRow.__table__)
-OPT_OUTS = cast(Table, OptOutRow.__table__)
-
-Clock = Callable[[], datetime]
-P = ParamSpec("P")
-T = TypeVar("T")
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
-
-
-@dataclass(frozen=True, slots=True)
-class NewMessage:
-    to: str
-    text: str
-    encoding: str
-    segments: int
-    provider: str
-    sender: str | None = None
-    estimated_cost: Decimal | None = None
-    api_key_id: str | None = None  # the key that asked for it; None when smsgate is open
-    callback_url: str | None = None  # where its status webhooks go too
-
-
-@dataclass(frozen=True, slots=True)
-class Event:
-    status: MessageStatus
-    applied: bool
-    source: str
-    at: datetime
-    detail: dict[str, Any] | None
-
-
-@dataclass(frozen=True, slots=True)
-class Message:
-    id: str
-    to: str
-    sender: str | None
-    text: str | None
-    encoding: str
-    segments: int
-    estimated_cost: Decimal | None
-    status: MessageStatus
-    provider: str
-    provider_message_uuid: str | None
-    error_code: str | None
-    error_reason: str | None
-    attempts: int
-    units: int | None
-    amount: Decimal | None
-    created_at: datetime
-    updated_at: datetime
-    events: tuple[Event, ...] = ()
-    batch_id: str | None = None
-    due_at: datetime | None = None  # when a queued message is due; None if sent at once
-    expires_at: datetime | None = None
-    api_key_id: str | None = None
-    callback_url: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Outcome:
-    """What Plivo told us along with a status: whichever fields it carried."""
-
-    provider_message_uuid: str | None = None
-    error_code: str | None = None
-    error_reason: str | None = None
-    units: int | None = None
-    amount: Decimal | None = None
-
-    def columns(self) -> dict[str, object]:
-        """The fields that were given, by column name."""
-        return {
-            name: value for name in self.__slots__ if (value := getattr(self, name)) is not None
-        }
-
-    def applied_to(self, message: Message, status: MessageStatus) -> Message:
-        """``message`` as the store holds it after a move to ``status`` with these fields."""
-        return replace(
-            message,
-            status=status,
-            provider_message_uuid=self.provider_message_uuid or message.provider_message_uuid,
-            error_code=self.error_code or message.error_code,
-            error_reason=self.error_reason or message.error_reason,
-            units=self.units if self.units is not None else message.units,
-            amount=self.amount if self.amount is not None else message.amount,
-        )
-
-
-def guarded(
-    method: Callable[P, Coroutine[Any, Any, T]],
-) -> Callable[P, Coroutine[Any, Any, T]]:
-    """Turn the database's failures into StoreUnavailable, the one error callers handle."""
-
-    @functools.wraps(method)
-    async def guarded(*args: P.args, **kwargs: P.kwargs) -> T:
-        try:
-            return await method(*args, **kwargs)
-        except (SQLAlchemyError, OSError) as exc:
-            # Only the kind: the message of a connection error can hold the URL and password.
-            raise StoreUnavailable(type(exc).__name__) from exc
-
-    return guarded
 
 
 class MessageStore:
@@ -203,8 +101,8 @@ class MessageStore:
         # Core statements through group commit, not the ORM's unit of work in a transaction of
         # its own: measured, those cost more than all the rest of a send (docs/benchmarks.md).
         done: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
-        events = [_event_row(message.id, event) for event in message.events]
-        await self._group.submit(Insert(_row(message), events, done, unless_opted_out))
+        events = [event_row(message.id, event) for event in message.events]
+        await self._group.submit(Insert(message_row(message), events, done, unless_opted_out))
         if await done:  # refused: the number opted out
             return replace(
                 message,
@@ -227,7 +125,7 @@ class MessageStore:
                     if write.unless_opted_out and await connection.scalar(
                         select(OPT_OUTS.c.number).where(OPT_OUTS.c.number == number)
                     ):
-                        refuse(write)
+                        refuse_opted_out(write.row, write.events)
                     await connection.execute(insert(MESSAGES), write.row)
                     await connection.execute(insert(EVENTS), write.events)
                 result: object = write.row["status"] == MessageStatus.REJECTED.value
@@ -250,14 +148,14 @@ class MessageStore:
             row = await session.get(
                 MessageRow, message_id, options=[selectinload(MessageRow.events)]
             )
-            return _message(row, row.events) if row is not None else None
+            return message_from(row, row.events) if row is not None else None
 
     @guarded
     async def find_by_provider_uuid(self, provider_message_uuid: str) -> Message | None:
         query = select(MessageRow).where(MessageRow.provider_message_uuid == provider_message_uuid)
         async with self._sessions() as session:
             row = (await session.execute(query)).scalar_one_or_none()
-            return _message(row, ()) if row is not None else None
+            return message_from(row, ()) if row is not None else None
 
     @guarded
     async def claim(self, message_id: str, *, source: str = "dispatcher") -> bool:
@@ -333,7 +231,7 @@ class MessageStore:
             query = query.where(MessageRow.id < before_id)
         async with self._sessions() as session:
             rows = (await session.execute(query)).scalars().all()
-            return [_message(row, ()) for row in rows]
+            return [message_from(row, ()) for row in rows]
 
     @guarded
     async def hourly(self, since: datetime) -> dict[tuple[str, str], int]:
@@ -390,7 +288,7 @@ async def _record_alone(engine: AsyncEngine, change: Change) -> Transition | Non
             if not decision.applied and not change.keep_refused:
                 return decision
             event = Event(change.status, decision.applied, change.source, change.at, change.detail)
-            await connection.execute(insert(EVENTS), _event_row(change.message_id, event))
+            await connection.execute(insert(EVENTS), event_row(change.message_id, event))
             return decision
 
 
@@ -410,73 +308,3 @@ async def _moved(
         .values(status=decision.new.value, updated_at=now, **columns)
     )
     return (await connection.execute(move)).rowcount == 1
-
-
-def _row(message: Message) -> dict[str, object]:
-    return {
-        "id": message.id,
-        "to_number": message.to,
-        "sender": message.sender,
-        "text": message.text,
-        "encoding": message.encoding,
-        "segments": message.segments,
-        "estimated_cost": message.estimated_cost,
-        "status": message.status.value,
-        "provider": message.provider,
-        "attempts": message.attempts,
-        # Every column, always: rows of one executemany must share their keys.
-        "provider_message_uuid": message.provider_message_uuid,
-        "error_code": message.error_code,
-        "error_reason": message.error_reason,
-        "units": message.units,
-        "amount": message.amount,
-        "created_at": message.created_at,
-        "updated_at": message.updated_at,
-        "batch_id": message.batch_id,
-        "due_at": message.due_at,
-        "expires_at": message.expires_at,
-        "scheduled_at": message.due_at,
-        "api_key_id": message.api_key_id,
-        "callback_url": message.callback_url,
-    }
-
-
-def _event_row(message_id: str, event: Event) -> dict[str, object]:
-    return {
-        "message_id": message_id,
-        "status": event.status.value,
-        "applied": event.applied,
-        "source": event.source,
-        "at": event.at,
-        "detail": event.detail,
-    }
-
-
-def _message(row: MessageRow, events: Any) -> Message:
-    return Message(
-        id=row.id,
-        to=row.to_number,
-        sender=row.sender,
-        text=row.text,
-        encoding=row.encoding,
-        segments=row.segments,
-        estimated_cost=row.estimated_cost,
-        status=MessageStatus(row.status),
-        provider=row.provider,
-        provider_message_uuid=row.provider_message_uuid,
-        error_code=row.error_code,
-        error_reason=row.error_reason,
-        attempts=row.attempts,
-        units=row.units,
-        amount=row.amount,
-        created_at=row.created_at,
-        updated_at=row.updated_at,
-        events=tuple(
-            Event(MessageStatus(e.status), e.applied, e.source, e.at, e.detail) for e in events
-        ),
-        batch_id=row.batch_id,
-        due_at=row.due_at,
-        expires_at=row.expires_at,
-        api_key_id=row.api_key_id,
-        callback_url=row.callback_url,
-    )

@@ -27,8 +27,8 @@ from typing import Any, cast
 from sqlalchemy import Table, delete, exists, false, insert, select, true, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from smsgate.db.common import EVENTS, MESSAGES, guarded
 from smsgate.db.ids import new_id
-from smsgate.db.store import EVENTS, MESSAGES, Clock, guarded, utc_now
 from smsgate.db.tables import (
     WebhookAttemptRow,
     WebhookDeliveryRow,
@@ -36,6 +36,7 @@ from smsgate.db.tables import (
     WebhookEventRow,
     WebhookOutboxRow,
 )
+from smsgate.domain.clock import Clock, utc_now
 from smsgate.providers.plivo.errors import describe_error_code
 
 ENDPOINTS = cast(Table, WebhookEndpointRow.__table__)

@@ -18,7 +18,7 @@ from collections.abc import Coroutine
 from datetime import datetime
 from typing import Any, Protocol
 
-from smsgate.db.queue import StoredBatch
+from smsgate.db.batches import StoredBatch
 
 # A background job: a coroutine that runs until it is cancelled.
 Job = Coroutine[Any, Any, None]

@@ -18,9 +18,10 @@ from typing import Any
 import dramatiq
 import structlog
 
+from smsgate.db.batches import StoredBatch
 from smsgate.db.errors import StoreUnavailable
-from smsgate.db.queue import DueMessage, QueueStore, StoredBatch
-from smsgate.db.store import utc_now
+from smsgate.db.queue import DueMessage, QueueStore
+from smsgate.domain.clock import utc_now
 from smsgate.engines import Job
 from smsgate.engines.dramatiq import BrokerProbe, BrokerQueue, make_broker
 from smsgate.logs import get_logger

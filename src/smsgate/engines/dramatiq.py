@@ -25,7 +25,7 @@ from dramatiq.brokers.rabbitmq import RabbitmqBroker
 from dramatiq.brokers.redis import RedisBroker
 from dramatiq.middleware import CurrentMessage
 
-from smsgate.db.store import utc_now
+from smsgate.domain.clock import utc_now
 from smsgate.logs import get_logger
 
 log = get_logger("smsgate.broker")

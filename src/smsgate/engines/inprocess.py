@@ -16,9 +16,10 @@ from collections import Counter
 from collections.abc import Callable
 from datetime import datetime
 
+from smsgate.db.batches import StoredBatch
 from smsgate.db.errors import StoreUnavailable
-from smsgate.db.queue import DueMessage, QueueStore, StoredBatch
-from smsgate.db.store import utc_now
+from smsgate.db.queue import DueMessage, QueueStore
+from smsgate.domain.clock import utc_now
 from smsgate.engines import Job
 from smsgate.logs import get_logger
 from smsgate.services.dispatch import Dispatched, Dispatcher

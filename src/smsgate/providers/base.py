@@ -34,7 +34,9 @@ class OutboundSms:
 
     to: str = field(repr=False)
     text: str = field(repr=False)
-    callback_url: str | None = None
+    # Where the provider posts this message's delivery reports (Plivo's ``url``): smsgate's
+    # own callback route. Not the user's webhook, which is a message's ``callback_url``.
+    status_url: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -85,7 +85,7 @@ class SandboxSend:
 class SandboxProvider:
     """Sends nothing; with a ``signer``, reports delivery like Plivo would.
 
-    An accepted send that carries a ``callback_url`` gets Plivo-shaped status callbacks, posted
+    An accepted send that carries a ``status_url`` gets Plivo-shaped status callbacks, posted
     over HTTP and signed by ``signer``: ``sent``, then ``delivered`` (or
     ``undelivered`` with error 30 for the carrier-failure number). They go through smsgate's
     real callback route, so the whole delivery path runs without Plivo.
@@ -132,7 +132,7 @@ class SandboxProvider:
             message_uuid=message_uuid,
         )
         outcome = DELIVERY_OUTCOMES.get(simulation)
-        if message_uuid and outcome and sms.callback_url and self._signer:
+        if message_uuid and outcome and sms.status_url and self._signer:
             task = asyncio.create_task(self._report(sms, message_uuid, outcome))
             self._reports.add(task)
             task.add_done_callback(self._reports.discard)
@@ -152,7 +152,7 @@ class SandboxProvider:
             fields = _callback_fields(sms, message_uuid, status, sequence, self._sender)
             if status == final and final != "delivered":
                 fields["ErrorCode"] = error_code
-            await self._post(str(sms.callback_url), fields, message_uuid)
+            await self._post(str(sms.status_url), fields, message_uuid)
 
     async def _post(self, url: str, fields: dict[str, str], message_uuid: str) -> None:
         assert self._signer is not None  # only scheduled with a signer

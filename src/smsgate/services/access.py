@@ -19,9 +19,9 @@ from collections.abc import Callable
 
 from smsgate.db.api_keys import TOUCH_EVERY, ApiKeyStore, StoredKey
 from smsgate.db.errors import StoreUnavailable
-from smsgate.db.store import utc_now
 from smsgate.domain.access import ALL_SCOPES, Principal
 from smsgate.domain.api_keys import is_test_key, key_digest
+from smsgate.domain.clock import utc_now
 from smsgate.logs import get_logger
 
 log = get_logger("smsgate.access")

@@ -13,7 +13,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from smsgate.db.store import MessageStore, Outcome
+from smsgate.db.rows import Outcome
+from smsgate.db.store import MessageStore
 from smsgate.domain.message import Transition
 from smsgate.domain.phone import mask_number
 from smsgate.logs import get_logger

@@ -23,7 +23,9 @@ from enum import StrEnum
 
 from smsgate.db.errors import StoreUnavailable
 from smsgate.db.queue import DueMessage, QueueStore
-from smsgate.db.store import MessageStore, Outcome, utc_now
+from smsgate.db.rows import Outcome
+from smsgate.db.store import MessageStore
+from smsgate.domain.clock import utc_now
 from smsgate.domain.message import MessageStatus
 from smsgate.domain.retry import RetryPlan
 from smsgate.limits.pacing import Pacing

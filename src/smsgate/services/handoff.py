@@ -13,7 +13,8 @@ import time
 from dataclasses import dataclass
 
 from smsgate.db.errors import StoreUnavailable
-from smsgate.db.store import MessageStore, Outcome
+from smsgate.db.rows import Outcome
+from smsgate.db.store import MessageStore
 from smsgate.domain.message import MessageStatus
 from smsgate.domain.phone import mask_number
 from smsgate.logs import get_logger
@@ -57,9 +58,7 @@ async def hand_off(
     the provider call may take its whole deadline.
     """
     started = time.perf_counter()
-    result = await outlet.provider.send(
-        OutboundSms(to=to, text=text, callback_url=outlet.callback_url)
-    )
+    result = await outlet.provider.send(OutboundSms(to=to, text=text, status_url=outlet.status_url))
     report_provider_call(
         outlet.provider.name,
         message_id,

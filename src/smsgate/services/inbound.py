@@ -20,7 +20,7 @@ from types import MappingProxyType
 
 from smsgate.db.inbound import InboundSms, InboundStore
 from smsgate.db.opt_outs import OptOutSource, OptOutStore
-from smsgate.db.store import Clock, utc_now
+from smsgate.domain.clock import Clock, utc_now
 from smsgate.domain.phone import mask_number
 from smsgate.logs import get_logger
 from smsgate.providers.base import InboundReport, Intent, Reply

@@ -18,7 +18,7 @@ from smsgate.providers.base import SmsProvider
 @dataclass(frozen=True, slots=True)
 class Outlet:
     provider: SmsProvider
-    callback_url: str | None
+    status_url: str | None  # where its delivery reports come back; None: nobody listens
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,9 +18,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from smsgate.db.queue import NewBatch, QueuedMessage, QueueStore, StoredBatch
-from smsgate.db.store import MessageStore, utc_now
+from smsgate.db.batches import NewBatch, QueuedMessage, StoredBatch
+from smsgate.db.queue import QueueStore
+from smsgate.db.store import MessageStore
 from smsgate.domain.access import OPEN, Principal
+from smsgate.domain.clock import utc_now
 from smsgate.domain.encoding import TextInfo
 from smsgate.domain.errors import DomainError
 from smsgate.domain.message import MessageStatus

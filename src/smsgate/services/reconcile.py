@@ -25,7 +25,9 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from smsgate.db.queue import QueueStore, StaleHandOff
-from smsgate.db.store import MessageStore, Outcome, utc_now
+from smsgate.db.rows import Outcome
+from smsgate.db.store import MessageStore
+from smsgate.domain.clock import utc_now
 from smsgate.domain.message import MessageStatus
 from smsgate.logs import get_logger
 from smsgate.providers.base import LookupUnavailable, SentLookup

@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 from smsgate.db.errors import StoreUnavailable
 from smsgate.db.queue import QueueStore
 from smsgate.db.retention import RetentionCounts, RetentionStore
-from smsgate.db.store import utc_now
+from smsgate.domain.clock import utc_now
 from smsgate.logs import get_logger
 
 log = get_logger("smsgate.retention")

@@ -8,7 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
-from smsgate.db.store import Message, MessageStore, NewMessage
+from smsgate.db.rows import Message, NewMessage
+from smsgate.db.store import MessageStore
 from smsgate.domain.access import OPEN, Principal
 from smsgate.domain.encoding import TextInfo
 from smsgate.domain.errors import DomainError

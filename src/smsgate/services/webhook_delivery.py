@@ -34,9 +34,9 @@ from aiohttp.resolver import DefaultResolver
 
 from smsgate import __version__
 from smsgate.db.errors import StoreUnavailable
-from smsgate.db.store import utc_now
 from smsgate.db.webhooks import DEAD, DELIVERED, PENDING, Attempt, DueDelivery, WebhookStore
 from smsgate.domain.addresses import is_public_address
+from smsgate.domain.clock import utc_now
 from smsgate.logs import get_logger
 from smsgate.services.webhook_urls import url_problem
 from smsgate.webhooks import EVENT_ID_HEADER, SIGNATURE_HEADER, sign

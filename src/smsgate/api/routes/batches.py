@@ -36,7 +36,7 @@ from smsgate.api.schemas import (
 )
 from smsgate.api.sending import idempotent_answer
 from smsgate.api.uploads import CSV_TYPE, FILE_FIELD, FORM_TYPE, file_chunks
-from smsgate.db.queue import BatchProgress
+from smsgate.db.batches import BatchProgress
 from smsgate.domain.message import MessageStatus
 from smsgate.services.idempotency import Answer, check_key, request_hash
 from smsgate.services.queueing import MAX_RECIPIENTS, cancel_batch, cancel_message

@@ -22,7 +22,8 @@ from smsgate.api.responses import JsonResponse
 from smsgate.api.schemas import ErrorOut, MessagePageOut, MessageWithEventsOut
 from smsgate.api.sending import failure_answer
 from smsgate.bootstrap import Runtime
-from smsgate.db.store import Message, MessageStore
+from smsgate.db.rows import Message
+from smsgate.db.store import MessageStore
 from smsgate.domain.message import MessageStatus
 from smsgate.domain.phone import parse_phone_number
 from smsgate.services.idempotency import Answer

@@ -141,8 +141,8 @@ class PlivoProvider:
             "log": "true",
             "trackable": False,
         }
-        if sms.callback_url is not None:
-            body["url"] = sms.callback_url
+        if sms.status_url is not None:
+            body["url"] = sms.status_url
         return orjson.dumps(body)
 
     async def sms_rate(self, region: str) -> Decimal | None:
