@@ -8,10 +8,11 @@ from datetime import timedelta
 
 import pytest
 
+from smsgate.api.answers import ANSWERS, Answer
 from smsgate.db.engine import make_engine, make_sessions
 from smsgate.db.errors import StoreUnavailable
 from smsgate.db.idempotency import IdempotencyStore
-from smsgate.services.idempotency import Answer, Idempotency
+from smsgate.services.idempotency import Idempotency
 
 pytestmark = [pytest.mark.anyio, pytest.mark.integration]
 
@@ -48,10 +49,10 @@ async def test_a_caller_who_leaves_mid_send_does_not_free_the_key(
     """The send finishes without its caller; the retry gets its answer and sends nothing."""
     service = Idempotency(store, ttl=timedelta(hours=1), wait=5)
     make = Maker(SENT, delay=0.2)
-    first = asyncio.ensure_future(service.run("", "k", "hash", make))
+    first = asyncio.ensure_future(service.run("", "k", "hash", make, ANSWERS))
     await asyncio.sleep(0.05)
     first.cancel()
-    again = await service.run("", "k", "hash", make)
+    again = await service.run("", "k", "hash", make, ANSWERS)
     assert make.calls == 1
     assert (again.status, again.body) == (201, SENT.body)
 
@@ -66,9 +67,9 @@ async def test_an_answer_that_could_not_be_stored_is_still_returned(
 
     monkeypatch.setattr(store, "complete", broken)
     make = Maker(SENT)
-    assert await service.run("", "k2", "hash", make) == SENT
+    assert await service.run("", "k2", "hash", make, ANSWERS) == SENT
     with pytest.raises(Exception, match="still being processed"):
-        await service.run("", "k2", "hash", make)  # never a second send
+        await service.run("", "k2", "hash", make, ANSWERS)  # never a second send
     assert make.calls == 1
 
 
@@ -76,8 +77,8 @@ async def test_nothing_sent_try_again_answers_are_not_kept(store: IdempotencySto
     """A 503 'try again later' must not be repeated for a day: the retry sends."""
     service = Idempotency(store, ttl=timedelta(hours=1), wait=1)
     busy = Maker(Answer(503, {"code": "provider_unavailable"}))
-    await service.run("", "k3", "hash", busy)
-    await service.run("", "k3", "hash", busy)
+    await service.run("", "k3", "hash", busy, ANSWERS)
+    await service.run("", "k3", "hash", busy, ANSWERS)
     assert busy.calls == 2
 
 
@@ -86,7 +87,9 @@ async def test_a_claim_still_running_never_expires_however_short_the_ttl(
 ) -> None:
     service = Idempotency(store, ttl=timedelta(microseconds=1), wait=2)
     make = Maker(SENT, delay=0.3)
-    answers = await asyncio.gather(*(service.run("", "k4", "hash", make) for _ in range(5)))
+    answers = await asyncio.gather(
+        *(service.run("", "k4", "hash", make, ANSWERS) for _ in range(5))
+    )
     assert make.calls == 1
     assert {a.status for a in answers} == {201}
 
@@ -95,7 +98,7 @@ async def test_purging_deletes_answered_expired_keys_and_keeps_running_ones(
     store: IdempotencyStore,
 ) -> None:
     service = Idempotency(store, ttl=timedelta(microseconds=1), wait=2)
-    await service.run("", "answered", "hash", Maker(SENT))
+    await service.run("", "answered", "hash", Maker(SENT), ANSWERS)
     assert await store.claim("", "running", "hash", timedelta(microseconds=1))
     assert await store.purge() == 1
     assert await store.read("", "answered") is None

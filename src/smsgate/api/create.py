@@ -20,6 +20,7 @@ from typing import Any
 
 from starlette.requests import Request
 
+from smsgate.api.answers import Answer
 from smsgate.api.errors import ApiError
 from smsgate.api.responses import JsonResponse
 from smsgate.api.routes.messages import created_answer
@@ -28,7 +29,6 @@ from smsgate.bootstrap import Runtime
 from smsgate.config import Settings
 from smsgate.domain.access import Principal
 from smsgate.domain.message import MessageStatus
-from smsgate.services.idempotency import Answer
 from smsgate.services.queueing import BatchReport, RowError
 from smsgate.services.webhook_urls import url_problem
 

@@ -17,7 +17,6 @@ from smsgate.api.responses import error_response
 from smsgate.db.errors import StoreUnavailable
 from smsgate.domain.errors import DomainError
 from smsgate.logs import get_logger
-from smsgate.services.idempotency import IdempotencyError
 from smsgate.services.limits import LimitExceeded, LimitsUnavailable
 from smsgate.services.queueing import BatchRefused
 from smsgate.services.sending import RecipientOptedOut
@@ -75,8 +74,20 @@ class BodyTooLarge(Exception):
         self.limit = limit
 
 
-# Domain errors answer 400 unless listed here.
-DOMAIN_ERROR_STATUS = {"recipient_opted_out": 409, "country_not_allowed": 403}
+# Domain errors answer 400 unless listed here: the one table of their HTTP statuses.
+DOMAIN_ERROR_STATUS = {
+    "recipient_opted_out": 409,
+    "country_not_allowed": 403,
+    # services/limits.py: waiting helps (429), or money is the limit (402)
+    "rate_limit_exceeded": 429,
+    "destination_limit_exceeded": 429,
+    "daily_limit_exceeded": 429,
+    "spend_limit_reached": 402,
+    "price_unknown": 402,
+    # services/idempotency.py
+    "idempotency_key_reused": 422,
+    "idempotency_key_in_use": 409,
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,8 +107,6 @@ def problem_for(exc: Exception) -> Problem | None:
     match exc:
         case ApiError():
             return Problem(exc.status, exc.code, exc.message, exc.headers, exc.extra)
-        case IdempotencyError():
-            return Problem(exc.status, exc.code, exc.message)
         case BatchRefused(rows=rows) if rows:
             extra: dict[str, object] = {"errors": [row.as_json() for row in rows]}
             return Problem(400, exc.code, exc.message, extra=extra)
@@ -105,7 +114,7 @@ def problem_for(exc: Exception) -> Problem | None:
             return Problem(409, exc.code, exc.message, extra={"id": exc.message_id})
         case LimitExceeded(retry_after=retry_after):
             wait = {"Retry-After": str(retry_after)} if retry_after is not None else None
-            return Problem(exc.status, exc.code, exc.message, wait)
+            return Problem(DOMAIN_ERROR_STATUS[exc.code], exc.code, exc.message, wait)
         case LimitsUnavailable():
             return Problem(503, exc.code, exc.message, {"Retry-After": "5"})
         case DomainError():

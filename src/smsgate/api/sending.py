@@ -14,6 +14,7 @@ from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 from starlette.requests import Request
 
+from smsgate.api.answers import ANSWERS, Answer
 from smsgate.api.errors import SEND_FAILURE_STATUS, ApiError, problem_for
 from smsgate.api.guard import principal_of
 from smsgate.api.responses import JsonResponse, error_body
@@ -21,7 +22,7 @@ from smsgate.api.schemas import SendSmsIn
 from smsgate.bootstrap import Runtime
 from smsgate.domain.access import Principal
 from smsgate.services.handoff import describe_failure
-from smsgate.services.idempotency import Answer, request_hash
+from smsgate.services.idempotency import request_hash
 from smsgate.services.sending import SendReport
 
 Wording = Callable[[SendReport], Answer]
@@ -86,7 +87,7 @@ async def idempotent_answer(
 
     if key is None:
         return await make()
-    return await runtime.services.idempotency.run(caller.id or "", key, fingerprint, make)
+    return await runtime.services.idempotency.run(caller.id or "", key, fingerprint, make, ANSWERS)
 
 
 def failure_answer(report: SendReport) -> Answer:

@@ -2,7 +2,7 @@
 
 The first request with a key claims it and makes the answer; every repeat, even one arriving
 while the first is still talking to Plivo, waits for that answer and returns it, so Plivo is
-called once. The same key with another body is refused (422 ``idempotency_key_reused``). An
+called once. The same key with another body is refused (``idempotency_key_reused``). An
 expired key is forgotten and claimed afresh.
 """
 
@@ -13,7 +13,7 @@ import hashlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 import orjson
 
@@ -23,36 +23,35 @@ from smsgate.domain.errors import DomainError
 from smsgate.logs import get_logger
 
 MAX_KEY_LENGTH = 255
-# Answers that say nothing was sent and to come back later: not kept for the key.
-NOTHING_SENT_TRY_AGAIN = frozenset(
-    {
-        "provider_rate_limited",
-        "provider_unavailable",
-        "store_unavailable",
-        "rate_limit_exceeded",
-        "destination_limit_exceeded",
-        "daily_limit_exceeded",
-        "spend_limit_reached",
-        "limits_unavailable",
-    }
-)
 log = get_logger("smsgate.idempotency")
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
-class Answer:
+class Kept:
+    """What the first request leaves for its repeats.
+
+    ``status`` is the face's own word for the answer (the API's HTTP status), stored beside the
+    document; this service never reads it.
+    """
+
+    document: dict[str, Any]
     status: int
-    body: dict[str, Any]
-    headers: dict[str, str] | None = None
     message_id: str | None = None
 
 
-class IdempotencyError(DomainError):
-    """A key that cannot be used as given; ``status`` is the HTTP status to answer."""
+class Replay(Protocol[T]):
+    """How a face's answers are kept for a key and given again: the API's, in ``api/answers``."""
 
-    def __init__(self, message: str, *, code: str, status: int) -> None:
-        super().__init__(message, code=code)
-        self.status = status
+    def keep(self, answer: T) -> Kept | None:
+        """What to store for ``answer``; None to forget the key (nothing was sent: retry)."""
+
+    def replay(self, document: dict[str, Any]) -> T:
+        """The answer a stored document stands for."""
+
+
+class IdempotencyError(DomainError):
+    """A key that cannot be used as given."""
 
 
 def request_hash(method: str, path: str, body: bytes) -> str:
@@ -73,7 +72,6 @@ def check_key(key: str) -> str:
         raise IdempotencyError(
             f"Idempotency-Key must be 1 to {MAX_KEY_LENGTH} printable characters.",
             code="invalid_idempotency_key",
-            status=400,
         )
     return key
 
@@ -93,13 +91,18 @@ class Idempotency:
         self._poll = poll
 
     async def run(
-        self, scope: str, key: str, fingerprint: str, make: Callable[[], Awaitable[Answer]]
-    ) -> Answer:
+        self,
+        scope: str,
+        key: str,
+        fingerprint: str,
+        make: Callable[[], Awaitable[T]],
+        replay: Replay[T],
+    ) -> T:
         key = check_key(key)
         while True:
             if await self._store.claim(scope, key, fingerprint, self._ttl):
-                return await self._first(scope, key, make)
-            stored = await self._settled(scope, key, fingerprint)
+                return await self._first(scope, key, make, replay)
+            stored = await self._settled(scope, key, fingerprint, replay)
             if stored is not None:
                 return stored
             # The key expired (or was released) while we looked: claim it afresh.
@@ -119,16 +122,18 @@ class Idempotency:
                     log.info("idempotency_keys_purged", count=removed)
             await asyncio.sleep(every)
 
-    async def _first(self, scope: str, key: str, make: Callable[[], Awaitable[Answer]]) -> Answer:
+    async def _first(
+        self, scope: str, key: str, make: Callable[[], Awaitable[T]], replay: Replay[T]
+    ) -> T:
         # The answer is made in a task of its own and shielded: if the caller goes away while
         # Plivo is being called, the send still finishes and its answer is kept for the key,
         # so a retry gets it instead of sending again.
-        task = asyncio.ensure_future(self._make_and_keep(scope, key, make))
+        task = asyncio.ensure_future(self._make_and_keep(scope, key, make, replay))
         return await asyncio.shield(task)
 
     async def _make_and_keep(
-        self, scope: str, key: str, make: Callable[[], Awaitable[Answer]]
-    ) -> Answer:
+        self, scope: str, key: str, make: Callable[[], Awaitable[T]], replay: Replay[T]
+    ) -> T:
         try:
             answer = await make()
         except BaseException:
@@ -136,17 +141,17 @@ class Idempotency:
             # or a bug): free the key so a retry can run.
             await self._forget(scope, key)
             raise
-        if answer.body.get("code") in NOTHING_SENT_TRY_AGAIN:
+        kept = replay.keep(answer)
+        if kept is None:
             # Repeating "try again later" for a day would defeat its Retry-After.
             await self._forget(scope, key)
             return answer
-        document = {"status": answer.status, "body": answer.body, "headers": answer.headers}
         try:
-            await self._store.complete(scope, key, answer.status, document, answer.message_id)
+            await self._store.complete(scope, key, kept.status, kept.document, kept.message_id)
         except StoreUnavailable:
             # The send stands and its answer is true: return it. Repeats of the key wait, then
             # answer 409, until the key expires; they never send again.
-            log.error("idempotent_answer_not_stored", message_id=answer.message_id)
+            log.error("idempotent_answer_not_stored", message_id=kept.message_id)
         return answer
 
     async def _forget(self, scope: str, key: str) -> None:
@@ -155,7 +160,7 @@ class Idempotency:
         except StoreUnavailable:
             log.error("idempotency_key_not_released")
 
-    async def _settled(self, scope: str, key: str, fingerprint: str) -> Answer | None:
+    async def _settled(self, scope: str, key: str, fingerprint: str, replay: Replay[T]) -> T | None:
         """The stored answer, once there is one; None when the key is gone or expired."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self._wait
@@ -171,17 +176,14 @@ class Idempotency:
                 raise IdempotencyError(
                     "This Idempotency-Key was used with a different request.",
                     code="idempotency_key_reused",
-                    status=422,
                 )
             if stored.status_code is not None and stored.response is not None:
-                document = stored.response
-                return Answer(document["status"], document["body"], document.get("headers"))
+                return replay.replay(stored.response)
             waited_for_it = True
             if loop.time() >= deadline:
                 raise IdempotencyError(
                     "A request with this Idempotency-Key is still being processed; "
                     "try again shortly.",
                     code="idempotency_key_in_use",
-                    status=409,
                 )
             await asyncio.sleep(self._poll)

@@ -45,11 +45,10 @@ T = TypeVar("T")
 
 
 class LimitExceeded(DomainError):
-    """A limit refuses the request; ``status`` is 429 or 402, ``retry_after`` in seconds."""
+    """A limit refuses the request; ``retry_after`` in seconds when waiting helps."""
 
-    def __init__(self, message: str, *, code: str, status: int, retry_after: float | None):
+    def __init__(self, message: str, *, code: str, retry_after: float | None):
         super().__init__(message, code=code)
-        self.status = status
         self.retry_after = None if retry_after is None else max(1, math.ceil(retry_after))
 
 
@@ -103,7 +102,6 @@ class Limits:
                 f"Too many requests for this API key: the limit is {rate}. "
                 f"Try again in {max(1, math.ceil(wait))} s.",
                 code="rate_limit_exceeded",
-                status=429,
                 retry_after=wait,
             )
 
@@ -150,7 +148,6 @@ class Limits:
                 f"last {window.period} (SMSGATE_DESTINATION_LIMIT); try again in "
                 f"{max(1, math.ceil(wait))} s.",
                 code="destination_limit_exceeded",
-                status=429,
                 retry_after=wait,
             )
         return Admission(refused)
@@ -178,7 +175,6 @@ class Limits:
                 f"Today's estimated spend would pass SMSGATE_DAILY_SPEND_LIMIT "
                 f"({self.settings.daily_spend}); nothing was sent. It resets at 00:00 UTC.",
                 code="spend_limit_reached",
-                status=402,
                 retry_after=wait,
             )
         return LimitExceeded(
@@ -186,7 +182,6 @@ class Limits:
             "(SMSGATE_DAILY_MESSAGE_LIMIT), and this request would pass that; nothing was "
             "sent. It resets at 00:00 UTC.",
             code="daily_limit_exceeded",
-            status=429,
             retry_after=wait,
         )
 
@@ -215,6 +210,5 @@ def _unpriced(number: PhoneNumber) -> LimitExceeded:
         "be counted against SMSGATE_DAILY_SPEND_LIMIT; add the country's rate "
         "(smsgate prices update) to send there.",
         code="price_unknown",
-        status=402,
         retry_after=None,
     )

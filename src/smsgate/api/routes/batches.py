@@ -19,6 +19,7 @@ from fastapi import APIRouter, Header, Query, Request
 from starlette.requests import ClientDisconnect
 from starlette.responses import Response
 
+from smsgate.api.answers import Answer
 from smsgate.api.batch_file import BatchFile, BatchFileReader, parse_send_at, parse_validity
 from smsgate.api.create import batch_document
 from smsgate.api.deps import runtime_of
@@ -38,7 +39,7 @@ from smsgate.api.sending import idempotent_answer
 from smsgate.api.uploads import CSV_TYPE, FILE_FIELD, FORM_TYPE, file_chunks
 from smsgate.db.batches import BatchProgress
 from smsgate.domain.message import MessageStatus
-from smsgate.services.idempotency import Answer, check_key, request_hash
+from smsgate.services.idempotency import check_key, request_hash
 from smsgate.services.queueing import MAX_RECIPIENTS, cancel_batch, cancel_message
 
 router = APIRouter(prefix="/api/v1", tags=["batches"])

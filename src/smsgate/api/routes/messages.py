@@ -15,6 +15,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import StreamingResponse
 
+from smsgate.api.answers import Answer
 from smsgate.api.deps import runtime_of
 from smsgate.api.errors import ApiError
 from smsgate.api.resources import CSV_COLUMNS, csv_row, message_resource
@@ -26,7 +27,6 @@ from smsgate.db.rows import Message
 from smsgate.db.store import MessageStore
 from smsgate.domain.message import MessageStatus
 from smsgate.domain.phone import parse_phone_number
-from smsgate.services.idempotency import Answer
 from smsgate.services.sending import SendReport
 
 router = APIRouter(prefix="/api/v1", tags=["messages"])

@@ -13,12 +13,12 @@ from typing import Any
 from pydantic import BaseModel
 from starlette.requests import Request
 
+from smsgate.api.answers import Answer
 from smsgate.api.responses import JsonResponse
 from smsgate.api.schemas import ErrorOut, SendSmsIn, SendSmsOut
 from smsgate.api.sending import failure_answer, send_endpoint
 from smsgate.bootstrap import Runtime
 from smsgate.providers.base import Accepted
-from smsgate.services.idempotency import Answer
 from smsgate.services.sending import SendReport
 
 
