@@ -277,17 +277,17 @@ async def test_text_no_database_can_store_is_made_storable(stores: Stores) -> No
 
 async def test_an_opt_out_is_added_once_listed_and_removed(stores: Stores) -> None:
     opt_outs = stores.opt_outs
-    assert not await opt_outs.is_opted_out(TO)
+    assert await opt_outs.get(TO) is None
     assert await opt_outs.add(TO, OptOutSource.API)
     assert not await opt_outs.add(TO, OptOutSource.KEYWORD)
-    assert await opt_outs.is_opted_out(TO)
+    assert await opt_outs.get(TO) is not None
     (entry,) = await opt_outs.list()
     assert (entry.number, entry.source) == (TO, OptOutSource.API)  # the first source stays
     assert entry.created_at.tzinfo is not None
     assert await opt_outs.get(TO) == entry
     assert await opt_outs.remove(TO)
     assert not await opt_outs.remove(TO)
-    assert not await opt_outs.is_opted_out(TO)
+    assert await opt_outs.get(TO) is None
     assert await opt_outs.get(TO) is None
 
 
@@ -350,7 +350,7 @@ async def test_stop_opts_the_sender_out_and_start_opts_them_back_in(stores: Stor
     assert (entry.number, entry.source) == (TO, OptOutSource.KEYWORD)
     start = await receive(inbound("START", uuid="in-2"), stores.inbound, stores.opt_outs, HELP)
     assert (start.keyword, start.opt_out_changed) == (Keyword.OPT_IN, True)
-    assert not await stores.opt_outs.is_opted_out(TO)
+    assert await stores.opt_outs.get(TO) is None
 
 
 async def test_plivos_opt_out_intent_counts_whatever_the_text(stores: Stores) -> None:
@@ -399,7 +399,7 @@ async def test_concurrent_retries_of_one_post_store_it_once(stores: Stores) -> N
     )
     assert [r.stored for r in results].count(True) == 1
     assert len(await stores.inbound.list()) == 1
-    assert await stores.opt_outs.is_opted_out(TO)
+    assert await stores.opt_outs.get(TO) is not None
 
 
 async def test_a_retried_start_does_not_undo_a_later_stop(stores: Stores) -> None:
@@ -408,7 +408,7 @@ async def test_a_retried_start_does_not_undo_a_later_stop(stores: Stores) -> Non
     await receive(inbound("STOP", uuid="in-2"), stores.inbound, stores.opt_outs, HELP)
     retry = await receive(inbound("START", uuid="in-1"), stores.inbound, stores.opt_outs, HELP)
     assert (retry.stored, retry.opt_out_changed) == (False, False)
-    assert await stores.opt_outs.is_opted_out(TO)
+    assert await stores.opt_outs.get(TO) is not None
 
 
 async def test_a_retried_stop_is_applied_again(stores: Stores) -> None:
@@ -418,7 +418,7 @@ async def test_a_retried_stop_is_applied_again(stores: Stores) -> None:
     )
     retry = await receive(inbound("STOP"), stores.inbound, stores.opt_outs, HELP)
     assert (retry.stored, retry.opt_out_changed) == (False, True)
-    assert await stores.opt_outs.is_opted_out(TO)
+    assert await stores.opt_outs.get(TO) is not None
 
 
 async def test_a_short_code_sender_is_stored_but_never_listed(stores: Stores) -> None:

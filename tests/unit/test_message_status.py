@@ -10,7 +10,6 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from smsgate.domain.errors import DomainError, IllegalTransition
 from smsgate.domain.message import (
     TERMINAL,
     MessageStatus,
@@ -18,7 +17,6 @@ from smsgate.domain.message import (
     can_transition,
     decide,
     is_terminal,
-    transition,
 )
 from smsgate.providers.plivo.callbacks import PROVIDER_STATUSES, from_provider_status
 
@@ -111,23 +109,10 @@ def test_decide_applies_the_expected_moves_and_keeps_the_status_otherwise(
     assert decision.status == (new if allowed else current)
 
 
-@pytest.mark.parametrize(("current", "new", "allowed"), PAIRS)
-def test_transition_moves_forward_and_refuses_any_other_change(
-    current: MessageStatus, new: MessageStatus, allowed: bool
-) -> None:
-    """transition returns the new status when allowed or repeated, and raises otherwise."""
-    if allowed or current == new:
-        assert transition(current, new) == new
-    else:
-        with pytest.raises(IllegalTransition, match=f"from {current} to {new}"):
-            transition(current, new)
-
-
 @pytest.mark.parametrize("status", list(MessageStatus), ids=str)
 def test_a_repeated_status_is_a_no_op_not_an_error(status: MessageStatus) -> None:
     """A duplicate callback or repeated request leaves the status as it is, quietly."""
     assert decide(status, status) == Transition(old=status, new=status, applied=False)
-    assert transition(status, status) == status
 
 
 @pytest.mark.parametrize(
@@ -138,13 +123,6 @@ def test_exactly_the_six_ends_are_terminal(status: MessageStatus, terminal: bool
     """is_terminal and TERMINAL name the three Plivo outcomes and the three off-track ends."""
     assert is_terminal(status) is terminal
     assert (status in TERMINAL) is terminal
-
-
-def test_an_illegal_transition_is_a_domain_error_with_a_stable_code() -> None:
-    """The API can answer IllegalTransition like any other rule broken, by its code."""
-    with pytest.raises(DomainError) as caught:
-        transition(S.DELIVERED, S.SENDING)
-    assert caught.value.code == "illegal_transition"
 
 
 @given(st.lists(st.sampled_from(MessageStatus), max_size=30))

@@ -150,11 +150,6 @@ def error_answer(exc: Exception, path: str) -> Response:
     return error_response(500, "internal_error", "Something went wrong inside smsgate.")
 
 
-def status_answer(status: int, headers: dict[str, str] | None = None) -> Response:
-    code, message = STATUS_CODES[status]
-    return error_response(status, code, message, headers)
-
-
 def install_error_handlers(app: FastAPI) -> None:
     for kind in (ApiError, DomainError, BodyTooLarge, StoreUnavailable, RequestValidationError):
         app.add_exception_handler(kind, _handle)

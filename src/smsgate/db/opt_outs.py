@@ -89,11 +89,6 @@ class OptOutStore:
             return True
 
     @guarded
-    async def is_opted_out(self, number: str) -> bool:
-        async with self._sessions() as session:
-            return await session.get(OptOutRow, number) is not None
-
-    @guarded
     async def get(self, number: str) -> OptOut | None:
         async with self._sessions() as session:
             row = await session.get(OptOutRow, number)

@@ -31,12 +31,6 @@ class MessageTooLong(DomainError):
     code = "text_too_long"
 
 
-class IllegalTransition(DomainError):
-    """Our own code asked a message's status to move backward, sideways or out of an end."""
-
-    code = "illegal_transition"
-
-
 class InvalidCharacters(DomainError):
     """The text holds control characters (other than newline and tab) that no phone shows."""
 

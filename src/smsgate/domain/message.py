@@ -17,12 +17,9 @@ did not take (it was unreachable, or answered 429, 502 or 503) gives its claim b
 ``sending`` to ``accepted``, to be tried again later (``db.queue.QueueStore.release``). Nothing
 a callback says can cause it, and nothing that may have reached Plivo is ever released.
 
-Two ways in, because two kinds of caller ask:
-
-* Plivo callbacks use :func:`decide`. Callbacks arrive late, twice, or out of order, so a
-  move that would go back is normal: the caller records the event and keeps the status.
-* Our own code paths use :func:`transition`. There a backward move is a bug, so it raises
-  :class:`IllegalTransition` instead of being quietly ignored.
+Every writer asks :func:`decide`: delivery reports arrive late, twice, or out of order, so a
+move that would go back is normal: the store records the event and keeps the status. The
+store's compare-and-set makes each decision against the status it read.
 
 Asking for the status a message already has is a no-op either way, never an error: Plivo
 repeats callbacks it thinks we missed.
@@ -35,17 +32,13 @@ from dataclasses import dataclass
 from enum import StrEnum
 from types import MappingProxyType
 
-from smsgate.domain.errors import IllegalTransition
-
 __all__ = [
     "TERMINAL",
-    "IllegalTransition",
     "MessageStatus",
     "Transition",
     "can_transition",
     "decide",
     "is_terminal",
-    "transition",
 ]
 
 
@@ -139,14 +132,3 @@ def can_transition(current: MessageStatus, new: MessageStatus) -> bool:
 def decide(current: MessageStatus, new: MessageStatus) -> Transition:
     """Decide a move reported by Plivo; one that is not applied is still worth recording."""
     return Transition(old=current, new=new, applied=can_transition(current, new))
-
-
-def transition(current: MessageStatus, new: MessageStatus) -> MessageStatus:
-    """Move a status on our own code's request; a move that is not forward is a bug.
-
-    Raises:
-        IllegalTransition: the move would go backward, sideways or out of an end status.
-    """
-    if current == new or can_transition(current, new):
-        return new
-    raise IllegalTransition(f"a message cannot move from {current} to {new}")
