@@ -25,11 +25,11 @@ from rich.console import Console
 from rich.progress import Progress
 from typer.testing import CliRunner
 
-from smsgate.api.batch_file import BatchFileReader
 from smsgate.cli import app
 from smsgate.cli.send_bulk import Queued, queue_file
 from smsgate.config import Settings, get_settings
 from smsgate.emulator import DEFAULT_AUTH_ID, DEFAULT_AUTH_TOKEN, EmulatorServer
+from smsgate.services.batch_file import BatchFileReader
 from smsgate.services.queueing import BatchRefused
 from tests.cli.test_cli import environment, smsgate
 from tests.conftest import SettingsFactory

@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from smsgate.api.csv_stream import CsvStream, Record, UnclosedQuote, quote_open_after
-from smsgate.api.errors import ApiError
+from smsgate.services.csv_stream import CsvStream, Record, UnclosedQuote, quote_open_after
+from smsgate.services.queueing import BatchRefused
 
 
 def read(data: bytes, cuts: list[int] | None = None) -> list[Record]:
@@ -112,7 +112,7 @@ def test_a_quote_inside_an_unquoted_cell_is_an_ordinary_character() -> None:
     ],
 )
 def test_text_that_is_not_utf8_is_refused_with_its_line(data: bytes, line: int) -> None:
-    with pytest.raises(ApiError) as refused:
+    with pytest.raises(BatchRefused) as refused:
         read(data, [len(data) - 1])
     assert refused.value.code == "invalid_encoding"
     assert f"line {line}" in refused.value.message

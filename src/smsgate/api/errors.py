@@ -110,6 +110,8 @@ def problem_for(exc: Exception) -> Problem | None:
         case BatchRefused(rows=rows) if rows:
             extra: dict[str, object] = {"errors": [row.as_json() for row in rows]}
             return Problem(400, exc.code, exc.message, extra=extra)
+        case BatchRefused(extra=dict() as named):
+            return Problem(400, exc.code, exc.message, extra=named)
         case RecipientOptedOut():
             return Problem(409, exc.code, exc.message, extra={"id": exc.message_id})
         case LimitExceeded(retry_after=retry_after):

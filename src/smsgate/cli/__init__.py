@@ -676,8 +676,6 @@ def send_bulk(
     """
     from rich.console import Console
 
-    from smsgate.api.batch_file import parse_send_at, parse_validity
-    from smsgate.api.errors import ApiError
     from smsgate.cli.progress import progress_bar
     from smsgate.cli.send_bulk import (
         document,
@@ -686,6 +684,7 @@ def send_bulk(
         read_file,
         refused_document,
     )
+    from smsgate.services.batch_file import parse_send_at, parse_validity
     from smsgate.services.limits import LimitExceeded, LimitsUnavailable
     from smsgate.services.queueing import BatchRefused
 
@@ -716,7 +715,7 @@ def send_bulk(
         except OSError as exc:
             drop_bars(progress)
             fail(f"cannot read {file}: {exc.strerror or exc}")
-        except ApiError as exc:
+        except BatchRefused as exc:
             drop_bars(progress)
             refused(exc.code, exc.message, EXIT_BAD_INPUT)
         log_to_stderr(settings)

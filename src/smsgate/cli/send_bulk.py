@@ -37,7 +37,6 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
-from smsgate.api.batch_file import BatchFile, BatchFileReader
 from smsgate.bootstrap import Runtime, Services
 from smsgate.config import ProviderName, Settings
 from smsgate.db.batches import BatchProgress
@@ -45,6 +44,7 @@ from smsgate.domain.access import OPEN
 from smsgate.domain.message import MessageStatus
 from smsgate.engines.inprocess import InProcessEngine
 from smsgate.providers.sandbox import SandboxProvider
+from smsgate.services.batch_file import BatchFile, BatchFileReader
 from smsgate.services.queueing import BatchReport, RowError
 
 READ_CHUNK = 64 * 1024
@@ -55,7 +55,7 @@ SHOWN_ERRORS = 50  # refused rows listed in the summary; --json lists them all
 def read_file(path: Path, progress: Progress) -> BatchFile:
     """Read and check the file as it streams, chunk by chunk, with a bar (bytes, rows/s).
 
-    Raises ApiError for a file that cannot be read as rows (nothing is queued), OSError when
+    Raises BatchRefused for a file that cannot be read as rows (nothing is queued), OSError when
     the file cannot be opened.
     """
     reader = BatchFileReader()

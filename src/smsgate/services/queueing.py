@@ -86,11 +86,23 @@ class Placed:
 
 
 class BatchRefused(DomainError):
-    """The request as a whole cannot be queued; ``code`` says why, ``rows`` which rows."""
+    """The request as a whole cannot be queued; ``code`` says why, ``rows`` which rows.
 
-    def __init__(self, code: str, message: str, rows: list[RowError] | None = None) -> None:
+    ``extra`` names what is wrong in an uploaded file (a ``column``, a ``row``'s line), for the
+    error document.
+    """
+
+    def __init__(
+        self,
+        code: str,
+        message: str,
+        rows: list[RowError] | None = None,
+        *,
+        extra: dict[str, object] | None = None,
+    ) -> None:
         super().__init__(message, code=code)
         self.rows = rows or []
+        self.extra = extra
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,7 +20,6 @@ from starlette.requests import ClientDisconnect
 from starlette.responses import Response
 
 from smsgate.api.answers import Answer
-from smsgate.api.batch_file import BatchFile, BatchFileReader, parse_send_at, parse_validity
 from smsgate.api.create import batch_document
 from smsgate.api.deps import runtime_of
 from smsgate.api.errors import UPLOAD_BODY_BYTES, ApiError
@@ -39,6 +38,7 @@ from smsgate.api.sending import idempotent_answer
 from smsgate.api.uploads import CSV_TYPE, FILE_FIELD, FORM_TYPE, file_chunks
 from smsgate.db.batches import BatchProgress
 from smsgate.domain.message import MessageStatus
+from smsgate.services.batch_file import BatchFile, BatchFileReader, parse_send_at, parse_validity
 from smsgate.services.idempotency import check_key, request_hash
 from smsgate.services.queueing import MAX_RECIPIENTS, cancel_batch, cancel_message
 

@@ -14,7 +14,7 @@ import csv
 import re
 from dataclasses import dataclass
 
-from smsgate.api.errors import ApiError
+from smsgate.services.queueing import BatchRefused
 
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
 
@@ -26,12 +26,11 @@ class Record:
     problem: str | None = None  # why the csv module could not read it; then there are no cells
 
 
-class UnclosedQuote(ApiError):
+class UnclosedQuote(BatchRefused):
     """A quoted cell runs to the end of the file: everything after its quote is in doubt."""
 
     def __init__(self, line: int) -> None:
         super().__init__(
-            400,
             "invalid_row",
             f"The quote that opens a cell on line {line} is never closed, so the rest of the "
             'file cannot be read as rows. Double a quote inside a quoted cell ("").',
@@ -66,8 +65,7 @@ class CsvStream:
         except UnicodeDecodeError as exc:
             read = exc.object[: exc.start].decode("utf-8", errors="replace")
             line = self._lines + len(_LINE_BREAK.findall(self._tail + read)) + 1
-            raise ApiError(
-                400,
+            raise BatchRefused(
                 "invalid_encoding",
                 f"The file is not UTF-8 text (line {line}). Save it as UTF-8 (in Excel: "
                 '"CSV UTF-8").',

@@ -18,10 +18,9 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 
-from smsgate.api.csv_stream import CsvStream, Record
-from smsgate.api.errors import ApiError
 from smsgate.domain.errors import DomainError
-from smsgate.services.queueing import MAX_RECIPIENTS, Row
+from smsgate.services.csv_stream import CsvStream, Record
+from smsgate.services.queueing import MAX_RECIPIENTS, BatchRefused, Row
 
 COLUMNS = ("to", "text", "send_at", "validity")
 REQUIRED = ("to", "text")
@@ -54,14 +53,13 @@ class BatchFileReader:
         for record in self._csv.close():
             self._take(record)
         if self._columns is None:
-            raise ApiError(
-                400,
+            raise BatchRefused(
                 "empty_recipients",
                 "The file is empty: send a header row naming to and text (and optionally "
                 "send_at and validity), then one row per message.",
             )
         if not self.rows:
-            raise ApiError(400, "empty_recipients", "The file has a header but no rows.")
+            raise BatchRefused("empty_recipients", "The file has a header but no rows.")
         return BatchFile(self.rows, self._digest.hexdigest())
 
     def _take(self, record: Record) -> None:
@@ -70,8 +68,7 @@ class BatchFileReader:
         if self._columns is None:
             self._columns = _header(record)
         elif len(self.rows) == self._max_rows:
-            raise ApiError(
-                400,
+            raise BatchRefused(
                 "too_many_recipients",
                 f"The file has more than {self._max_rows:,} rows; at most {self._max_rows:,} "
                 "are accepted at once. Split it.",
@@ -82,8 +79,8 @@ class BatchFileReader:
 
 def _header(record: Record) -> dict[str, int]:
     if record.problem is not None:
-        raise ApiError(
-            400, "invalid_row", f"The header (line {record.line}) is not CSV: {record.problem}."
+        raise BatchRefused(
+            "invalid_row", f"The header (line {record.line}) is not CSV: {record.problem}."
         )
     columns: dict[str, int] = {}
     for position, cell in enumerate(record.cells):
@@ -95,12 +92,11 @@ def _header(record: Record) -> dict[str, int]:
                 if given
                 else f"Column {position + 1} of the header has no name"
             )
-            raise ApiError(
-                400, "unknown_column", f"{problem}: {_COLUMNS_HINT}.", extra={"column": given}
+            raise BatchRefused(
+                "unknown_column", f"{problem}: {_COLUMNS_HINT}.", extra={"column": given}
             )
         if name in columns:
-            raise ApiError(
-                400,
+            raise BatchRefused(
                 "duplicate_column",
                 f"The header names the column '{name}' twice.",
                 extra={"column": name},
@@ -108,8 +104,7 @@ def _header(record: Record) -> dict[str, int]:
         columns[name] = position
     for name in REQUIRED:
         if name not in columns:
-            raise ApiError(
-                400,
+            raise BatchRefused(
                 "missing_column",
                 f"The header has no column '{name}': {_COLUMNS_HINT}.",
                 extra={"column": name},
