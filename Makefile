@@ -2,8 +2,10 @@
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
-HOST   ?= 127.0.0.1
-PORT   ?= 8000
+# `make run` serves where the settings say (SMSGATE_HOST and SMSGATE_PORT, from the environment
+# or .env; 127.0.0.1:8000 by default); HOST and PORT given on make's command line win.
+SERVE_FLAGS := $(if $(filter command line,$(origin HOST)),--host $(HOST)) \
+               $(if $(filter command line,$(origin PORT)),--port $(PORT))
 
 .DEFAULT_GOAL := help
 .PHONY: help install install-dev run test lint typecheck check bench lock emulator clean
@@ -31,8 +33,8 @@ install: $(VENV)/.main-installed  ## create .venv with the locked runtime depend
 
 install-dev: $(VENV)/.dev-installed  ## create .venv with the locked runtime and development dependencies
 
-run: install  ## set up, then serve http://127.0.0.1:8000 (sandbox provider unless Plivo is configured)
-	$(BIN)/smsgate serve --host $(HOST) --port $(PORT)
+run: install  ## set up, then serve http://127.0.0.1:8000, or where SMSGATE_HOST/SMSGATE_PORT say (sandbox provider unless Plivo is configured)
+	$(BIN)/smsgate serve $(strip $(SERVE_FLAGS))
 
 emulator: install  ## run the Plivo emulator on port 8099
 	$(BIN)/smsgate emulator --port 8099
