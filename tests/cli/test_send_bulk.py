@@ -32,7 +32,6 @@ from smsgate.emulator import DEFAULT_AUTH_ID, DEFAULT_AUTH_TOKEN, EmulatorServer
 from smsgate.services.batch_file import BatchFileReader
 from smsgate.services.queueing import BatchRefused
 from tests.cli.test_cli import environment, smsgate
-from tests.conftest import SettingsFactory
 from tests.support.redis import private_redis
 
 SENDER = "+14155550199"
@@ -209,13 +208,21 @@ def test_a_bad_file_or_option_exits_2_storing_nothing(
 
 
 def test_a_batch_refused_as_a_whole_exits_with_its_code_and_stores_nothing(
-    database: Path, tmp_path: Path
+    database: Path, tmp_path: Path, emulator: EmulatorServer
 ) -> None:
     url = f"sqlite:///{database}"
     good = write(tmp_path / "good.csv", "to,text\n+14155550100,Hi\n+14155550101,Hi\n")
     far = (datetime.now(UTC) + timedelta(days=45)).isoformat()
-    # Two messages at the shipped US rate (0.0035) are over a daily spend of 0.005.
-    spend = environment(SMSGATE_DATABASE_URL=url, SMSGATE_DAILY_SPEND_LIMIT="0.005")
+    # Two messages at the shipped US rate (0.0035) are over a daily spend of 0.005, when they
+    # go to Plivo (the emulator): the sandbox's count against no spend.
+    spend = environment(
+        SMSGATE_DATABASE_URL=url,
+        SMSGATE_DAILY_SPEND_LIMIT="0.005",
+        PLIVO_AUTH_ID=DEFAULT_AUTH_ID,
+        PLIVO_AUTH_TOKEN=DEFAULT_AUTH_TOKEN,
+        PLIVO_SENDER_ID="+14155550199",
+        PLIVO_API_URL=emulator.base_url,
+    )
     with ThreadPoolExecutor(2) as pool:
         too_far = pool.submit(
             smsgate,
@@ -261,11 +268,12 @@ def run(settings: Settings, path: Path, **options: object) -> Queued:
 
 
 def test_the_destination_limit_counts_the_operators_batches_through_redis(
-    make_settings: SettingsFactory, tmp_path: Path
+    plivo_settings: Settings, tmp_path: Path
 ) -> None:
     csv_file = write(tmp_path / "list.csv", "to,text\n+14155550100,Hi\n+14155550101,Hi\n")
     with private_redis() as redis:
-        settings = make_settings(redis_url=redis.url, destination_limit="1/hour")
+        changes = {"redis_url": redis.url, "destination_limit": "1/hour"}
+        settings = plivo_settings.model_copy(update=changes)
         first = run(settings, csv_file)
         assert first.report.errors == []
         with pytest.raises(BatchRefused) as refused:

@@ -16,8 +16,8 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
-from smsgate.config import Settings
-from smsgate.emulator import EmulatorServer
+from smsgate.config import ProviderName, Settings
+from smsgate.emulator import DEFAULT_AUTH_ID, DEFAULT_AUTH_TOKEN, EmulatorServer
 from tests.cli.test_cli import environment, wait_until_up
 from tests.conftest import ServeApp
 from tests.support.redis import PrivateRedis, private_redis
@@ -157,9 +157,14 @@ def redis_server() -> Iterator[PrivateRedis]:
 
 
 def test_two_processes_share_every_limit_through_redis(
-    tmp_path: Path, redis_server: PrivateRedis
+    tmp_path: Path, redis_server: PrivateRedis, emulator: EmulatorServer
 ) -> None:
     env = environment(
+        # Through Plivo (the emulator): sandboxed sends count against no window or spend.
+        PLIVO_AUTH_ID=DEFAULT_AUTH_ID,
+        PLIVO_AUTH_TOKEN=DEFAULT_AUTH_TOKEN,
+        PLIVO_SENDER_ID="+14155550100",
+        PLIVO_API_URL=emulator.base_url,
         SMSGATE_DATABASE_URL=f"sqlite:///{tmp_path / 'smsgate.db'}",
         SMSGATE_REDIS_URL=redis_server.url,
         SMSGATE_API_KEYS="k1,k2",
@@ -202,3 +207,31 @@ def test_two_processes_share_every_limit_through_redis(
         for process, _ in servers:
             process.terminate()
             process.communicate(timeout=15)
+
+
+def test_sends_that_cannot_leave_the_machine_never_count_against_destination_or_spend(
+    serve: ServeApp, plivo_settings: Settings
+) -> None:
+    """The README's own curl, six times within the hour on the sandbox: nothing reaches a
+    phone or costs, so neither the destination window nor the spend refuses it."""
+    url = serve(
+        provider=ProviderName.SANDBOX,
+        destination_limit="2/hour",
+        daily_spend_limit=Decimal("0.001"),
+    )
+    assert [send(url, "+14155552671").status_code for _ in range(6)] == [200] * 6
+    batch = queue(url, ["+14155552671", A])
+    assert batch.status_code == 202, batch.text
+    assert batch.json()["errors"] == []
+    assert sorted(stored(plivo_settings)) == sorted(["+14155552671"] * 7 + [A])
+
+
+def test_live_sends_still_count_after_sandboxed_ones(
+    serve: ServeApp, plivo_settings: Settings
+) -> None:
+    """A test key's sends (the sandbox) leave the live window and spend untouched."""
+    keys = (SecretStr("sg_test_k1"), SecretStr("sg_live_k2"))
+    url = serve(destination_limit="2/hour", api_keys=keys)
+    assert [send(url, A, "sg_test_k1").status_code for _ in range(3)] == [200] * 3
+    assert [send(url, A, "sg_live_k2").status_code for _ in range(2)] == [200, 200]
+    refused(send(url, A, "sg_live_k2"), 429, "destination_limit_exceeded")

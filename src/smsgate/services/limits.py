@@ -105,16 +105,20 @@ class Limits:
                 retry_after=wait,
             )
 
-    async def admit(self, caller: Principal, candidates: Sequence[Candidate]) -> Admission:
+    async def admit(
+        self, caller: Principal, candidates: Sequence[Candidate], *, reaches_phones: bool = True
+    ) -> Admission:
         """Count the messages against every limit, or raise for the request as a whole.
 
         Rows refused by their destination's window come back in ``refused`` and are not
         counted; a request over the daily count or spend raises, and nothing is counted.
+        Messages that cannot leave the machine (``reaches_phones`` false: the sandbox; or a
+        test key's) count per day, but never against a destination's window or the spend.
         """
         settings = self.settings
         if not candidates or not self._counting:
             return Admission({})
-        counted = not caller.test  # test keys reach no phone and cost nothing
+        counted = reaches_phones and not caller.test
         refused: dict[int, LimitExceeded] = {}
         costs: list[int] = []
         for index, candidate in enumerate(candidates):

@@ -13,12 +13,18 @@ from dataclasses import dataclass
 
 from smsgate.domain.access import Principal
 from smsgate.providers.base import SmsProvider
+from smsgate.providers.sandbox import SandboxProvider
 
 
 @dataclass(frozen=True, slots=True)
 class Outlet:
     provider: SmsProvider
     status_url: str | None  # where its delivery reports come back; None: nobody listens
+
+    @property
+    def reaches_phones(self) -> bool:
+        """Whether what it accepts goes to real phones, and costs: the sandbox's never does."""
+        return self.provider.name != SandboxProvider.name
 
 
 @dataclass(frozen=True, slots=True)

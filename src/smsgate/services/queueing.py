@@ -13,14 +13,12 @@ uploaded file). Both go through the same checks, estimate and storage.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from smsgate.db.batches import NewBatch, QueuedMessage, StoredBatch
 from smsgate.db.queue import QueueStore
-from smsgate.db.store import MessageStore
 from smsgate.domain.access import OPEN, Principal
 from smsgate.domain.clock import utc_now
 from smsgate.domain.encoding import TextInfo
@@ -259,7 +257,10 @@ class Enqueuer:
             Candidate(number, message.estimated_cost)
             for number, message in zip(numbers, messages, strict=True)
         ]
-        admission = await self.limits.admit(caller, candidates)
+        outlet = self.outlets.for_caller(caller)
+        admission = await self.limits.admit(
+            caller, candidates, reaches_phones=outlet.reaches_phones
+        )
         if not admission.refused:
             return messages, placed
         for position, refusal in admission.refused.items():
@@ -366,35 +367,3 @@ def _check_size(count: int, empty: str, counted: str) -> None:
             "too_many_recipients",
             f"{counted}; at most {MAX_RECIPIENTS:,} are accepted at once. Split the batch.",
         )
-
-
-async def cancel_message(store: MessageStore, message_id: str) -> MessageStatus | None:
-    """Cancel a message not yet handed over; its status after, or None if there is none.
-
-    The move is compare-and-set like a claim: if a dispatcher claimed it first, the cancel
-    loses, and the status says so.
-    """
-    decision = await store.record(
-        message_id, MessageStatus.CANCELED, source="api", keep_refused=False
-    )
-    if decision is None:
-        return None
-    return decision.status
-
-
-async def cancel_batch(queue: QueueStore, store: MessageStore, batch_id: str) -> int | None:
-    """Cancel every message of the batch not yet handed over; how many, or None if no batch.
-
-    Each cancel is the same compare-and-set as a single one, so a message a dispatcher has
-    claimed meanwhile goes on, and one claimed after is refused at its claim.
-    """
-    if not await queue.mark_canceled(batch_id):
-        return None
-    pending = await queue.pending_ids(batch_id)
-    decisions = await asyncio.gather(
-        *(
-            store.record(message_id, MessageStatus.CANCELED, source="api", keep_refused=False)
-            for message_id in pending
-        )
-    )
-    return sum(1 for decision in decisions if decision is not None and decision.applied)

@@ -81,11 +81,14 @@ class Sender:
         """``callback_url``: where this message's status webhooks go too (checked by the API)."""
         recipient = self._recipients.check(to, text)
         number, info = recipient.number, recipient.text
+        outlet = self.outlets.for_caller(caller)
         if self._limits is not None:
-            admission = await self._limits.admit(caller, [Candidate(number, recipient.cost)])
+            candidates = [Candidate(number, recipient.cost)]
+            admission = await self._limits.admit(
+                caller, candidates, reaches_phones=outlet.reaches_phones
+            )
             if admission.refused:
                 raise admission.refused[0]
-        outlet = self.outlets.for_caller(caller)
         new = NewMessage(
             to=number.e164,
             text=text,

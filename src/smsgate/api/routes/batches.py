@@ -39,8 +39,9 @@ from smsgate.api.uploads import CSV_TYPE, FILE_FIELD, FORM_TYPE, file_chunks
 from smsgate.db.batches import BatchProgress
 from smsgate.domain.message import MessageStatus
 from smsgate.services.batch_file import BatchFile, BatchFileReader, parse_send_at, parse_validity
+from smsgate.services.cancels import cancel_batch, cancel_message
 from smsgate.services.idempotency import check_key, request_hash
-from smsgate.services.queueing import MAX_RECIPIENTS, cancel_batch, cancel_message
+from smsgate.services.queueing import MAX_RECIPIENTS
 
 router = APIRouter(prefix="/api/v1", tags=["batches"])
 UPLOAD_MIB = UPLOAD_BODY_BYTES // (1024 * 1024)
