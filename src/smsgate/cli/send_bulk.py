@@ -38,7 +38,7 @@ from rich.progress import Progress
 from rich.table import Table
 
 from smsgate.api.batch_file import BatchFile, BatchFileReader
-from smsgate.bootstrap import Runtime, Services
+from smsgate.bootstrap import Runtime, Services, build_documents
 from smsgate.config import ProviderName, Settings
 from smsgate.db.batches import BatchProgress
 from smsgate.domain.access import OPEN
@@ -190,9 +190,7 @@ def _counts_text(state: BatchProgress) -> str:
 
 def document(queued: Queued) -> dict[str, Any]:
     """The API's 202 document for the batch, with its counts by status at the end."""
-    from smsgate.api.create import batch_document
-
-    body = batch_document(queued.report)
+    body = build_documents().batch(queued.report)
     body["counts"] = dict(sorted(queued.progress.counts.items()))
     body["pending"] = queued.progress.pending
     if queued.waited:

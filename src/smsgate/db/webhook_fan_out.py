@@ -1,17 +1,15 @@
 """The fan-out: new changes become webhook events and one delivery per target, at once.
 
 A round reads the unpublished status changes (``message_events``) and the outbox (inbound
-messages, opt-out changes), builds each event's JSON body, and stores the events, their
-deliveries and the "published" marks in the caller's transaction: a change becomes an event
-exactly once, however a process dies.
+messages, opt-out changes), asks the caller to render each event's body, and stores the
+events, their deliveries and the "published" marks in the caller's transaction: a change
+becomes an event exactly once, however a process dies.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from datetime import datetime
-from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import delete, exists, false, insert, select, true, update
@@ -26,12 +24,14 @@ from smsgate.db.webhook_rows import (
     STATUS_CHANGED,
     WEBHOOK_EVENTS,
     Endpoint,
+    NewEvent,
+    RenderEvent,
+    StatusChange,
 )
-from smsgate.providers.plivo.errors import describe_error_code
 
 # What an event is made from: its type, when it happened, its message, its data and targets
 # (endpoint ids, and a message's own callback_url).
-Made = tuple[str, datetime, str | None, dict[str, Any], list[str]]
+Made = tuple[str, datetime, str | None, StatusChange | dict[str, Any], list[str]]
 
 
 async def fan_out_statuses(
@@ -39,6 +39,7 @@ async def fan_out_statuses(
     endpoints: list[Endpoint],
     now: datetime,
     limit: int,
+    render: RenderEvent,
 ) -> int:
     """Up to ``limit`` unpublished status changes into events; how many were looked at."""
     query = (
@@ -89,21 +90,22 @@ async def fan_out_statuses(
         targets = _wanting(endpoints, STATUS_CHANGED, row.at)
         if not targets and row.callback_url is None:
             continue
-        data = {
-            "id": row.message_id,
-            "to": row.to_number,
-            "status": row.status,
-            "sequence": row.id,
-            "error": _error(row.error_code, row.error_reason),
-            "segments": row.segments,
-            "estimated_cost": _money(row.estimated_cost),
-            "amount": _money(row.amount),
-            "batch_id": row.batch_id,
-        }
-        made.append((STATUS_CHANGED, row.at, row.message_id, data, targets))
+        change = StatusChange(
+            message_id=row.message_id,
+            to=row.to_number,
+            status=row.status,
+            sequence=row.id,
+            error_code=row.error_code,
+            error_reason=row.error_reason,
+            segments=row.segments,
+            estimated_cost=row.estimated_cost,
+            amount=row.amount,
+            batch_id=row.batch_id,
+        )
+        made.append((STATUS_CHANGED, row.at, row.message_id, change, targets))
         if row.callback_url is not None:
             made[-1][4].append(row.callback_url)
-    await _store_events(connection, made, endpoints, now)
+    await _store_events(connection, made, endpoints, now, render)
     ids = [row.id for row in rows]
     for chunk in _chunks(ids):
         await connection.execute(
@@ -117,6 +119,7 @@ async def fan_out_outbox(
     endpoints: list[Endpoint],
     now: datetime,
     limit: int,
+    render: RenderEvent,
 ) -> int:
     """Up to ``limit`` outbox rows into events, then deleted; how many were looked at."""
     query = select(OUTBOX).where(OUTBOX.c.created_at < now).order_by(OUTBOX.c.id).limit(limit)
@@ -130,7 +133,7 @@ async def fan_out_outbox(
         for row in rows
         if (targets := _wanting(endpoints, row.type, row.created_at))
     ]
-    await _store_events(connection, made, endpoints, now)
+    await _store_events(connection, made, endpoints, now, render)
     for chunk in _chunks([row.id for row in rows]):
         await connection.execute(delete(OUTBOX).where(OUTBOX.c.id.in_(chunk)))
     return len(rows)
@@ -141,25 +144,20 @@ async def _store_events(
     made: Iterable[Made],
     endpoints: list[Endpoint],
     now: datetime,
+    render: RenderEvent,
 ) -> None:
     urls = {endpoint.id: endpoint.url for endpoint in endpoints}
     events: list[dict[str, Any]] = []
     deliveries: list[dict[str, Any]] = []
     for kind, occurred_at, message_id, data, targets in made:
         event_id = "evt_" + new_id()
-        body = {
-            "id": event_id,
-            "type": kind,
-            "occurred_at": occurred_at.isoformat(),
-            "data": data,
-        }
         events.append(
             {
                 "id": event_id,
                 "type": kind,
                 "occurred_at": occurred_at,
                 "message_id": message_id,
-                "body": json.dumps(body, separators=(",", ":"), ensure_ascii=False),
+                "body": render(NewEvent(event_id, kind, occurred_at, data)),
                 "created_at": now,
             }
         )
@@ -189,16 +187,6 @@ async def _store_events(
 def _wanting(endpoints: list[Endpoint], kind: str, occurred_at: datetime) -> list[str]:
     """The endpoints that want ``kind`` and existed when it happened (no history is sent)."""
     return [e.id for e in endpoints if kind in e.events and e.created_at <= occurred_at]
-
-
-def _error(code: str | None, reason: str | None) -> dict[str, Any] | None:
-    if code is None and reason is None:
-        return None
-    return {"code": code, "meaning": describe_error_code(code) if code else None, "reason": reason}
-
-
-def _money(amount: Decimal | None) -> str | None:
-    return None if amount is None else f"{amount:.5f}"
 
 
 def _chunks(items: list[Any], size: int = 500) -> Iterable[list[Any]]:

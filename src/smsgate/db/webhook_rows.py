@@ -1,13 +1,16 @@
 """What the webhook tables hold, and the values the webhook store hands out.
 
 The store (``db/webhooks.py``), its fan-out (``db/webhook_fan_out.py``) and retention share
-these handles and names.
+these handles and names; the public shape of an event is not here: the caller renders it
+(``services/documents.py``), the store only keeps the bytes it was given.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 from typing import Any, cast
 
 from sqlalchemy import Table, insert
@@ -52,6 +55,45 @@ class Endpoint:
             "description": self.description,
             "created_at": self.created_at.isoformat(),
         }
+
+
+@dataclass(frozen=True, slots=True)
+class StatusChange:
+    """A message's status change, as the fan-out reads it.
+
+    ``status`` and ``sequence`` are the event's own; every other field is the message row's
+    at fan-out time, not at the moment of the change (a late fan-out pairs a ``sent`` with
+    the amount or error of a later ``undelivered``: a known issue, kept as it is for now).
+    """
+
+    message_id: str
+    to: str
+    status: str
+    sequence: int
+    error_code: str | None
+    error_reason: str | None
+    segments: int
+    estimated_cost: Decimal | None
+    amount: Decimal | None
+    batch_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class NewEvent:
+    """An event the fan-out is about to store, for the caller to render as its JSON body.
+
+    ``data`` is a ``StatusChange`` for a message's status, else the JSON written with the
+    change in the outbox (an inbound message, an opt-out).
+    """
+
+    id: str
+    type: str
+    occurred_at: datetime
+    data: StatusChange | Mapping[str, Any]
+
+
+# Renders an event as the exact body every endpoint gets (it is stored, then signed).
+RenderEvent = Callable[[NewEvent], str]
 
 
 @dataclass(frozen=True, slots=True)

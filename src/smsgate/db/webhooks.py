@@ -8,7 +8,7 @@ Events come from two places, both written in the transaction that made the chang
 - inbound messages and opt-out changes write a ``webhook_outbox`` row.
 
 The fan-out (``db/webhook_fan_out.py``) turns them into ``webhook_events`` (the exact JSON
-body, which is signed) and one ``webhook_deliveries`` row per endpoint
+body, rendered by the caller, which is signed) and one ``webhook_deliveries`` row per endpoint
 (and per message ``callback_url``), all in one transaction, so a change becomes an event
 exactly once, however a process dies. Deliveries are claimed with a lease
 (``next_attempt_at`` moved ahead) so two deliverers never post the same attempt; a deliverer
@@ -45,6 +45,7 @@ from smsgate.db.webhook_rows import (
     DeliveryCounts,
     DueDelivery,
     Endpoint,
+    RenderEvent,
     endpoint_from,
 )
 from smsgate.domain.clock import Clock, utc_now
@@ -136,9 +137,9 @@ class WebhookStore:
     # The fan-out.
 
     @guarded
-    async def fan_out(self, limit: int = 500) -> int:
+    async def fan_out(self, render: RenderEvent, limit: int = 500) -> int:
         """Turn up to ``limit`` new changes of each kind into events and deliveries; how many
-        changes were looked at (0: nothing new).
+        changes were looked at (0: nothing new). ``render`` gives each event's JSON body.
 
         Only changes from before the endpoints were read are taken: one registered a moment
         later gets everything from its creation on, in the next round.
@@ -151,8 +152,8 @@ class WebhookStore:
                     select(ENDPOINTS).where(ENDPOINTS.c.deleted_at.is_(None))
                 )
             ]
-            seen = await fan_out_statuses(connection, endpoints, now, limit)
-            seen += await fan_out_outbox(connection, endpoints, now, limit)
+            seen = await fan_out_statuses(connection, endpoints, now, limit, render)
+            seen += await fan_out_outbox(connection, endpoints, now, limit, render)
         return seen
 
     # Deliveries.

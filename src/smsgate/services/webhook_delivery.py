@@ -34,6 +34,7 @@ from aiohttp.resolver import DefaultResolver
 
 from smsgate import __version__
 from smsgate.db.errors import StoreUnavailable
+from smsgate.db.webhook_rows import RenderEvent
 from smsgate.db.webhooks import DEAD, DELIVERED, PENDING, Attempt, DueDelivery, WebhookStore
 from smsgate.domain.addresses import is_public_address
 from smsgate.domain.clock import utc_now
@@ -84,12 +85,14 @@ class WebhookDeliverer:
         store: WebhookStore,
         settings: DeliverySettings,
         *,
+        render: RenderEvent,
         callback_secret: str | None = None,
         clock: Callable[[], datetime] = utc_now,
         rng: random.Random | None = None,
     ) -> None:
         self._store = store
         self._settings = settings
+        self._render = render  # each event's public JSON body (services/documents.py)
         self._callback_secret = callback_secret  # signs deliveries to a message's callback_url
         self._clock = clock
         self._rng = rng or random.Random()
@@ -116,7 +119,7 @@ class WebhookDeliverer:
 
     async def round(self) -> bool:
         """One pass: fan out, claim, start posting. True if there may be more to do now."""
-        fanned = await self._store.fan_out()
+        fanned = await self._store.fan_out(render=self._render)
         room = self._settings.concurrency - len(self._tasks)
         claimed: list[DueDelivery] = []
         if room > 0:
