@@ -237,9 +237,12 @@ def build_services(
         max_age=timedelta(seconds=settings.webhook_max_age),
         allow_private=settings.webhooks_allow_private,
     )
+    webhook_transport = build_webhook_transport(delivery)
+    stack.push_async_callback(webhook_transport.aclose)  # closed after the deliverer
     deliverer = WebhookDeliverer(
         webhooks,
         delivery,
+        webhook_transport,
         render=documents.webhook_event,
         callback_secret=(
             settings.callback_secret.get_secret_value() if settings.callback_secret else None
@@ -317,6 +320,21 @@ def build_services(
 def build_documents() -> Documents:
     """The renderer of the public documents, with Plivo's meanings of its error codes."""
     return Documents(describe_error_code)
+
+
+def build_webhook_transport(delivery: DeliverySettings) -> HttpTransport:
+    """What the deliverer posts through, as its own aiohttp session always was: up to
+    ``concurrency`` connections, public addresses only unless ``allow_private``, the whole
+    timeout for connecting too, the answer drained (64 KiB, one read), aiohttp's cookie jar
+    and its 10-second DNS cache."""
+    return AiohttpTransport(
+        max_connections=delivery.concurrency,
+        connect_timeout=None,
+        public_only=not delivery.allow_private,
+        drain=64 * 1024,
+        cookies=True,
+        dns_cache_ttl=10,
+    )
 
 
 def build_outlets(
