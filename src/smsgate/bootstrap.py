@@ -51,12 +51,14 @@ from smsgate.metrics import Metrics
 from smsgate.providers.base import CallbackReader, SentLookup, SmsProvider
 from smsgate.providers.http import AiohttpTransport, HttpTransport
 from smsgate.providers.plivo.callbacks import PlivoCallbackReader
+from smsgate.providers.plivo.errors import describe_error_code
 from smsgate.providers.plivo.provider import PlivoCredentials, PlivoProvider
 from smsgate.providers.plivo.settings import compact_sender, plivo_settings_problem
 from smsgate.providers.plivo.signature import callback_signer
 from smsgate.providers.sandbox import SandboxProvider
 from smsgate.services.access import Authenticator
 from smsgate.services.dispatch import Dispatcher
+from smsgate.services.documents import Documents
 from smsgate.services.idempotency import Idempotency
 from smsgate.services.limits import Limits, LimitSettings, LimitsUnavailable
 from smsgate.services.outlets import Outlet, Outlets
@@ -159,6 +161,8 @@ class Services:
     # Checks and reads what the provider posts back: signed with Plivo's auth token (the
     # sandbox signs its own with it too) over SMSGATE_PUBLIC_URL, else this server's address.
     callback_reader: CallbackReader
+    # The public JSON documents (message, batch, webhook event), with Plivo's error meanings.
+    documents: Documents
 
 
 def build_services(
@@ -226,14 +230,20 @@ def build_services(
     )
     stack.push_async_callback(authenticator.aclose)
     webhooks = WebhookStore(db, clock)
+    documents = build_documents()
+    delivery = DeliverySettings(
+        timeout=settings.webhook_timeout,
+        retry_base=settings.webhook_retry_base,
+        max_age=timedelta(seconds=settings.webhook_max_age),
+        allow_private=settings.webhooks_allow_private,
+    )
+    webhook_transport = build_webhook_transport(delivery)
+    stack.push_async_callback(webhook_transport.aclose)  # closed after the deliverer
     deliverer = WebhookDeliverer(
         webhooks,
-        DeliverySettings(
-            timeout=settings.webhook_timeout,
-            retry_base=settings.webhook_retry_base,
-            max_age=timedelta(seconds=settings.webhook_max_age),
-            allow_private=settings.webhooks_allow_private,
-        ),
+        delivery,
+        webhook_transport,
+        render=documents.webhook_event,
         callback_secret=(
             settings.callback_secret.get_secret_value() if settings.callback_secret else None
         ),
@@ -303,6 +313,27 @@ def build_services(
             clock=clock,
         ),
         callback_reader=PlivoCallbackReader(token, base),
+        documents=documents,
+    )
+
+
+def build_documents() -> Documents:
+    """The renderer of the public documents, with Plivo's meanings of its error codes."""
+    return Documents(describe_error_code)
+
+
+def build_webhook_transport(delivery: DeliverySettings) -> HttpTransport:
+    """What the deliverer posts through, as its own aiohttp session always was: up to
+    ``concurrency`` connections, public addresses only unless ``allow_private``, the whole
+    timeout for connecting too, the answer drained (64 KiB, one read), aiohttp's cookie jar
+    and its 10-second DNS cache."""
+    return AiohttpTransport(
+        max_connections=delivery.concurrency,
+        connect_timeout=None,
+        public_only=not delivery.allow_private,
+        drain=64 * 1024,
+        cookies=True,
+        dns_cache_ttl=10,
     )
 
 

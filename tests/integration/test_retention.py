@@ -30,7 +30,7 @@ from smsgate.db.queue import QueueStore
 from smsgate.db.retention import INBOUND, RetentionStore
 from smsgate.db.rows import NewMessage
 from smsgate.db.store import MessageStore
-from smsgate.db.webhooks import ATTEMPTS, DELIVERIES, OUTBOX, WEBHOOK_EVENTS
+from smsgate.db.webhook_rows import ATTEMPTS, DELIVERIES, OUTBOX, WEBHOOK_EVENTS
 from smsgate.domain.message import MessageStatus as S
 from smsgate.services import retention as retention_module
 from smsgate.services.retention import LOCK, Retention

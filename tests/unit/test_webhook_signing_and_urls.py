@@ -8,7 +8,7 @@ import json
 import pytest
 
 from smsgate.domain.addresses import is_public_address
-from smsgate.services.webhook_delivery import GuardedResolver, PrivateAddress
+from smsgate.providers.http import GuardedResolver, PrivateAddress
 from smsgate.services.webhook_urls import WebhookUrlRefused, check_url, url_problem
 from smsgate.webhooks import InvalidSignature, new_secret, sign, signature, verify
 

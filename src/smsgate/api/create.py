@@ -16,7 +16,6 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from starlette.requests import Request
 
@@ -28,8 +27,6 @@ from smsgate.api.sending import idempotent_endpoint, parse_object
 from smsgate.bootstrap import Runtime
 from smsgate.config import Settings
 from smsgate.domain.access import Principal
-from smsgate.domain.message import MessageStatus
-from smsgate.services.queueing import BatchReport, RowError
 from smsgate.services.webhook_urls import url_problem
 
 FIELDS = ("to", "text", "send_at", "mode", "validity", "callback_url")
@@ -61,7 +58,7 @@ def create_message_endpoint(runtime: Runtime) -> Callable[[Request], Awaitable[J
             sent = await services.sender.send(
                 request.to, request.text, caller, callback_url=request.callback_url
             )
-            return created_answer(sent)
+            return created_answer(sent, services.documents)
         recipients: list[object] = request.to if isinstance(request.to, list) else [request.to]
         report = await services.enqueuer.submit(
             recipients,
@@ -71,50 +68,9 @@ def create_message_endpoint(runtime: Runtime) -> Callable[[Request], Awaitable[J
             caller=caller,
             callback_url=request.callback_url,
         )
-        return Answer(202, batch_document(report))
+        return Answer(202, services.documents.batch(report))
 
     return idempotent_endpoint(runtime, respond)
-
-
-def batch_document(report: BatchReport) -> dict[str, Any]:
-    """The 202 of a queued batch: each stored message and each refused row, by position.
-
-    ``index`` is a row's position in the request (0-based); rows read from a file also carry
-    ``row``, the line it starts on (the header is line 1).
-    """
-    batch = report.batch
-    messages: list[dict[str, Any]] = []
-    for position, (placed, message_id) in enumerate(
-        zip(report.recipients, batch.message_ids, strict=True)
-    ):
-        message: dict[str, Any] = {"index": placed.index}
-        if placed.line is not None:
-            message["row"] = placed.line
-        message.update(to=placed.to, id=message_id, status=report.status_of(position).value)
-        messages.append(message)
-    opted_out = [
-        RowError(
-            placed.index,
-            placed.to,
-            "recipient_opted_out",
-            "The recipient opted out (replied STOP); it is stored as rejected.",
-            placed.line,
-        )
-        for position, placed in enumerate(report.recipients)
-        if position in batch.opted_out
-    ]
-    errors = sorted([*report.errors, *opted_out], key=lambda row: row.index)
-    accepted = sum(1 for m in messages if m["status"] == MessageStatus.ACCEPTED.value)
-    return {
-        "success": True,
-        "batch_id": batch.id,
-        "send_at": report.due_at.isoformat(),
-        "expires_at": report.expires_at.isoformat() if report.expires_at else None,
-        "accepted": accepted,
-        "refused": len(errors),
-        "messages": messages,
-        "errors": [row.as_json() for row in errors],
-    }
 
 
 def parse_create(raw: bytes) -> CreateRequest:

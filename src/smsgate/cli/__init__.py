@@ -804,7 +804,7 @@ def messages_list(
     ] = False,
 ) -> None:
     """The newest messages, filtered: a table without the message texts."""
-    from smsgate.api.resources import message_resource
+    from smsgate.bootstrap import build_documents
     from smsgate.cli.messages import message_lines, parse_since
     from smsgate.domain.phone import parse_phone_number
 
@@ -824,8 +824,9 @@ def messages_list(
 
     found = with_message_store(settings, newest)
     if as_json:
+        documents = build_documents()
         for message in found:
-            typer.echo(orjson.dumps(message_resource(message)).decode())
+            typer.echo(orjson.dumps(documents.message(message)).decode())
         return
     if not found:
         typer.echo("No messages match.", err=True)
@@ -842,9 +843,10 @@ def messages_show(
     ] = False,
 ) -> None:
     """One message: its fields, Plivo's error in words, and its timeline of events."""
-    from smsgate.api.resources import message_resource
+    from smsgate.bootstrap import build_documents
     from smsgate.cli.messages import message_details
 
+    documents = build_documents()
     settings = load_settings()
     log_to_stderr(settings)
 
@@ -855,9 +857,9 @@ def messages_show(
     if message is None:
         fail(f"there is no message {message_id[:40]!r}; see smsgate messages list")
     if as_json:
-        typer.echo(orjson.dumps(message_resource(message, with_events=True)).decode())
+        typer.echo(orjson.dumps(documents.message(message, with_events=True)).decode())
         return
-    for line in message_details(message):
+    for line in message_details(message, documents.describe_error):
         typer.echo(line)
 
 

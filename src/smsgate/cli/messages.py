@@ -6,11 +6,14 @@ The operator owns the data, so numbers are shown in full; the list leaves the te
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
 from smsgate.db.rows import Event, Message
-from smsgate.providers.plivo.errors import describe_error_code
+
+# A provider error code's meaning in words (bootstrap's Documents.describe_error).
+Describe = Callable[[str], str | None]
 
 _TIME = "%Y-%m-%d %H:%M:%S"
 
@@ -36,7 +39,7 @@ def message_lines(messages: list[Message]) -> list[str]:
     return [line.rstrip() for line in lines]
 
 
-def message_details(message: Message) -> list[str]:
+def message_details(message: Message, describe: Describe) -> list[str]:
     """The message's fields, its error in words, then its timeline, oldest first."""
     fields: list[tuple[str, str]] = [
         ("to", message.to),
@@ -49,7 +52,7 @@ def message_details(message: Message) -> list[str]:
         ("attempts", str(message.attempts)),
     ]
     if message.error_code is not None or message.error_reason is not None:
-        fields.append(("error", _error_long(message)))
+        fields.append(("error", _error_long(message, describe)))
     if message.batch_id is not None:
         fields.append(("batch", message.batch_id))
     if message.due_at is not None:
@@ -69,17 +72,17 @@ def message_details(message: Message) -> list[str]:
     lines.append("Timeline (UTC)")
     if not message.events:
         lines.append("  (no events)")
-    lines += [_event_line(event) for event in message.events]
+    lines += [_event_line(event, describe) for event in message.events]
     return lines
 
 
-def _event_line(event: Event) -> str:
+def _event_line(event: Event, describe: Describe) -> str:
     applied = "" if event.applied else "  (kept; the status did not move)"
-    detail = _detail(event.detail)
+    detail = _detail(event.detail, describe)
     return f"  {_utc(event.at)}  {event.status.value:<11}  {event.source:<10}{detail}{applied}"
 
 
-def _detail(detail: dict[str, Any] | None) -> str:
+def _detail(detail: dict[str, Any] | None, describe: Describe) -> str:
     if not detail:
         return ""
     parts = []
@@ -88,7 +91,7 @@ def _detail(detail: dict[str, Any] | None) -> str:
             continue
         text = f"{key}={value}"
         code = value if isinstance(value, str) and key.lower() == "errorcode" else None
-        meaning = describe_error_code(code) if code is not None else None
+        meaning = describe(code) if code is not None else None
         if meaning is not None and code not in ("0", "00", "000"):
             text += f" ({meaning})"
         parts.append(text)
@@ -117,10 +120,10 @@ def _error_short(message: Message) -> str:
     return (message.error_reason or "")[:40]
 
 
-def _error_long(message: Message) -> str:
+def _error_long(message: Message, describe: Describe) -> str:
     parts = []
     if message.error_code is not None:
-        meaning = describe_error_code(message.error_code)
+        meaning = describe(message.error_code)
         parts.append(f"Plivo error {message.error_code}: {meaning}")
     if message.error_reason:
         parts.append(message.error_reason)

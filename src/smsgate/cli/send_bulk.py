@@ -3,8 +3,8 @@
 **Design: through this machine's services, not a server's API.** The command opens the same
 ``Runtime`` that ``serve`` and ``smsgate send`` open, and queues the file with the same
 ``Enqueuer`` as ``POST /api/v1/batches``, after reading it with the same reader
-(``api/batch_file.py``, which streams it through ``api/csv_stream.py``). So it needs no running
-server and no API key, works offline, and cannot drift from the API: the same rows are
+(``services/batch_file.py``, which streams it through ``services/csv_stream.py``). So it needs
+no running server and no API key, works offline, and cannot drift from the API: the same rows are
 refused with the same codes, and the same abuse limits apply. The caller is ``OPEN``, the
 operator on this machine: the per-key limits do not apply, the destination and daily spend
 limits do (shared through Redis when it is configured; otherwise this process starts from
@@ -37,7 +37,7 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
-from smsgate.bootstrap import Runtime, Services
+from smsgate.bootstrap import Runtime, Services, build_documents
 from smsgate.config import ProviderName, Settings
 from smsgate.db.batches import BatchProgress
 from smsgate.domain.access import OPEN
@@ -190,9 +190,7 @@ def _counts_text(state: BatchProgress) -> str:
 
 def document(queued: Queued) -> dict[str, Any]:
     """The API's 202 document for the batch, with its counts by status at the end."""
-    from smsgate.api.create import batch_document
-
-    body = batch_document(queued.report)
+    body = build_documents().batch(queued.report)
     body["counts"] = dict(sorted(queued.progress.counts.items()))
     body["pending"] = queued.progress.pending
     if queued.waited:

@@ -1,6 +1,6 @@
 """What smsgate answers, as frozen dataclasses: messages, their timelines, pages and batches.
 
-Each ``from_json`` reads one of the API's documents (``api/resources.py``, ``api/create.py``,
+Each ``from_json`` reads one of the API's documents (``services/documents.py``,
 ``api/routes/batches.py`` on the server): times become timezone-aware ``datetime``s and money
 strings ``Decimal``s. A document missing a field, or holding one of the wrong type, raises
 ``InvalidResponse``.

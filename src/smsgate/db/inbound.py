@@ -18,7 +18,7 @@ from smsgate.db.common import guarded
 from smsgate.db.engine import insert_or_ignore
 from smsgate.db.ids import new_id
 from smsgate.db.tables import InboundRow
-from smsgate.db.webhooks import INBOUND, insert_outbox, outbox_row
+from smsgate.db.webhook_rows import INBOUND, insert_outbox, outbox_row
 
 __all__ = ["InboundMessage", "InboundSms", "InboundStore"]
 

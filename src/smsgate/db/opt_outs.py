@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from smsgate.db.common import guarded
 from smsgate.db.engine import insert_or_ignore
 from smsgate.db.tables import OptOutRow
-from smsgate.db.webhooks import OPT_OUT_CHANGED, insert_outbox, outbox_row
+from smsgate.db.webhook_rows import OPT_OUT_CHANGED, insert_outbox, outbox_row
 from smsgate.domain.clock import Clock, utc_now
 
 __all__ = ["OptOut", "OptOutSource", "OptOutStore", "guarded", "is_e164"]

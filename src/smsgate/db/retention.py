@@ -38,7 +38,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from smsgate.db.common import EVENTS, MESSAGES, guarded
 from smsgate.db.queue import BATCHES
 from smsgate.db.tables import InboundRow
-from smsgate.db.webhooks import ATTEMPTS, DELIVERIES, OUTBOX, PENDING, WEBHOOK_EVENTS
+from smsgate.db.webhook_rows import ATTEMPTS, DELIVERIES, OUTBOX, PENDING, WEBHOOK_EVENTS
 from smsgate.domain.message import TERMINAL, MessageStatus
 
 INBOUND = cast(Table, InboundRow.__table__)

@@ -1,4 +1,4 @@
-"""Webhooks in the database: endpoints, the fan-out from changes to events, and deliveries.
+"""Webhooks in the database: the user's endpoints, and the deliveries of events to them.
 
 Events come from two places, both written in the transaction that made the change:
 
@@ -7,139 +7,65 @@ Events come from two places, both written in the transaction that made the chang
   pays nothing for webhooks);
 - inbound messages and opt-out changes write a ``webhook_outbox`` row.
 
-The fan-out turns them into ``webhook_events`` (the exact JSON body, which is signed) and one
-``webhook_deliveries`` row per endpoint (and per message ``callback_url``), all in one
-transaction, so a change becomes an event exactly once, however a process dies. Deliveries
-are claimed with a lease (``next_attempt_at`` moved ahead) so two deliverers never post the
-same attempt; a deliverer that dies leaves the lease to run out, and the attempt is made
-again: delivery is at least once, and receivers drop repeats by event id.
+The fan-out (``db/webhook_fan_out.py``) turns them into ``webhook_events`` (the exact JSON
+body, rendered by the caller, which is signed) and one ``webhook_deliveries`` row per endpoint
+(and per message ``callback_url``), all in one transaction, so a change becomes an event
+exactly once, however a process dies. Deliveries are claimed with a lease
+(``next_attempt_at`` moved ahead) so two deliverers never post the same attempt; a deliverer
+that dies leaves the lease to run out, and the attempt is made again: delivery is at least
+once, and receivers drop repeats by event id.
 """
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
-from decimal import Decimal
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import Table, delete, exists, false, insert, select, true, update
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy import func, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncEngine
 
-from smsgate.db.common import EVENTS, MESSAGES, guarded
+from smsgate.db.common import guarded
 from smsgate.db.ids import new_id
-from smsgate.db.tables import (
-    WebhookAttemptRow,
-    WebhookDeliveryRow,
-    WebhookEndpointRow,
-    WebhookEventRow,
-    WebhookOutboxRow,
+from smsgate.db.webhook_fan_out import fan_out_outbox, fan_out_statuses
+from smsgate.db.webhook_rows import (
+    ATTEMPTS,
+    DEAD,
+    DELIVERED,
+    DELIVERIES,
+    ENDPOINTS,
+    EVENT_TYPES,
+    INBOUND,
+    OPT_OUT_CHANGED,
+    PENDING,
+    STATUS_CHANGED,
+    WEBHOOK_EVENTS,
+    Attempt,
+    Delivery,
+    DeliveryCounts,
+    DueDelivery,
+    Endpoint,
+    RenderEvent,
+    endpoint_from,
 )
 from smsgate.domain.clock import Clock, utc_now
-from smsgate.providers.plivo.errors import describe_error_code
 
-ENDPOINTS = cast(Table, WebhookEndpointRow.__table__)
-OUTBOX = cast(Table, WebhookOutboxRow.__table__)
-WEBHOOK_EVENTS = cast(Table, WebhookEventRow.__table__)
-DELIVERIES = cast(Table, WebhookDeliveryRow.__table__)
-ATTEMPTS = cast(Table, WebhookAttemptRow.__table__)
-
-STATUS_CHANGED = "message.status_changed"
-INBOUND = "message.inbound"
-OPT_OUT_CHANGED = "opt_out.changed"
-EVENT_TYPES = (STATUS_CHANGED, INBOUND, OPT_OUT_CHANGED)
-
-PENDING, DELIVERED, DEAD = "pending", "delivered", "dead"
-
-
-@dataclass(frozen=True, slots=True)
-class Endpoint:
-    id: str
-    url: str
-    events: tuple[str, ...]
-    description: str | None
-    created_at: datetime
-    deleted_at: datetime | None = None
-
-    def as_json(self) -> dict[str, object]:
-        return {
-            "id": self.id,
-            "url": self.url,
-            "events": list(self.events),
-            "description": self.description,
-            "created_at": self.created_at.isoformat(),
-        }
-
-
-@dataclass(frozen=True, slots=True)
-class DueDelivery:
-    """A claimed attempt: what to post where, and how to sign it."""
-
-    id: str
-    event_id: str
-    endpoint_id: str | None
-    url: str
-    body: str
-    secret: str | None  # the endpoint's; None for a message's callback_url
-    attempts: int  # made before this one
-    event_created_at: datetime
-
-
-@dataclass(frozen=True, slots=True)
-class Attempt:
-    at: datetime
-    status_code: int | None
-    latency_ms: float
-    error: str | None
-
-
-@dataclass(frozen=True, slots=True)
-class Delivery:
-    id: str
-    event_id: str
-    event_type: str
-    url: str
-    state: str
-    attempts: int
-    next_attempt_at: datetime | None
-    last_status: int | None
-    last_error: str | None
-    created_at: datetime
-    tries: tuple[Attempt, ...]
-
-    def as_json(self) -> dict[str, object]:
-        return {
-            "id": self.id,
-            "event_id": self.event_id,
-            "event_type": self.event_type,
-            "url": self.url,
-            "state": self.state,
-            "attempts": self.attempts,
-            "next_attempt_at": self.next_attempt_at.isoformat() if self.next_attempt_at else None,
-            "last_status": self.last_status,
-            "last_error": self.last_error,
-            "created_at": self.created_at.isoformat(),
-            "tries": [
-                {
-                    "at": a.at.isoformat(),
-                    "status_code": a.status_code,
-                    "latency_ms": round(a.latency_ms, 1),
-                    "error": a.error,
-                }
-                for a in self.tries
-            ],
-        }
-
-
-def outbox_row(kind: str, occurred_at: datetime, data: dict[str, Any]) -> dict[str, Any]:
-    """A ``webhook_outbox`` row for the caller to insert in its own transaction."""
-    return {"type": kind, "occurred_at": occurred_at, "created_at": utc_now(), "data": data}
-
-
-def insert_outbox() -> Any:
-    """The INSERT for ``outbox_row`` values."""
-    return insert(OUTBOX)
+# The store's callers take the values it hands out from here, with the store.
+__all__ = [
+    "DEAD",
+    "DELIVERED",
+    "EVENT_TYPES",
+    "INBOUND",
+    "OPT_OUT_CHANGED",
+    "PENDING",
+    "STATUS_CHANGED",
+    "Attempt",
+    "Delivery",
+    "DeliveryCounts",
+    "DueDelivery",
+    "Endpoint",
+    "WebhookStore",
+]
 
 
 class WebhookStore:
@@ -178,7 +104,7 @@ class WebhookStore:
             .order_by(ENDPOINTS.c.id.desc())
         )
         async with self._engine.connect() as connection:
-            return [_endpoint(row) for row in await connection.execute(query)]
+            return [endpoint_from(row) for row in await connection.execute(query)]
 
     @guarded
     async def endpoint(self, endpoint_id: str) -> Endpoint | None:
@@ -187,7 +113,7 @@ class WebhookStore:
         )
         async with self._engine.connect() as connection:
             row = (await connection.execute(query)).first()
-        return _endpoint(row) if row is not None else None
+        return endpoint_from(row) if row is not None else None
 
     @guarded
     async def remove_endpoint(self, endpoint_id: str) -> bool:
@@ -211,9 +137,9 @@ class WebhookStore:
     # The fan-out.
 
     @guarded
-    async def fan_out(self, limit: int = 500) -> int:
+    async def fan_out(self, render: RenderEvent, limit: int = 500) -> int:
         """Turn up to ``limit`` new changes of each kind into events and deliveries; how many
-        changes were looked at (0: nothing new).
+        changes were looked at (0: nothing new). ``render`` gives each event's JSON body.
 
         Only changes from before the endpoints were read are taken: one registered a moment
         later gets everything from its creation on, in the next round.
@@ -221,156 +147,14 @@ class WebhookStore:
         now = self._clock()
         async with self._engine.begin() as connection:
             endpoints = [
-                _endpoint(row)
+                endpoint_from(row)
                 for row in await connection.execute(
                     select(ENDPOINTS).where(ENDPOINTS.c.deleted_at.is_(None))
                 )
             ]
-            seen = await self._fan_out_statuses(connection, endpoints, now, limit)
-            seen += await self._fan_out_outbox(connection, endpoints, now, limit)
+            seen = await fan_out_statuses(connection, endpoints, now, limit, render)
+            seen += await fan_out_outbox(connection, endpoints, now, limit, render)
         return seen
-
-    async def _fan_out_statuses(
-        self, connection: AsyncConnection, endpoints: list[Endpoint], now: datetime, limit: int
-    ) -> int:
-        query = (
-            select(
-                EVENTS.c.id,
-                EVENTS.c.status,
-                EVENTS.c.applied,
-                EVENTS.c.at,
-                MESSAGES.c.id.label("message_id"),
-                MESSAGES.c.to_number,
-                MESSAGES.c.segments,
-                MESSAGES.c.estimated_cost,
-                MESSAGES.c.amount,
-                MESSAGES.c.error_code,
-                MESSAGES.c.error_reason,
-                MESSAGES.c.batch_id,
-                MESSAGES.c.callback_url,
-            )
-            .join(MESSAGES, MESSAGES.c.id == EVENTS.c.message_id)
-            .where(EVENTS.c.published == false(), EVENTS.c.at < now)
-            .order_by(EVENTS.c.id)
-            .limit(limit)
-        )
-        if not any(STATUS_CHANGED in endpoint.events for endpoint in endpoints):
-            # Nobody listens but messages' own callback_urls: only those are read; the
-            # rest are marked in one statement (measured: the send path slows otherwise).
-            query = query.where(MESSAGES.c.callback_url.is_not(None))
-            await connection.execute(
-                update(EVENTS)
-                .where(
-                    EVENTS.c.published == false(),
-                    EVENTS.c.at < now,
-                    ~exists().where(
-                        MESSAGES.c.id == EVENTS.c.message_id, MESSAGES.c.callback_url.is_not(None)
-                    ),
-                )
-                .values(published=true())
-            )
-        if connection.dialect.name == "postgresql":
-            query = query.with_for_update(skip_locked=True, of=EVENTS)
-        rows = (await connection.execute(query)).all()
-        if not rows:
-            return 0
-        made: list[tuple[str, datetime, str | None, dict[str, Any], list[str]]] = []
-        for row in rows:
-            if not row.applied:
-                continue  # kept in the timeline, but the status did not change
-            targets = _wanting(endpoints, STATUS_CHANGED, row.at)
-            if not targets and row.callback_url is None:
-                continue
-            data = {
-                "id": row.message_id,
-                "to": row.to_number,
-                "status": row.status,
-                "sequence": row.id,
-                "error": _error(row.error_code, row.error_reason),
-                "segments": row.segments,
-                "estimated_cost": _money(row.estimated_cost),
-                "amount": _money(row.amount),
-                "batch_id": row.batch_id,
-            }
-            made.append((STATUS_CHANGED, row.at, row.message_id, data, targets))
-            if row.callback_url is not None:
-                made[-1][4].append(row.callback_url)
-        await self._store_events(connection, made, endpoints, now)
-        ids = [row.id for row in rows]
-        for chunk in _chunks(ids):
-            await connection.execute(
-                update(EVENTS).where(EVENTS.c.id.in_(chunk)).values(published=true())
-            )
-        return len(rows)
-
-    async def _fan_out_outbox(
-        self, connection: AsyncConnection, endpoints: list[Endpoint], now: datetime, limit: int
-    ) -> int:
-        query = select(OUTBOX).where(OUTBOX.c.created_at < now).order_by(OUTBOX.c.id).limit(limit)
-        if connection.dialect.name == "postgresql":
-            query = query.with_for_update(skip_locked=True)
-        rows = (await connection.execute(query)).all()
-        if not rows:
-            return 0
-        made = [
-            (row.type, row.occurred_at, None, dict(row.data), targets)
-            for row in rows
-            if (targets := _wanting(endpoints, row.type, row.created_at))
-        ]
-        await self._store_events(connection, made, endpoints, now)
-        for chunk in _chunks([row.id for row in rows]):
-            await connection.execute(delete(OUTBOX).where(OUTBOX.c.id.in_(chunk)))
-        return len(rows)
-
-    async def _store_events(
-        self,
-        connection: AsyncConnection,
-        made: Iterable[tuple[str, datetime, str | None, dict[str, Any], list[str]]],
-        endpoints: list[Endpoint],
-        now: datetime,
-    ) -> None:
-        urls = {endpoint.id: endpoint.url for endpoint in endpoints}
-        events: list[dict[str, Any]] = []
-        deliveries: list[dict[str, Any]] = []
-        for kind, occurred_at, message_id, data, targets in made:
-            event_id = "evt_" + new_id()
-            body = {
-                "id": event_id,
-                "type": kind,
-                "occurred_at": occurred_at.isoformat(),
-                "data": data,
-            }
-            events.append(
-                {
-                    "id": event_id,
-                    "type": kind,
-                    "occurred_at": occurred_at,
-                    "message_id": message_id,
-                    "body": json.dumps(body, separators=(",", ":"), ensure_ascii=False),
-                    "created_at": now,
-                }
-            )
-            for target in targets:
-                endpoint_id = target if target in urls else None
-                deliveries.append(
-                    {
-                        "id": new_id(),
-                        "event_id": event_id,
-                        "endpoint_id": endpoint_id,
-                        "url": urls[target] if endpoint_id else target,
-                        "state": PENDING,
-                        "attempts": 0,
-                        "next_attempt_at": now,
-                        "last_status": None,
-                        "last_error": None,
-                        "created_at": now,
-                        "updated_at": now,
-                    }
-                )
-        for chunk in _chunks(events):
-            await connection.execute(insert(WEBHOOK_EVENTS), chunk)
-        for chunk in _chunks(deliveries):
-            await connection.execute(insert(DELIVERIES), chunk)
 
     # Deliveries.
 
@@ -533,33 +317,24 @@ class WebhookStore:
             result = await connection.execute(query)
         return int(result.rowcount)
 
+    @guarded
+    async def counts_by_state(self) -> dict[str, DeliveryCounts]:
+        """The pending and dead deliveries of each endpoint in use, counted in one query.
 
-def _wanting(endpoints: list[Endpoint], kind: str, occurred_at: datetime) -> list[str]:
-    """The endpoints that want ``kind`` and existed when it happened (no history is sent)."""
-    return [e.id for e in endpoints if kind in e.events and e.created_at <= occurred_at]
-
-
-def _endpoint(row: Any) -> Endpoint:
-    return Endpoint(
-        id=row.id,
-        url=row.url,
-        events=tuple(kind for kind in row.events.split(",") if kind),
-        description=row.description,
-        created_at=row.created_at,
-        deleted_at=row.deleted_at,
-    )
-
-
-def _error(code: str | None, reason: str | None) -> dict[str, Any] | None:
-    if code is None and reason is None:
-        return None
-    return {"code": code, "meaning": describe_error_code(code) if code else None, "reason": reason}
-
-
-def _money(amount: Decimal | None) -> str | None:
-    return None if amount is None else f"{amount:.5f}"
-
-
-def _chunks(items: list[Any], size: int = 500) -> Iterable[list[Any]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
+        An endpoint with neither is left out: ``counts.get(endpoint_id, DeliveryCounts())``.
+        """
+        query = (
+            select(DELIVERIES.c.endpoint_id, DELIVERIES.c.state, func.count().label("n"))
+            .join(ENDPOINTS, ENDPOINTS.c.id == DELIVERIES.c.endpoint_id)
+            .where(ENDPOINTS.c.deleted_at.is_(None), DELIVERIES.c.state.in_((PENDING, DEAD)))
+            .group_by(DELIVERIES.c.endpoint_id, DELIVERIES.c.state)
+        )
+        async with self._engine.connect() as connection:
+            rows = (await connection.execute(query)).all()
+        found: dict[str, dict[str, int]] = {}
+        for row in rows:
+            found.setdefault(row.endpoint_id, {})[row.state] = int(row.n)
+        return {
+            endpoint_id: DeliveryCounts(pending=n.get(PENDING, 0), dead=n.get(DEAD, 0))
+            for endpoint_id, n in found.items()
+        }

@@ -1,8 +1,9 @@
-"""The small HTTP port the Plivo adapter talks through, and its aiohttp implementation.
+"""The small HTTP port smsgate posts through, and its aiohttp implementation.
 
-The adapter only needs "POST these bytes, give me status, headers and body", plus one fact no
-generic client error carries: whether the request may have reached the server. That fact decides
-between a safe retry and a possible double send, so the transport answers it explicitly:
+The Plivo adapter and the webhook deliverer only need "POST these bytes, give me status,
+headers and body", plus one fact no generic client error carries: whether the request may have
+reached the server. That fact decides between a safe retry and a possible double send, so the
+transport answers it explicitly:
 
     TransportError
      ├── NotSent        nothing reached the server (connection refused, connect timeout)
@@ -10,16 +11,25 @@ between a safe retry and a possible double send, so the transport answers it exp
 
 aiohttp is used because it measured fastest for this job (docs/benchmarks.md): one pooled
 session per process. Tests swap in ``MockTransport``, a handler function in place of a network.
+
+Posting to the user's webhooks takes a few options the Plivo adapter does not: a resolver
+that refuses private addresses (SSRF), a drained rather than read answer, no separate connect
+deadline, and aiohttp's own cookie jar and DNS cache, as the deliverer's session always had.
 """
 
 from __future__ import annotations
 
 import asyncio
+import socket
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 import aiohttp
+from aiohttp.abc import AbstractResolver, ResolveResult
+from aiohttp.resolver import DefaultResolver
+
+from smsgate.domain.addresses import is_public_address
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,7 +57,14 @@ class NotSent(TransportError):
 
 
 class MaybeSent(TransportError):
-    """The request may have reached the server; its outcome is unknown."""
+    """The request may have reached the server; its outcome is unknown.
+
+    ``status`` is the answer's status when it had arrived before the body failed.
+    """
+
+    def __init__(self, message: str, *, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 class HttpTransport(Protocol):
@@ -56,21 +73,66 @@ class HttpTransport(Protocol):
     async def aclose(self) -> None: ...
 
 
-class AiohttpTransport:
-    """One pooled aiohttp session; create it inside the running event loop."""
+class PrivateAddress(OSError):
+    """The URL's host resolves to an address smsgate will not post to (SSRF)."""
 
-    def __init__(self, *, max_connections: int = 100, connect_timeout: float = 5.0) -> None:
+
+class GuardedResolver(AbstractResolver):
+    """aiohttp's resolver, refusing every host with a non-public address among its answers."""
+
+    def __init__(self) -> None:
+        self._resolver = DefaultResolver()
+
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[ResolveResult]:
+        answers = await self._resolver.resolve(host, port, family)
+        if not answers or any(not is_public_address(a["host"]) for a in answers):
+            raise PrivateAddress(f"{host} resolves to an address that is not public")
+        return answers
+
+    async def close(self) -> None:
+        await self._resolver.close()
+
+
+class AiohttpTransport:
+    """One pooled aiohttp session; create it inside the running event loop.
+
+    - ``connect_timeout``: the most a connection may take, within each request's deadline;
+      None leaves the whole deadline to it.
+    - ``public_only``: connect only to hosts whose every address is public (``GuardedResolver``).
+    - ``drain``: read at most this many bytes of an answer, in one read, rather than all of it
+      (what the receiver says is not kept, and a long answer must not hold the post).
+    - ``cookies``: keep the cookies servers set, and send them back (aiohttp's jar).
+    - ``dns_cache_ttl``: seconds a host's resolved addresses are reused.
+    """
+
+    def __init__(
+        self,
+        *,
+        max_connections: int = 100,
+        connect_timeout: float | None = 5.0,
+        public_only: bool = False,
+        drain: int | None = None,
+        cookies: bool = False,
+        dns_cache_ttl: int = 300,
+    ) -> None:
         self._connect_timeout = connect_timeout
-        connector = aiohttp.TCPConnector(limit=max_connections, ttl_dns_cache=300)
-        # auto_decompress stays on; cookies are meaningless for an API client, so skip the jar.
+        self._drain = drain
+        options: dict[str, Any] = {"limit": max_connections, "ttl_dns_cache": dns_cache_ttl}
+        if public_only:
+            options["resolver"] = GuardedResolver()
+        # auto_decompress stays on; cookies are meaningless for an API client: by default no jar.
         self._session = aiohttp.ClientSession(
-            connector=connector,
-            cookie_jar=aiohttp.DummyCookieJar(),
+            connector=aiohttp.TCPConnector(**options),
+            cookie_jar=aiohttp.CookieJar() if cookies else aiohttp.DummyCookieJar(),
             raise_for_status=False,
         )
 
     async def request(self, request: HttpRequest, *, timeout: float) -> HttpAnswer:
-        limits = aiohttp.ClientTimeout(total=timeout, connect=min(timeout, self._connect_timeout))
+        connect = None if self._connect_timeout is None else min(timeout, self._connect_timeout)
+        limits = aiohttp.ClientTimeout(total=timeout, connect=connect)
+        status: int | None = None
         try:
             async with self._session.request(
                 request.method,
@@ -80,7 +142,11 @@ class AiohttpTransport:
                 timeout=limits,
                 allow_redirects=False,
             ) as response:
-                body = await response.read()
+                status = response.status
+                if self._drain is None:
+                    body = await response.read()
+                else:
+                    body = await response.content.read(self._drain)
                 return HttpAnswer(response.status, response.headers, body)
         except (
             aiohttp.ClientConnectorError,
@@ -93,7 +159,7 @@ class AiohttpTransport:
             raise NotSent(_describe(exc)) from exc
         except (TimeoutError, aiohttp.ClientError) as exc:
             # Everything else happens once the request could be on the wire.
-            raise MaybeSent(_describe(exc)) from exc
+            raise MaybeSent(_describe(exc), status=status) from exc
 
     async def aclose(self) -> None:
         await self._session.close()

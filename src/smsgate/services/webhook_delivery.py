@@ -11,9 +11,10 @@ receiver:
 - **Retries.** Anything but a 2xx within ``timeout`` is tried again after an exponential
   backoff with full jitter (``retry_base`` doubled per attempt, at most an hour), until the
   event is ``max_age`` old (24 h): then the delivery is ``dead``, to be replayed by hand.
-- **SSRF.** The URL was checked when it was registered; it is checked again at delivery, on
-  the addresses the connection will actually use (a resolver that refuses private ones), and
-  redirects are not followed. ``allow_private`` lifts this, for tests and private networks.
+- **SSRF.** The URL was checked when it was registered; it is checked again here before each
+  post, and the injected transport (bootstrap builds it) checks the addresses the connection
+  will actually use and follows no redirects. ``allow_private`` lifts this, for tests and
+  private networks.
 """
 
 from __future__ import annotations
@@ -21,49 +22,22 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
-import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
-
-import aiohttp
-from aiohttp.abc import AbstractResolver, ResolveResult
-from aiohttp.resolver import DefaultResolver
 
 from smsgate import __version__
 from smsgate.db.errors import StoreUnavailable
+from smsgate.db.webhook_rows import RenderEvent
 from smsgate.db.webhooks import DEAD, DELIVERED, PENDING, Attempt, DueDelivery, WebhookStore
-from smsgate.domain.addresses import is_public_address
 from smsgate.domain.clock import utc_now
 from smsgate.logs import get_logger
+from smsgate.providers.http import HttpRequest, HttpTransport, MaybeSent, TransportError
 from smsgate.services.webhook_urls import url_problem
 from smsgate.webhooks import EVENT_ID_HEADER, SIGNATURE_HEADER, sign
 
 log = get_logger("smsgate.webhooks")
-
-
-class PrivateAddress(OSError):
-    """The URL's host resolves to an address smsgate will not post to (SSRF)."""
-
-
-class GuardedResolver(AbstractResolver):
-    """aiohttp's resolver, refusing every host with a non-public address among its answers."""
-
-    def __init__(self) -> None:
-        self._resolver = DefaultResolver()
-
-    async def resolve(
-        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
-    ) -> list[ResolveResult]:
-        answers = await self._resolver.resolve(host, port, family)
-        if not answers or any(not is_public_address(a["host"]) for a in answers):
-            raise PrivateAddress(f"{host} resolves to an address that is not public")
-        return answers
-
-    async def close(self) -> None:
-        await self._resolver.close()
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,17 +57,22 @@ class WebhookDeliverer:
         self,
         store: WebhookStore,
         settings: DeliverySettings,
+        transport: HttpTransport,
         *,
+        render: RenderEvent,
         callback_secret: str | None = None,
         clock: Callable[[], datetime] = utc_now,
         rng: random.Random | None = None,
     ) -> None:
         self._store = store
         self._settings = settings
+        # Built with the settings' limits: settings.concurrency connections, and with
+        # allow_private off, only public addresses (bootstrap.build_webhook_transport).
+        self._transport = transport
+        self._render = render  # each event's public JSON body (services/documents.py)
         self._callback_secret = callback_secret  # signs deliveries to a message's callback_url
         self._clock = clock
         self._rng = rng or random.Random()
-        self._session: aiohttp.ClientSession | None = None
         self._busy: dict[str, int] = {}  # posts in flight per endpoint (or callback URL)
         self._tasks: set[asyncio.Task[None]] = set()
         self._wake = asyncio.Event()
@@ -116,7 +95,7 @@ class WebhookDeliverer:
 
     async def round(self) -> bool:
         """One pass: fan out, claim, start posting. True if there may be more to do now."""
-        fanned = await self._store.fan_out()
+        fanned = await self._store.fan_out(render=self._render)
         room = self._settings.concurrency - len(self._tasks)
         claimed: list[DueDelivery] = []
         if room > 0:
@@ -133,11 +112,10 @@ class WebhookDeliverer:
         await asyncio.gather(*self._tasks, return_exceptions=True)
 
     async def aclose(self) -> None:
+        """Cancel the posts in flight; the transport is its builder's to close (after this)."""
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
-        if self._session is not None:
-            await self._session.close()
 
     def _start(self, delivery: DueDelivery) -> None:
         key = delivery.endpoint_id or delivery.url
@@ -169,18 +147,21 @@ class WebhookDeliverer:
         started = time.perf_counter()
         status: int | None = None
         error = url_problem(delivery.url, allow_private=self._settings.allow_private)
-        try:
-            if error is not None:
-                raise PrivateAddress(error)
-            async with self._client().post(
-                delivery.url, data=body, headers=headers, allow_redirects=False
-            ) as answer:
-                status = answer.status
-                await answer.content.read(64 * 1024)  # drained, never kept
-        except PrivateAddress:
+        if error is not None:
             error = "refused: the URL's host is a private address (SMSGATE_WEBHOOKS_ALLOW_PRIVATE)"
-        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
-            error = f"no answer: {type(exc).__name__}"
+        else:
+            try:
+                answer = await self._transport.request(
+                    HttpRequest("POST", delivery.url, headers, body),
+                    timeout=self._settings.timeout,
+                )
+                status = answer.status
+            except TransportError as exc:
+                if isinstance(exc, MaybeSent):
+                    status = exc.status  # it answered, then the body failed
+                error = f"no answer: {_failure(exc)}"
+            except OSError as exc:
+                error = f"no answer: {type(exc).__name__}"
         latency_ms = (time.perf_counter() - started) * 1000
         if status is not None and not 200 <= status < 300:
             error = f"HTTP {status}"
@@ -218,13 +199,8 @@ class WebhookDeliverer:
             return None
         return when
 
-    def _client(self) -> aiohttp.ClientSession:
-        if self._session is None:
-            options: dict[str, Any] = {"limit": self._settings.concurrency}
-            if not self._settings.allow_private:
-                options["resolver"] = GuardedResolver()
-            self._session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(**options),
-                timeout=aiohttp.ClientTimeout(total=self._settings.timeout),
-            )
-        return self._session
+
+def _failure(exc: TransportError) -> str:
+    """The kind of failure, as the attempts have always been recorded: the class of what the
+    HTTP client raised (the transport chains it), else of the transport's own error."""
+    return type(exc.__cause__ or exc).__name__

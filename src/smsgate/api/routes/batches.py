@@ -2,9 +2,10 @@
 
 Also ``POST /api/v1/messages/{id}/cancel`` for one message.
 
-``POST /api/v1/batches`` reads the file as it arrives (``api/uploads.py``, ``api/batch_file.py``)
-and keeps only its rows; the batch is then queued like a list sent to ``POST /api/v1/messages``,
-and answered with the same document, each row also named by its line in the file.
+``POST /api/v1/batches`` reads the file as it arrives (``api/uploads.py``,
+``services/batch_file.py``) and keeps only its rows; the batch is then queued like a list sent
+to ``POST /api/v1/messages``, and answered with the same document, each row also named by its
+line in the file.
 """
 
 from __future__ import annotations
@@ -20,11 +21,9 @@ from starlette.requests import ClientDisconnect
 from starlette.responses import Response
 
 from smsgate.api.answers import Answer
-from smsgate.api.create import batch_document
-from smsgate.api.deps import runtime_of
+from smsgate.api.deps import ServicesDep, runtime_of
 from smsgate.api.errors import UPLOAD_BODY_BYTES, ApiError
 from smsgate.api.guard import principal_of
-from smsgate.api.resources import message_resource
 from smsgate.api.responses import JsonResponse
 from smsgate.api.routes.messages import NO_MESSAGE
 from smsgate.api.schemas import (
@@ -140,7 +139,7 @@ async def upload_batch(
         report = await runtime.services.enqueuer.submit_rows(
             upload.rows, send_at=batch_send_at, validity_s=batch_validity, caller=caller
         )
-        return Answer(202, batch_document(report))
+        return Answer(202, runtime.services.documents.batch(report))
 
     # The same request is the same file and parameters, however it was framed: the boundary
     # of a multipart body is new each time it is sent.
@@ -219,8 +218,8 @@ async def cancel_a_batch(batch_id: str, request: Request) -> JsonResponse:
         409: {"model": ErrorOut, "description": "The message is past waiting in the queue"},
     },
 )
-async def cancel_one_message(message_id: str, request: Request) -> JsonResponse:
-    store = runtime_of(request).services.store
+async def cancel_one_message(message_id: str, services: ServicesDep) -> JsonResponse:
+    store = services.store
     status = await cancel_message(store, message_id)
     if status is None:
         raise ApiError(404, "message_not_found", f"There is no message {message_id[:40]!r}.")
@@ -234,7 +233,7 @@ async def cancel_one_message(message_id: str, request: Request) -> JsonResponse:
         )
     message = await store.get(message_id)
     assert message is not None
-    return JsonResponse(message_resource(message))
+    return JsonResponse(services.documents.message(message))
 
 
 def batch_resource(progress: BatchProgress) -> dict[str, Any]:

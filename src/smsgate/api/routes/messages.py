@@ -12,21 +12,20 @@ from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query
 from fastapi.responses import StreamingResponse
 
 from smsgate.api.answers import Answer
-from smsgate.api.deps import runtime_of
+from smsgate.api.deps import ServicesDep
 from smsgate.api.errors import ApiError
-from smsgate.api.resources import CSV_COLUMNS, csv_row, message_resource
 from smsgate.api.responses import JsonResponse
 from smsgate.api.schemas import ErrorOut, MessagePageOut, MessageWithEventsOut
 from smsgate.api.sending import failure_answer
-from smsgate.bootstrap import Runtime
 from smsgate.db.rows import Message
 from smsgate.db.store import MessageStore
 from smsgate.domain.message import MessageStatus
 from smsgate.domain.phone import parse_phone_number
+from smsgate.services.documents import CSV_COLUMNS, Documents
 from smsgate.services.sending import SendReport
 
 router = APIRouter(prefix="/api/v1", tags=["messages"])
@@ -35,10 +34,10 @@ PAGE_LIMIT = 200
 EXPORT_PAGE = 500
 
 
-def created_answer(report: SendReport) -> Answer:
+def created_answer(report: SendReport, documents: Documents) -> Answer:
     """201 with the stored message when the provider took it; else the failure and its id."""
     if report.accepted is not None:
-        return Answer(201, message_resource(report.message), message_id=report.message.id)
+        return Answer(201, documents.message(report.message), message_id=report.message.id)
     return failure_answer(report)
 
 
@@ -53,11 +52,11 @@ NO_MESSAGE: dict[int | str, dict[str, Any]] = {
     response_model=MessageWithEventsOut,
     responses=NO_MESSAGE,
 )
-async def get_message(message_id: str, request: Request) -> JsonResponse:
-    message = await runtime_of(request).services.store.get(message_id)
+async def get_message(message_id: str, services: ServicesDep) -> JsonResponse:
+    message = await services.store.get(message_id)
     if message is None:
         raise ApiError(404, "message_not_found", f"There is no message {message_id[:40]!r}.")
-    return JsonResponse(message_resource(message, with_events=True))
+    return JsonResponse(services.documents.message(message, with_events=True))
 
 
 Status = Annotated[MessageStatus | None, Query(description="Only messages in this status.")]
@@ -74,7 +73,7 @@ Limit = Annotated[int, Query(ge=1, le=PAGE_LIMIT)]
     response_model=MessagePageOut,
 )
 async def list_messages(
-    request: Request,
+    services: ServicesDep,
     status: Status = None,
     to: To = None,
     created_after: After = None,
@@ -82,11 +81,11 @@ async def list_messages(
     cursor: Cursor = None,
     limit: Limit = 50,
 ) -> JsonResponse:
-    runtime = runtime_of(request)
-    filters = _filters(runtime, status, to, created_after, created_before)
-    page = await runtime.services.store.list(**filters, before_id=cursor, limit=limit)
+    filters = _filters(services.settings.default_region, status, to, created_after, created_before)
+    page = await services.store.list(**filters, before_id=cursor, limit=limit)
     next_cursor = page[-1].id if len(page) == limit else None
-    return JsonResponse({"data": [message_resource(m) for m in page], "next_cursor": next_cursor})
+    data = [services.documents.message(m) for m in page]
+    return JsonResponse({"data": data, "next_cursor": next_cursor})
 
 
 @router.get(
@@ -101,29 +100,30 @@ async def list_messages(
     },
 )
 async def export_messages(
-    request: Request,
+    services: ServicesDep,
     status: Status = None,
     to: To = None,
     created_after: After = None,
     created_before: Before = None,
 ) -> StreamingResponse:
-    runtime = runtime_of(request)
-    filters = _filters(runtime, status, to, created_after, created_before)
+    filters = _filters(services.settings.default_region, status, to, created_after, created_before)
     return StreamingResponse(
-        _csv_lines(runtime.services.store, filters),
+        _csv_lines(services.store, services.documents, filters),
         media_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": 'attachment; filename="messages.csv"'},
     )
 
 
-async def _csv_lines(store: MessageStore, filters: dict[str, Any]) -> AsyncIterator[str]:
+async def _csv_lines(
+    store: MessageStore, documents: Documents, filters: dict[str, Any]
+) -> AsyncIterator[str]:
     """Page through the store so the export never holds more than one page in memory."""
     yield _csv_line(list(CSV_COLUMNS))
     cursor: str | None = None
     while True:
         page: list[Message] = await store.list(**filters, before_id=cursor, limit=EXPORT_PAGE)
         for message in page:
-            yield _csv_line(csv_row(message))
+            yield _csv_line(documents.csv_row(message))
         if len(page) < EXPORT_PAGE:
             return
         cursor = page[-1].id
@@ -145,7 +145,7 @@ def _is_number(cell: str) -> bool:
 
 
 def _filters(
-    runtime: Runtime,
+    default_region: str | None,
     status: MessageStatus | None,
     to: str | None,
     created_after: datetime | None,
@@ -156,7 +156,7 @@ def _filters(
             raise ApiError(
                 400, "invalid_query", f"{name} needs a time zone, like 2026-01-31T09:00:00Z."
             )
-    number = parse_phone_number(to, runtime.settings.default_region).e164 if to else None
+    number = parse_phone_number(to, default_region).e164 if to else None
     return {
         "status": status,
         "to": number,
