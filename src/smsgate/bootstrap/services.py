@@ -1,31 +1,28 @@
-"""The one place that decides which adapters the application runs with, and wires them.
+"""``build_services``: every component a running smsgate uses, constructed from the settings.
 
-``build_services`` constructs everything a running smsgate uses, from the settings, with a
-keyword for each collaborator a test (or the CLI) may want to replace: the provider, the
-clock, the limit counters and the pacing. ``Runtime`` opens what it built and closes it again,
-through one ``AsyncExitStack``: each component, as it is built, pushes its own close, and they
-run in the reverse order. ``Runtime.background_jobs`` is the one list of what runs beside the
-requests (``serve``) or the broker's messages (``smsgate worker``).
+Each collaborator a test (or the CLI) may want to replace is a keyword: the provider, the
+clock, the limit counters and the pacing. Each component, as it is built, pushes its own close
+onto the caller's ``AsyncExitStack``, so they close in the reverse order.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextvars
-import secrets
-from collections.abc import Callable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from smsgate.config import ConfigError, ProviderName, Settings
+from smsgate.bootstrap.providers import (
+    build_outlets,
+    build_provider,
+    callback_token,
+    own_address,
+)
+from smsgate.config import ConfigError, Settings
 from smsgate.db.api_keys import ApiKeyStore
 from smsgate.db.console_sessions import ConsoleSessionStore
 from smsgate.db.engine import make_engine, make_sessions
-from smsgate.db.errors import StoreUnavailable
 from smsgate.db.idempotency import IdempotencyStore
 from smsgate.db.inbound import InboundStore
 from smsgate.db.opt_outs import OptOutStore
@@ -34,98 +31,34 @@ from smsgate.db.queue import QueueStore
 from smsgate.db.retention import RetentionStore
 from smsgate.db.store import MessageStore
 from smsgate.db.webhooks import WebhookStore
-from smsgate.domain.addresses import is_loopback
 from smsgate.domain.clock import Clock, utc_now
 from smsgate.domain.pricing import PriceTable, PriceTableError
 from smsgate.domain.rates import parse_rate
 from smsgate.domain.retry import RetryPlan
-from smsgate.engines import Engine, Job
+from smsgate.engines import Engine
 from smsgate.engines.broker import BrokerEngine, Sweep
 from smsgate.engines.inprocess import InProcessEngine
 from smsgate.limits.counters import Counters, MemoryCounters
 from smsgate.limits.pacing import Pacing, SenderPacing
 from smsgate.limits.redis_counters import RedisCounters
 from smsgate.limits.redis_pacing import RedisPacing
-from smsgate.logs import get_logger
 from smsgate.metrics import Metrics
 from smsgate.providers.base import CallbackReader, SentLookup, SmsProvider
 from smsgate.providers.http import AiohttpTransport, HttpTransport
 from smsgate.providers.plivo.callbacks import PlivoCallbackReader
 from smsgate.providers.plivo.errors import describe_error_code
-from smsgate.providers.plivo.provider import PlivoCredentials, PlivoProvider
-from smsgate.providers.plivo.settings import compact_sender, plivo_settings_problem
-from smsgate.providers.plivo.signature import callback_signer
-from smsgate.providers.sandbox import SandboxProvider
 from smsgate.services.access import Authenticator
 from smsgate.services.dispatch import Dispatcher
 from smsgate.services.documents import Documents
 from smsgate.services.idempotency import Idempotency
-from smsgate.services.limits import Limits, LimitSettings, LimitsUnavailable
-from smsgate.services.outlets import Outlet, Outlets
+from smsgate.services.limits import Limits, LimitSettings
+from smsgate.services.outlets import Outlets
 from smsgate.services.queueing import Enqueuer
 from smsgate.services.recipients import RecipientCheck
 from smsgate.services.reconcile import Reconciler
 from smsgate.services.retention import Retention
 from smsgate.services.sending import Sender
 from smsgate.services.webhook_delivery import DeliverySettings, WebhookDeliverer
-
-log = get_logger("smsgate.bootstrap")
-
-STATUS_CALLBACK_PATH = "/api/v1/webhooks/plivo/status"
-
-
-def build_provider(
-    settings: Settings,
-    *,
-    transport: HttpTransport | None = None,
-    sandbox_callback_token: str | None = None,
-) -> SmsProvider:
-    """Build the configured provider. Call it inside the running event loop (aiohttp needs one).
-
-    The sandbox signs the delivery reports it simulates with ``sandbox_callback_token``.
-    """
-    if settings.resolved_provider is ProviderName.SANDBOX:
-        signer = callback_signer(sandbox_callback_token) if sandbox_callback_token else None
-        return SandboxProvider(sender=settings.plivo_sender_id, signer=signer)
-    return build_plivo(settings, transport=transport)
-
-
-def build_plivo(settings: Settings, *, transport: HttpTransport | None = None) -> PlivoProvider:
-    """Plivo itself, whatever the configured provider: ``build_provider`` with Plivo, and the
-    commands that read the account (``doctor``, ``prices update``). Raises ConfigError."""
-    check_plivo(settings)
-    assert settings.plivo_auth_id is not None  # checked just above
-    assert settings.plivo_auth_token is not None
-    assert settings.plivo_sender_id is not None
-    credentials = PlivoCredentials(
-        settings.plivo_auth_id, settings.plivo_auth_token.get_secret_value()
-    )
-    return PlivoProvider(
-        transport or AiohttpTransport(max_connections=settings.plivo_max_connections),
-        credentials,
-        sender=compact_sender(settings.plivo_sender_id),
-        api_url=settings.plivo_api_url,
-        timeout=settings.plivo_timeout,
-    )
-
-
-def check_provider(settings: Settings) -> None:
-    """Raise ConfigError naming the first variable that stops the provider from working."""
-    if settings.resolved_provider is ProviderName.PLIVO:
-        check_plivo(settings)
-
-
-def check_plivo(settings: Settings) -> None:
-    """Raise ConfigError naming the first of Plivo's variables that stops it from working."""
-    token = settings.plivo_auth_token
-    problem = plivo_settings_problem(
-        settings.plivo_auth_id,
-        None if token is None else token.get_secret_value(),
-        settings.plivo_sender_id,
-        settings.plivo_api_url,
-    )
-    if problem is not None:
-        raise ConfigError(problem.variable, problem.problem)
 
 
 @dataclass(frozen=True, slots=True)
@@ -337,24 +270,6 @@ def build_webhook_transport(delivery: DeliverySettings) -> HttpTransport:
     )
 
 
-def build_outlets(
-    settings: Settings, provider: SmsProvider, token: str, base: str, stack: AsyncExitStack
-) -> Outlets:
-    """Where live and test messages go, decided once for every path that sends.
-
-    Plivo is asked for delivery reports only at a public address; the sandbox posts its
-    simulated ones to this server itself. A test key's messages go to the sandbox, reporting
-    here, whatever the configured provider.
-    """
-    wants_reports = settings.public_url is not None or provider.name == "sandbox"
-    live = Outlet(provider, f"{base}{STATUS_CALLBACK_PATH}" if wants_reports else None)
-    if provider.name == "sandbox":
-        return Outlets.single(live)
-    sandbox = SandboxProvider(sender=settings.plivo_sender_id, signer=callback_signer(token))
-    stack.push_async_callback(sandbox.aclose)
-    return Outlets(live, Outlet(sandbox, f"{base}{STATUS_CALLBACK_PATH}"))
-
-
 def build_engine(
     settings: Settings,
     dispatcher: Dispatcher,
@@ -376,123 +291,6 @@ def build_engine(
         sweep=worker,
         clock=clock,
     )
-
-
-@dataclass(frozen=True, slots=True)
-class JobTimes:
-    """How often the reconciler looks for cut-off hand-offs, and how old they must be
-    (``serve``: every 30 s; ``smsgate worker``: its --sweep-interval)."""
-
-    reconcile_every: float
-    # A send lasts at most its deadline: anything "sending" for much longer was cut off.
-    stale_after: timedelta
-
-    @classmethod
-    def of(cls, settings: Settings, reconcile_every: float = 30.0) -> JobTimes:
-        return cls(reconcile_every, timedelta(seconds=settings.stale_after))
-
-
-class Runtime:
-    """Everything a running smsgate uses, opened together and closed together."""
-
-    def __init__(
-        self,
-        settings: Settings,
-        injected_provider: SmsProvider | None = None,
-        *,
-        worker: Sweep | None = None,
-    ) -> None:
-        self.settings = settings
-        self.injected_provider = injected_provider  # tests pass a fake; else from settings
-        self._worker = worker  # a worker's sweep; None: serve (or a command)
-        self._stack: AsyncExitStack | None = None
-        self._services: Services | None = None
-        self._jobs: list[asyncio.Task[None]] = []
-
-    async def open(self) -> Services:
-        stack = AsyncExitStack()
-        try:
-            services = build_services(
-                self.settings, stack, provider=self.injected_provider, worker=self._worker
-            )
-            await seed_limits(services.limits, services.store)
-        except BaseException:
-            await stack.aclose()
-            raise
-        self._stack, self._services = stack, services
-        return services
-
-    def background_jobs(self, *, serving: bool, times: JobTimes) -> list[Job]:
-        """What runs beside the requests or the broker's messages: the one list.
-
-        Where the engine dispatches (``serve`` without a broker, or a worker), this process
-        also looks after its hand-offs (the reconciler), delivers webhooks and applies
-        retention; ``serve`` with a broker leaves those to the workers.
-        """
-        services = self.services
-        jobs: list[Job] = []
-        if serving:
-            jobs.append(services.idempotency.purge_forever())
-        if services.engine.dispatches_here:
-            jobs.append(
-                services.reconciler.run_forever(
-                    interval=times.reconcile_every, stale_after=times.stale_after
-                )
-            )
-            jobs.append(services.deliverer.run_forever())
-            # Hourly, under a database lock: one process at a time does it.
-            jobs.append(services.retention.run_forever())
-        jobs.extend(services.engine.jobs())
-        return jobs
-
-    def start_jobs(self, *, serving: bool, times: JobTimes) -> None:
-        """Start the background jobs as tasks of this loop, outside any request's context."""
-        for job in self.background_jobs(serving=serving, times=times):
-            self._jobs.append(asyncio.create_task(job, context=contextvars.Context()))
-
-    async def stop(self) -> None:
-        """Stop queued sending (claimed hand-offs finish within the grace), then the jobs."""
-        if self._services is not None:
-            await self._services.engine.stop(grace=self.settings.send_grace)
-        for task in self._jobs:
-            task.cancel()
-        await asyncio.gather(*self._jobs, return_exceptions=True)
-        self._jobs.clear()
-
-    async def close(self) -> None:
-        """Close what ``open`` opened, in the reverse order (after ``stop``, if jobs ran)."""
-        await self.stop()
-        stack, self._stack = self._stack, None
-        self._services = None
-        if stack is not None:
-            await stack.aclose()
-
-    @property
-    def opened(self) -> bool:
-        return self._services is not None
-
-    @property
-    def services(self) -> Services:
-        if self._services is None:
-            raise RuntimeError("the runtime is opened by the app's lifespan; it has not run")
-        return self._services
-
-
-async def check_database(services: Services) -> None:
-    """A ``SELECT 1`` through the services' database; raises what the database raised."""
-    async with services.db.connect() as connection:
-        await connection.execute(text("SELECT 1"))
-
-
-def own_address(host: str, port: int) -> str:
-    """How this server reaches itself: a wildcard bind means loopback, IPv6 in brackets."""
-    if host in ("", "0.0.0.0"):  # noqa: S104 (reading the bind address, not binding)
-        host = "127.0.0.1"
-    elif host == "::":
-        host = "::1"
-    if ":" in host and not host.startswith("["):
-        host = f"[{host}]"
-    return f"http://{host}:{port}"
 
 
 def make_counters(settings: Settings) -> Counters:
@@ -525,60 +323,3 @@ def load_prices(settings: Settings) -> PriceTable:
         return load_price_table(settings.price_table)
     except PriceTableError as exc:
         raise ConfigError("SMSGATE_PRICE_TABLE", f"is unusable: {exc}") from None
-
-
-def check_serving(
-    settings: Settings,
-    *,
-    insecure_no_auth: bool = False,
-    keys_stored: Callable[[], bool] = lambda: False,
-) -> None:
-    """The gate ``serve`` passes before it binds: a usable provider, and no open endpoint.
-
-    ``keys_stored`` says whether the database holds API keys (asked only if needed).
-    """
-    check_provider(settings)
-    load_prices(settings)
-    settings.check_stale_after()
-    keys = settings.auth_required or (
-        (bool(settings.cors_origins) or not is_loopback(settings.host)) and keys_stored()
-    )
-    if settings.cors_origins and not keys:
-        raise ConfigError(
-            "SMSGATE_CORS_ORIGINS",
-            "needs API keys (smsgate keys create, or SMSGATE_API_KEYS): without keys, any "
-            "page on a listed site could send SMS through this smsgate from its visitors' "
-            "browsers",
-        )
-    if not keys and not insecure_no_auth and not is_loopback(settings.host):
-        raise ConfigError(
-            "SMSGATE_API_KEYS",
-            f"is not set, no key was created (smsgate keys create), and {settings.host} is "
-            "not a loopback address: an open SMS endpoint is a fraud magnet. Create a key, or "
-            "pass --insecure-no-auth",
-        )
-
-
-async def seed_limits(limits: Limits, store: MessageStore) -> None:
-    """Start today's totals from the database, so a restart does not reset the day."""
-    midnight = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
-    try:
-        counts, spend = await store.usage_since(midnight)
-        await limits.seed({key: n for key, n in counts.items() if key is not None}, spend)
-    except (StoreUnavailable, LimitsUnavailable):
-        # Requests will fail (closed) on their own if these stay down; serving starts anyway.
-        log.warning("limits_not_seeded")
-
-
-def callback_token(settings: Settings) -> str:
-    """Plivo's auth token when there is one; else a secret of this process, for the sandbox.
-
-    Several sandbox processes behind one address need one shared secret: set PLIVO_AUTH_TOKEN
-    (without PLIVO_AUTH_ID the provider stays the sandbox).
-    """
-    if settings.plivo_auth_token is not None:
-        return settings.plivo_auth_token.get_secret_value()
-    return _PROCESS_SECRET
-
-
-_PROCESS_SECRET = secrets.token_urlsafe(32)
