@@ -170,10 +170,14 @@ class WebhookStore:
         """Pending deliveries whose time has come, claimed for ``lease``: the oldest first.
 
         ``per_target`` caps the claims per endpoint (or callback URL), counting the ``busy``
-        posts already in flight, so one slow endpoint cannot take every slot.
+        posts already in flight, so one slow endpoint cannot take every slot. The cap is
+        applied in the query, per target, so a hanging endpoint's backlog of old rows cannot
+        fill the window read and starve the others (each target offers at most its cap, and a
+        target already at its cap offers none).
         """
         in_flight = dict(busy or {})
         now = self._clock()
+        due = (DELIVERIES.c.state == PENDING, DELIVERIES.c.next_attempt_at <= now)
         query = (
             select(
                 DELIVERIES.c.id,
@@ -188,10 +192,24 @@ class WebhookStore:
             )
             .join(WEBHOOK_EVENTS, WEBHOOK_EVENTS.c.id == DELIVERIES.c.event_id)
             .outerjoin(ENDPOINTS, ENDPOINTS.c.id == DELIVERIES.c.endpoint_id)
-            .where(DELIVERIES.c.state == PENDING, DELIVERIES.c.next_attempt_at <= now)
             .order_by(DELIVERIES.c.next_attempt_at)
             .limit(limit * 4)
         )
+        if per_target is None:
+            query = query.where(*due)
+        else:
+            target = func.coalesce(DELIVERIES.c.endpoint_id, DELIVERIES.c.url)
+            full = [name for name, posts in in_flight.items() if posts >= per_target]
+            rank = func.row_number().over(
+                partition_by=target, order_by=(DELIVERIES.c.next_attempt_at, DELIVERIES.c.id)
+            )
+            offered = select(DELIVERIES.c.id, rank.label("rank")).where(*due)
+            if full:
+                offered = offered.where(target.not_in(full))
+            fair = offered.subquery()
+            query = query.join(fair, fair.c.id == DELIVERIES.c.id).where(
+                fair.c.rank <= per_target, *due
+            )
         claimed: list[DueDelivery] = []
         async with self._engine.begin() as connection:
             for row in (await connection.execute(query)).all():
