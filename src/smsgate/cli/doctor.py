@@ -18,10 +18,13 @@ from ipaddress import ip_address
 from pathlib import Path
 
 import httpx
+import typer
+from pydantic import ValidationError
 from yarl import URL
 
 from smsgate.bootstrap import build_plivo, check_provider, load_prices
-from smsgate.config import ConfigError, ProviderName, Settings
+from smsgate.cli.common import log_to_stderr, settings_problem
+from smsgate.config import ConfigError, ProviderName, Settings, get_settings
 from smsgate.db.engine import is_sqlite, make_engine
 from smsgate.domain.addresses import is_loopback
 
@@ -54,6 +57,36 @@ def fail(topic: str, detail: str) -> Check:
 
 
 Report = Callable[[Check], None]
+
+
+def doctor() -> None:
+    """Check configuration, database, broker, Redis, Plivo's credentials and the public URL.
+
+    Each check says ok, warn or fail, and what to fix. Exit 0 when nothing failed, else 1.
+    """
+    failed = 0
+    warned = 0
+
+    def report(check: Check) -> None:
+        nonlocal failed, warned
+        failed += check.level is Level.FAIL
+        warned += check.level is Level.WARN
+        colour = {Level.OK: "green", Level.WARN: "yellow", Level.FAIL: "red"}[check.level]
+        label = typer.style(f"{check.level.value:<4}", fg=colour, bold=True)
+        typer.echo(f"{label}  {check.topic}: {check.detail}")
+
+    try:
+        settings = get_settings()
+    except ValidationError as exc:
+        report(Check("configuration", Level.FAIL, settings_problem(exc)))
+        raise typer.Exit(1) from None
+    log_to_stderr(settings)
+    report(Check("configuration", Level.OK, "the settings are valid"))
+    asyncio.run(run_checks(settings, report))
+    verdict = f"{failed} failed, {warned} warning(s)" if failed or warned else "all good"
+    typer.echo(f"smsgate doctor: {verdict}")
+    if failed:
+        raise typer.Exit(1)
 
 
 async def run_checks(settings: Settings, report: Report) -> None:
