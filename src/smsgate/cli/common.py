@@ -23,6 +23,7 @@ from pydantic import ValidationError
 
 from smsgate.bootstrap import check_provider, load_prices
 from smsgate.config import ConfigError, Settings, get_settings
+from smsgate.db.common import guarded
 from smsgate.db.engine import is_sqlite
 from smsgate.db.errors import StoreUnavailable
 from smsgate.domain.errors import DomainError
@@ -31,6 +32,8 @@ from smsgate.services.limits import LimitExceeded, LimitsUnavailable
 from smsgate.services.queueing import BatchRefused
 
 if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncEngine
+
     from smsgate.bootstrap import Services
 
 T = TypeVar("T")
@@ -43,6 +46,10 @@ def fail(message: str, code: int = EXIT_BAD_INPUT) -> NoReturn:
     """One line on stderr, then exit: what a person reads first when something is wrong."""
     typer.echo(f"smsgate: {message}", err=True)
     raise typer.Exit(code)
+
+
+class SchemaMissing(Exception):
+    """A command that only reads found the database not (or not fully) migrated."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +69,8 @@ def exit_for(exc: BaseException) -> ExitProblem | None:
         case StoreUnavailable():
             message = "SMSGATE_DATABASE_URL: the database is unavailable"
             return ExitProblem(EXIT_NOT_SENT, "store_unavailable", message)
+        case SchemaMissing():
+            return ExitProblem(EXIT_NOT_SENT, "schema_missing", str(exc))
         case BatchRefused(rows=rows):
             # Every row refused is the rows' problem; an empty or huge batch, the file's.
             return ExitProblem(EXIT_NOT_SENT if rows else EXIT_BAD_INPUT, exc.code, exc.message)
@@ -86,7 +95,7 @@ def exiting(*, about: str | None = None, then: str | None = None) -> Iterator[No
     """Turn the expected exceptions of the block into their exit (``fail_for``)."""
     try:
         yield
-    except (ValidationError, ConfigError, StoreUnavailable, DomainError) as exc:
+    except (ValidationError, ConfigError, StoreUnavailable, SchemaMissing, DomainError) as exc:
         fail_for(exc, about=about, then=then)
 
 
@@ -191,10 +200,16 @@ def upgrade_database(settings: Settings) -> None:
         fail(f"SMSGATE_DATABASE_URL: cannot upgrade the database ({type(exc).__name__})", 1)
 
 
-def with_services(settings: Settings, use: Callable[[Services], Awaitable[T]]) -> T:
-    """Run ``use`` with the stores of bootstrap's one wiring, on a migrated database; exit 1
-    if it is unreachable."""
-    upgrade_database(settings)
+def with_services(
+    settings: Settings, use: Callable[[Services], Awaitable[T]], *, writes: bool = False
+) -> T:
+    """Run ``use`` with the stores of bootstrap's one wiring; exit 1 if the database is
+    unreachable. A command that ``writes`` migrates the schema first, as serve does; one that
+    only reads finds it migrated, or stops naming ``smsgate db upgrade``, creating nothing."""
+    if writes:
+        upgrade_database(settings)
+    else:
+        require_sqlite_file(settings.database_url)
 
     async def run() -> T:
         from smsgate.bootstrap import build_services
@@ -209,7 +224,54 @@ def with_services(settings: Settings, use: Callable[[Services], Awaitable[T]]) -
             sandbox = SandboxProvider(sender=settings.plivo_sender_id)
             stack.push_async_callback(sandbox.aclose)
             services = build_services(stores_only, stack, provider=sandbox)
+            if not writes:
+                await require_schema(services.db, settings.database_url)
             return await use(services)
 
     with exiting():
         return asyncio.run(run())
+
+
+def require_sqlite_file(url: str) -> None:
+    """Stop before a read would create a missing SQLite file (connecting creates it)."""
+    path = sqlite_path(url) if is_sqlite(url) else None
+    if path is not None and not path.exists():
+        fail(
+            f"SMSGATE_DATABASE_URL: the SQLite file {path} does not exist: run smsgate db "
+            "upgrade to create it",
+            EXIT_NOT_SENT,
+        )
+
+
+async def require_schema(db: AsyncEngine, url: str) -> None:
+    """Raise SchemaMissing unless the database is at the newest migration (or a newer one)."""
+    from alembic.script import ScriptDirectory
+    from alembic.util import CommandError
+
+    from smsgate.db.migrate import alembic_config
+
+    current = await schema_revision(db)
+    where = f"SMSGATE_DATABASE_URL: {shown_database(url)}"
+    if current is None:
+        raise SchemaMissing(f"{where} has no smsgate schema yet: run smsgate db upgrade")
+    script = ScriptDirectory.from_config(alembic_config(url))
+    head = script.get_current_head()
+    try:
+        script.get_revision(current)
+    except CommandError:
+        return  # a newer smsgate migrated it: its tables are a superset
+    if current != head:
+        raise SchemaMissing(
+            f"{where} is at schema {current}, and this smsgate needs {head}: run smsgate db upgrade"
+        )
+
+
+@guarded
+async def schema_revision(db: AsyncEngine) -> str | None:
+    """The database's Alembic revision; None when it was never migrated."""
+    from alembic.runtime.migration import MigrationContext
+
+    async with db.connect() as connection:
+        return await connection.run_sync(
+            lambda sync: MigrationContext.configure(sync).get_current_revision()
+        )

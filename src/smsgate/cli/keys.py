@@ -46,7 +46,7 @@ def keys_create(
     async def create(services: Services) -> tuple[StoredKey, str]:
         return await services.api_keys.create(cleaned, scopes, test=test)
 
-    record, key = with_services(settings, create)
+    record, key = with_services(settings, create, writes=True)
     if as_json:
         typer.echo(orjson.dumps({**record.as_json(), "key": key}).decode())
         return
@@ -100,7 +100,7 @@ def keys_revoke(
     async def revoke(services: Services) -> StoredKey | None:
         return await services.api_keys.revoke_by_handle(handle)
 
-    revoked = with_services(settings, revoke)
+    revoked = with_services(settings, revoke, writes=True)
     if revoked is None:
         # A whole key (a leaked one, say) is never repeated back.
         named = f"'{shown_prefix(handle)}...'" if is_whole_key(handle) else repr(handle[:40])

@@ -105,7 +105,7 @@ def keys_stored(settings: Settings) -> bool:
     async def ask(services: Services) -> bool:
         return await services.api_keys.exist()
 
-    return with_services(settings, ask)
+    return with_services(settings, ask, writes=True)
 
 
 def emulator(

@@ -51,7 +51,7 @@ def webhooks_replay(
             return None
         return await services.webhooks.replay(endpoint, delivery)
 
-    replayed = with_services(settings, replay)
+    replayed = with_services(settings, replay, writes=True)
     if replayed is None:
         fail(f"no webhook endpoint has the id {endpoint[:40]!r}; see smsgate webhooks list")
     typer.echo(f"Replaying {replayed} dead deliver{'y' if replayed == 1 else 'ies'}.")
