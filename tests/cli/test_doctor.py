@@ -13,8 +13,8 @@ import pytest
 from typer.testing import CliRunner
 
 from smsgate.cli import app
-from smsgate.cli.doctor import Check, Level, gather_checks
-from smsgate.config import get_settings
+from smsgate.cli.doctor import Check, Level, run_checks
+from smsgate.config import Settings, get_settings
 from smsgate.db.migrate import upgrade
 from smsgate.emulator import DEFAULT_AUTH_ID, DEFAULT_AUTH_TOKEN, EmulatorServer
 from tests.cli.test_cli import environment, smsgate
@@ -41,6 +41,13 @@ def by_topic(checks: list[Check]) -> dict[str, list[Check]]:
     for check in checks:
         found.setdefault(check.topic, []).append(check)
     return found
+
+
+def checks_for(settings: Settings) -> dict[str, list[Check]]:
+    """Every check of a doctor run, by topic, through the command's own entry."""
+    found: list[Check] = []
+    asyncio.run(run_checks(settings, found.append))
+    return by_topic(found)
 
 
 def test_a_working_installation_passes_and_a_broken_one_says_what_to_fix(
@@ -134,7 +141,7 @@ def test_a_schema_behind_or_missing_is_a_failure_naming_db_upgrade(
     empty = tmp_path / "empty.db"
     empty.touch()
     checks = {
-        name: by_topic(asyncio.run(gather_checks(make_settings(database_url=url))))["database"]
+        name: checks_for(make_settings(database_url=url))["database"]
         for name, url in (("behind", behind), ("empty", f"sqlite:///{empty}"))
     }
     (behind_check,) = checks["behind"]
@@ -149,9 +156,7 @@ def test_a_schema_behind_or_missing_is_a_failure_naming_db_upgrade(
 def test_a_rabbitmq_broker_is_reached_with_a_login_and_a_dead_one_fails(
     make_settings: SettingsFactory,
 ) -> None:
-    dead = by_topic(
-        asyncio.run(gather_checks(make_settings(broker_url=f"amqp://127.0.0.1:{free_port()}/")))
-    )
+    dead = checks_for(make_settings(broker_url=f"amqp://127.0.0.1:{free_port()}/"))
     assert dead["broker"][0].level is Level.FAIL
     assert "AMQPConnectionError" in dead["broker"][0].detail
     # RabbitMQ carries no pacing: each process paces alone, which is worth a warning.
@@ -165,7 +170,7 @@ def test_a_rabbitmq_broker_is_reached_with_a_login_and_a_dead_one_fails(
         if os.environ.get("CI"):
             pytest.fail(f"{problem} (CI is set, so this fails instead of skipping)")
         pytest.skip(problem)
-    alive = by_topic(asyncio.run(gather_checks(make_settings(broker_url=RABBITMQ))))
+    alive = checks_for(make_settings(broker_url=RABBITMQ))
     assert alive["broker"][0].level is Level.OK, alive["broker"][0]
     assert "guest:***@" in alive["broker"][0].detail  # the password is not shown
 
@@ -174,18 +179,16 @@ def test_a_public_url_reaching_something_else_is_named(
     make_settings: SettingsFactory, emulator: EmulatorServer, serve: ServeApp
 ) -> None:
     # The emulator is not smsgate: its /healthz is a 404.
-    elsewhere = by_topic(asyncio.run(gather_checks(make_settings(public_url=emulator.base_url))))
+    elsewhere = checks_for(make_settings(public_url=emulator.base_url))
     assert elsewhere["public url"][-1].level is Level.FAIL
     assert "answers HTTP 404, not smsgate's" in elsewhere["public url"][-1].detail
     # A smsgate that sends through Plivo, seen from a sandbox configuration.
-    other = by_topic(asyncio.run(gather_checks(make_settings(public_url=serve()))))
+    other = checks_for(make_settings(public_url=serve()))
     assert other["public url"][-1].level is Level.WARN
     assert "sending through plivo, but this configuration sends through sandbox" in (
         other["public url"][-1].detail
     )
-    unresolved = by_topic(
-        asyncio.run(gather_checks(make_settings(public_url="https://smsgate.invalid")))
-    )
+    unresolved = checks_for(make_settings(public_url="https://smsgate.invalid"))
     assert unresolved["public url"] == [
         Check(
             "public url",

@@ -18,6 +18,7 @@ import pytest
 from typer.testing import CliRunner, Result
 
 from smsgate import cli
+from smsgate.cli import messages
 from smsgate.config import get_settings
 from smsgate.db.engine import make_engine, make_sessions
 from smsgate.db.rows import NewMessage, Outcome
@@ -92,7 +93,7 @@ def invoke(stored: Stored, monkeypatch: pytest.MonkeyPatch) -> Invoke:
     monkeypatch.setenv("SMSGATE_DATABASE_URL", stored.url)
     monkeypatch.setenv("SMSGATE_DEFAULT_REGION", "US")
     # Logging is the process's: configuring it here would point it at the runner's streams.
-    monkeypatch.setattr(cli, "log_to_stderr", lambda *_args, **_kwargs: None)
+    monkeypatch.setattr(messages, "log_to_stderr", lambda *_args, **_kwargs: None)
 
     def run(*args: str) -> Result:
         get_settings.cache_clear()

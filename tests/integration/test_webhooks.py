@@ -195,6 +195,17 @@ def test_a_dead_delivery_is_replayed_through_the_api_and_the_cli(
             return sorted(d["state"] for d in deliveries(url, endpoint["id"]))
 
         wait_until(lambda: states() == ["dead", "dead"], 15, "both deliveries to die")
+        listed = subprocess.run(
+            [sys.executable, "-m", "smsgate", "webhooks", "list"],
+            env=environment(SMSGATE_DATABASE_URL=settings.database_url),
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert listed.returncode == 0, listed.stderr
+        line = next(row for row in listed.stdout.splitlines() if row.startswith(endpoint["id"]))
+        assert line.split()[1:3] == ["0", "2"]  # pending, dead
         receiver.answer("/down", 200)
         first = deliveries(url, endpoint["id"])[0]
         replay = httpx.post(

@@ -1,21 +1,105 @@
-"""How ``smsgate messages list`` and ``messages show`` print stored messages.
+"""``smsgate messages list`` and ``messages show``: the store read directly, and printed.
 
 The operator owns the data, so numbers are shown in full; the list leaves the texts out
-(like the CSV export), ``show`` prints the one text asked for.
+(like the CSV export), ``show`` prints the one text asked for. Both only read: a database
+that was never migrated is refused, not created.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated, Any
 
+import orjson
+import typer
+
+from smsgate.bootstrap import Services, build_documents
+from smsgate.cli.common import exiting, fail, load_settings, log_to_stderr, with_services
 from smsgate.db.rows import Event, Message
+from smsgate.domain.message import MessageStatus
 
 # A provider error code's meaning in words (bootstrap's Documents.describe_error).
 Describe = Callable[[str], str | None]
-
 _TIME = "%Y-%m-%d %H:%M:%S"
+
+app = typer.Typer(help="List stored messages; show one with its timeline.")
+
+
+@app.command("list")
+def messages_list(
+    status: Annotated[
+        MessageStatus | None, typer.Option("--status", help="Only messages in this status.")
+    ] = None,
+    to: Annotated[
+        str | None, typer.Option("--to", help="Only messages to this number (any format).")
+    ] = None,
+    since: Annotated[
+        str | None,
+        typer.Option(
+            "--since",
+            help="Only messages created at or after this time: ISO 8601, UTC when it has no "
+            "zone (2026-01-31, 2026-01-31T09:00:00+01:00).",
+        ),
+    ] = None,
+    limit: Annotated[
+        int, typer.Option("--limit", min=1, max=1000, help="At most this many, newest first.")
+    ] = 50,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="One JSON object per message, as the API shows it.")
+    ] = False,
+) -> None:
+    """The newest messages, filtered: a table without the message texts."""
+    from smsgate.domain.phone import parse_phone_number
+
+    settings = load_settings()
+    with exiting(about="--to"):
+        number = parse_phone_number(to, settings.default_region).e164 if to else None
+    try:
+        after = parse_since(since) if since else None
+    except ValueError:
+        fail("--since is not an ISO 8601 date or time, like 2026-01-31 or 2026-01-31T09:00:00Z")
+    log_to_stderr(settings)
+
+    async def newest(services: Services) -> list[Message]:
+        return await services.store.list(status=status, to=number, created_after=after, limit=limit)
+
+    found = with_services(settings, newest)
+    if as_json:
+        documents = build_documents()
+        for message in found:
+            typer.echo(orjson.dumps(documents.message(message)).decode())
+        return
+    if not found:
+        typer.echo("No messages match.", err=True)
+        return
+    for line in message_lines(found):
+        typer.echo(line)
+
+
+@app.command("show")
+def messages_show(
+    message_id: Annotated[str, typer.Argument(help="The message's id.", metavar="ID")],
+    as_json: Annotated[
+        bool, typer.Option("--json", help="The message with its events, as the API shows it.")
+    ] = False,
+) -> None:
+    """One message: its fields, Plivo's error in words, and its timeline of events."""
+    documents = build_documents()
+    settings = load_settings()
+    log_to_stderr(settings)
+
+    async def one(services: Services) -> Message | None:
+        return await services.store.get(message_id.strip())
+
+    message = with_services(settings, one)
+    if message is None:
+        fail(f"there is no message {message_id[:40]!r}; see smsgate messages list")
+    if as_json:
+        typer.echo(orjson.dumps(documents.message(message, with_events=True)).decode())
+        return
+    for line in message_details(message, documents.describe_error):
+        typer.echo(line)
 
 
 def parse_since(value: str) -> datetime:

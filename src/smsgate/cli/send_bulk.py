@@ -31,25 +31,158 @@ import signal
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, NoReturn
 
+import orjson
+import typer
 from rich.console import Console
 from rich.progress import Progress
-from rich.table import Table
 
 from smsgate.bootstrap import Runtime, Services, build_documents
+from smsgate.cli.bulk_summary import print_summary
+from smsgate.cli.common import (
+    EXIT_BAD_INPUT,
+    EXIT_NOT_SENT,
+    exit_for,
+    fail,
+    fail_for,
+    log_to_stderr,
+    sending_settings,
+    upgrade_database,
+)
 from smsgate.config import ProviderName, Settings
 from smsgate.db.batches import BatchProgress
+from smsgate.db.errors import StoreUnavailable
 from smsgate.domain.access import OPEN
+from smsgate.domain.errors import DomainError
 from smsgate.domain.message import MessageStatus
 from smsgate.engines.inprocess import InProcessEngine
 from smsgate.providers.sandbox import SandboxProvider
-from smsgate.services.batch_file import BatchFile, BatchFileReader
-from smsgate.services.queueing import BatchReport, RowError
+from smsgate.services.batch_file import (
+    BatchFile,
+    BatchFileReader,
+    parse_send_at,
+    parse_validity,
+)
+from smsgate.services.limits import LimitExceeded, LimitsUnavailable
+from smsgate.services.queueing import BatchRefused, BatchReport, RowError
 
 READ_CHUNK = 64 * 1024
 POLL = 0.25  # seconds between looks at the batch's progress
-SHOWN_ERRORS = 50  # refused rows listed in the summary; --json lists them all
+
+
+def send_bulk(
+    file: Annotated[
+        Path,
+        typer.Argument(
+            help="A CSV file: a header naming to and text (and optionally send_at and "
+            "validity), then one message a row; as POST /api/v1/batches takes it.",
+            dir_okay=False,
+        ),
+    ],
+    send_at: Annotated[
+        str | None,
+        typer.Option(
+            "--send-at",
+            help="When rows without their own send_at are sent: ISO 8601 with a time zone, "
+            "up to 30 days ahead (default: now).",
+        ),
+    ] = None,
+    validity: Annotated[
+        str | None,
+        typer.Option(
+            "--validity",
+            help="Seconds (5 to 604800) a row without its own validity may wait to be handed "
+            "over before it expires, unsent.",
+        ),
+    ] = None,
+    wait: Annotated[
+        bool,
+        typer.Option(
+            "--wait",
+            help="Follow the batch until every message is handed over or final. Without "
+            "SMSGATE_BROKER_URL this command hands them over itself (paced like serve).",
+        ),
+    ] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the API's 202 document, with counts by status.")
+    ] = False,
+) -> None:
+    """Queue a CSV file of messages through this machine's services, with a progress bar.
+
+    Exits 0 if every row was accepted, 1 if some were refused, 2 for a bad file or setting.
+    """
+    from smsgate.cli.progress import progress_bar
+
+    try:
+        batch_send_at = parse_send_at((send_at or "").strip())
+    except ValueError:
+        fail("--send-at is not an ISO 8601 time, like 2026-12-01T09:00:00Z")
+    try:
+        batch_validity = parse_validity((validity or "").strip())
+    except ValueError:
+        fail("--validity is not a whole number of seconds")
+    settings = sending_settings()
+    console = Console(highlight=False)
+
+    def refused(code: str, message: str, exit_code: int, rows: int = 0, **more: Any) -> NoReturn:
+        body = refused_document(code, message, more.get("errors", []))
+        if as_json:
+            typer.echo(orjson.dumps(body).decode())
+        else:
+            if body.get("errors"):
+                print_summary(console, body, rows)
+            typer.echo(f"smsgate: nothing was queued: {message} [{code}]", err=True)
+        raise typer.Exit(exit_code)
+
+    with progress_bar() as progress:
+        try:
+            upload = read_file(file, progress)
+        except OSError as exc:
+            drop_bars(progress)
+            fail(f"cannot read {file}: {exc.strerror or exc}")
+        except BatchRefused as exc:
+            drop_bars(progress)
+            refused(exc.code, exc.message, EXIT_BAD_INPUT)
+        log_to_stderr(settings)
+        upgrade_database(settings)
+        try:
+            queued = asyncio.run(
+                queue_file(
+                    settings,
+                    upload,
+                    send_at=batch_send_at,
+                    validity_s=batch_validity,
+                    wait=wait,
+                    progress=progress,
+                )
+            )
+        except DomainError as exc:  # refused rows, a limit, or the batch-wide send_at/validity
+            drop_bars(progress)
+            problem = exit_for(exc)
+            assert problem is not None
+            rows = exc.rows if isinstance(exc, BatchRefused) else []
+            message = problem.message
+            if not isinstance(exc, BatchRefused | LimitExceeded | LimitsUnavailable):
+                message = f"{message} (--send-at, --validity)"
+            refused(problem.code, message, problem.exit_code, len(upload.rows), errors=rows)
+        except StoreUnavailable as exc:
+            drop_bars(progress)
+            fail_for(exc, then="nothing was queued")
+    body = document(queued)
+    if as_json:
+        typer.echo(orjson.dumps(body).decode())
+    else:
+        print_summary(console, body, len(upload.rows), queued)
+    if body["refused"]:
+        raise typer.Exit(EXIT_NOT_SENT)
+
+
+def drop_bars(progress: Progress) -> None:
+    """Take the bars down before an error is shown: their last state would mislead."""
+    for task in list(progress.task_ids):
+        progress.remove_task(task)
+    progress.stop()
 
 
 def read_file(path: Path, progress: Progress) -> BatchFile:
@@ -200,78 +333,8 @@ def document(queued: Queued) -> dict[str, Any]:
     return body
 
 
-def print_summary(
-    console: Console, body: dict[str, Any], rows: int, queued: Queued | None = None
-) -> None:
-    """The refused rows by line, then one table: rows, accepted, refused by code, by status."""
-    errors: list[dict[str, Any]] = body.get("errors", [])
-    print_row_errors(console, errors)
-    console.print(_title(body), markup=False, soft_wrap=True)
-    table = Table(show_header=False)
-    table.add_column("what")
-    table.add_column("count", justify="right")
-    table.add_row("rows in the file", f"{rows:,}")
-    table.add_row("accepted", f"{body.get('accepted', 0):,}")
-    table.add_row("refused", f"{len(errors):,}")
-    by_code: dict[str, int] = {}
-    for error in errors:
-        by_code[error["code"]] = by_code.get(error["code"], 0) + 1
-    for code, n in sorted(by_code.items(), key=lambda item: (-item[1], item[0])):
-        table.add_row(f"  {code}", f"{n:,}")
-    counts: dict[str, int] = body.get("counts", {})
-    if counts:
-        table.add_section()
-        table.add_row("messages by status", "")
-        for status in MessageStatus:
-            if counts.get(status.value):
-                table.add_row(f"  {status.value}", f"{counts[status.value]:,}")
-    console.print(table)
-    if queued is not None:
-        console.print(_next_step(queued))
-
-
-def print_row_errors(console: Console, errors: list[dict[str, Any]]) -> None:
-    for error in errors[:SHOWN_ERRORS]:
-        where = f"line {error['row']}" if "row" in error else f"row {error['index'] + 1}"
-        console.print(
-            f"{where}: {error['code']}: {error['error']} (to: {error['to']!r})",
-            markup=False,
-            soft_wrap=True,
-        )
-    if len(errors) > SHOWN_ERRORS:
-        console.print(
-            f"... and {len(errors) - SHOWN_ERRORS:,} more refused rows (--json lists all)"
-        )
-
-
-def _title(body: dict[str, Any]) -> str:
-    if "batch_id" not in body:
-        return "Nothing was queued."
-    title = f"Batch {body['batch_id']}: sent from {body['send_at']}"
-    if body.get("expires_at"):
-        title += f", expires {body['expires_at']}"
-    return title
-
-
-def _next_step(queued: Queued) -> str:
-    pending = queued.progress.pending
-    batch_id = queued.report.batch.id
-    if queued.interrupted:
-        return (
-            f"Stopped waiting: {pending:,} not handed over yet; they stay queued for smsgate "
-            f"serve (or the workers). Follow with GET /api/v1/batches/{batch_id}."
-        )
-    if pending == 0:
-        return "Every message was handed over or is final."
-    return (
-        f"{pending:,} waiting to be handed over, by smsgate serve or the workers; "
-        f"--wait follows them (GET /api/v1/batches/{batch_id} too)."
-    )
-
-
 def refused_document(code: str, message: str, errors: list[RowError]) -> dict[str, Any]:
     """The error shape, with the rows when every row was refused."""
-    body: dict[str, Any] = {"success": False, "error": message, "code": code}
-    if errors:
-        body["errors"] = [error.as_json() for error in errors]
-    return body
+    from smsgate.api.responses import error_body
+
+    return error_body(code, message, {"errors": [e.as_json() for e in errors]} if errors else None)

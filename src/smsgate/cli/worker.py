@@ -16,21 +16,78 @@ import signal
 import threading
 import time
 from datetime import timedelta
+from typing import Annotated
 
 import dramatiq
+import typer
 from dramatiq.asyncio import EventLoopThread, set_event_loop_thread
 from prometheus_client import start_http_server
 
 from smsgate.bootstrap import JobTimes, Runtime
+from smsgate.cli.common import exiting, fail, sending_settings
+from smsgate.cli.common import log as cli_log
 from smsgate.config import Settings
+from smsgate.db.engine import is_sqlite
 from smsgate.domain.clock import utc_now
 from smsgate.engines.broker import BrokerEngine, Sweep
 from smsgate.engines.dramatiq import QUEUE
-from smsgate.logs import get_logger
+from smsgate.logs import configure_logging, get_logger
 
 log = get_logger("smsgate.worker")
 # How often an idle consumer looks at its queue again (see run_worker).
 WORKER_TIMEOUT_MS = 200
+
+
+def worker(
+    threads: Annotated[
+        int,
+        typer.Option(
+            "--threads", min=1, max=1000, help="Broker messages (of up to 50 ids) handled at once."
+        ),
+    ] = 8,
+    sweep_interval: Annotated[
+        float,
+        typer.Option("--sweep-interval", min=0.1, help="Seconds between sweeps for lost work."),
+    ] = 30.0,
+    overdue_after: Annotated[
+        float,
+        typer.Option(
+            "--overdue-after", min=1, help="Seconds past due after which a message is re-announced."
+        ),
+    ] = 60.0,
+    metrics_port: Annotated[
+        int | None,
+        typer.Option(
+            "--metrics-port", min=1, max=65535, help="Serve Prometheus metrics on this port."
+        ),
+    ] = None,
+    metrics_host: Annotated[
+        str, typer.Option("--metrics-host", help="Address for --metrics-port.")
+    ] = "127.0.0.1",
+) -> None:
+    """Hand queued messages to the provider: a Dramatiq worker on SMSGATE_BROKER_URL."""
+    settings = sending_settings()
+    if settings.broker_url is None:
+        fail(
+            "SMSGATE_BROKER_URL is not set: without a broker, `smsgate serve` hands queued "
+            "messages over itself. Set it (redis://... or amqp://...) to run workers."
+        )
+    configure_logging(settings.log_level, settings.log_format)
+    if is_sqlite(settings.database_url):
+        cli_log.warning(
+            "worker_on_sqlite",
+            advice="SQLite suits one process; use PostgreSQL for workers beside serve",
+        )
+    with exiting():
+        settings.check_stale_after()
+    run_worker(
+        settings,
+        threads=threads,
+        sweep_interval=sweep_interval,
+        overdue_after=overdue_after,
+        stale_after=settings.stale_after,
+        metrics_address=(metrics_host, metrics_port) if metrics_port is not None else None,
+    )
 
 
 def run_worker(

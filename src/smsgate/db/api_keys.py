@@ -25,7 +25,7 @@ from smsgate.db.errors import StoreUnavailable
 from smsgate.db.ids import new_id
 from smsgate.db.tables import ApiKeyRow
 from smsgate.domain.access import Scope, format_scopes, parse_scopes
-from smsgate.domain.api_keys import generate_key, key_digest, shown_prefix
+from smsgate.domain.api_keys import generate_key, is_whole_key, key_digest, shown_prefix
 from smsgate.domain.clock import Clock, utc_now
 
 TOUCH_EVERY = timedelta(minutes=1)
@@ -170,6 +170,14 @@ class ApiKeyStore:
             if row.revoked_at is None:
                 row.revoked_at = self._clock()
             return _stored(row)
+
+    async def revoke_by_handle(self, handle: str) -> StoredKey | None:
+        """Revoke the key a person names: by its id, its shown prefix, or the whole key (a
+        leaked one, say), which is found by its digest. None if no key matches."""
+        if not is_whole_key(handle):
+            return await self.revoke(handle)
+        found = await self.find(key_digest(handle))
+        return await self.revoke(found.id) if found is not None else None
 
     @guarded
     async def exist(self) -> bool:

@@ -35,6 +35,11 @@ def shown_prefix(key: str) -> str:
     return key[:SHOWN_LENGTH]
 
 
+def is_whole_key(text: str) -> bool:
+    """Whether ``text`` is more of a key than its shown prefix: a key itself (a leaked one, say)."""
+    return text.startswith((LIVE_PREFIX, TEST_PREFIX)) and len(text) > SHOWN_LENGTH
+
+
 def is_test_key(key: str | bytes) -> bool:
     raw = key.encode() if isinstance(key, str) else key
     return raw.startswith(TEST_PREFIX.encode())
