@@ -186,8 +186,8 @@ NO_BATCH: dict[int | str, dict[str, Any]] = {
     response_model=BatchOut,
     responses=NO_BATCH,
 )
-async def get_batch(batch_id: str, request: Request) -> JsonResponse:
-    progress = await runtime_of(request).services.queue.progress(batch_id)
+async def get_batch(batch_id: str, services: ServicesDep) -> JsonResponse:
+    progress = await services.queue.progress(batch_id)
     if progress is None:
         raise _no_batch(batch_id)
     return JsonResponse(batch_resource(progress))
@@ -199,8 +199,7 @@ async def get_batch(batch_id: str, request: Request) -> JsonResponse:
     response_model=BatchCanceledOut,
     responses=NO_BATCH,
 )
-async def cancel_a_batch(batch_id: str, request: Request) -> JsonResponse:
-    services = runtime_of(request).services
+async def cancel_a_batch(batch_id: str, services: ServicesDep) -> JsonResponse:
     canceled = await cancel_batch(services.queue, services.store, batch_id)
     if canceled is None:
         raise _no_batch(batch_id)

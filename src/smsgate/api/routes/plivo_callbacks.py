@@ -89,9 +89,9 @@ async def status_report(request: Request) -> Response:
 async def inbound(request: Request) -> Response:
     services = _services(request)
     fields = await _signed_fields(request, services)
-    settings = runtime_of(request).settings
     report = services.callback_reader.inbound_report(fields)
-    result = await handle_inbound(report, services.inbound, services.opt_outs, settings.help_reply)
+    reply_to_help = services.settings.help_reply
+    result = await handle_inbound(report, services.inbound, services.opt_outs, reply_to_help)
     reply = services.callback_reader.reply_document(result.reply)
     return Response(reply.body, status_code=200, media_type=reply.media_type)
 

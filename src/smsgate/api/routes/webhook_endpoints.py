@@ -9,14 +9,15 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal, get_args
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import Response
 
-from smsgate.api.deps import runtime_of
+from smsgate.api.deps import ServicesDep
 from smsgate.api.errors import ApiError
 from smsgate.api.responses import JsonResponse
 from smsgate.api.schemas import ErrorOut
+from smsgate.bootstrap import Services
 from smsgate.db.webhooks import EVENT_TYPES, Endpoint
 from smsgate.services.webhook_urls import check_url
 from smsgate.webhooks import new_secret
@@ -100,34 +101,33 @@ class ReplayOut(BaseModel):
 
 
 @router.post("", status_code=201, summary="Register an endpoint", response_model=CreatedEndpointOut)
-async def create_endpoint(request: Request, body: EndpointIn) -> JsonResponse:
-    runtime = runtime_of(request)
-    url = await check_url(body.url, allow_private=runtime.settings.webhooks_allow_private)
+async def create_endpoint(services: ServicesDep, body: EndpointIn) -> JsonResponse:
+    url = await check_url(body.url, allow_private=services.settings.webhooks_allow_private)
     secret = new_secret()
-    endpoint = await runtime.services.webhooks.add_endpoint(
+    endpoint = await services.webhooks.add_endpoint(
         url, list(dict.fromkeys(body.events)), body.description, secret
     )
     return JsonResponse({**endpoint.as_json(), "secret": secret}, status_code=201)
 
 
 @router.get("", summary="The endpoints in use", response_model=EndpointPageOut)
-async def list_endpoints(request: Request) -> JsonResponse:
-    endpoints = await runtime_of(request).services.webhooks.endpoints()
+async def list_endpoints(services: ServicesDep) -> JsonResponse:
+    endpoints = await services.webhooks.endpoints()
     return JsonResponse({"data": [endpoint.as_json() for endpoint in endpoints]})
 
 
 @router.get(
     "/{endpoint_id}", summary="One endpoint", response_model=EndpointOut, responses=_NOT_FOUND
 )
-async def get_endpoint(request: Request, endpoint_id: str) -> JsonResponse:
-    return JsonResponse((await _endpoint(request, endpoint_id)).as_json())
+async def get_endpoint(services: ServicesDep, endpoint_id: str) -> JsonResponse:
+    return JsonResponse((await _endpoint(services, endpoint_id)).as_json())
 
 
 @router.delete(
     "/{endpoint_id}", status_code=204, summary="Stop sending to it", responses=_NOT_FOUND
 )
-async def delete_endpoint(request: Request, endpoint_id: str) -> Response:
-    if not await runtime_of(request).services.webhooks.remove_endpoint(endpoint_id):
+async def delete_endpoint(services: ServicesDep, endpoint_id: str) -> Response:
+    if not await services.webhooks.remove_endpoint(endpoint_id):
         raise _not_found()
     return Response(status_code=204)
 
@@ -139,14 +139,13 @@ async def delete_endpoint(request: Request, endpoint_id: str) -> Response:
     responses=_NOT_FOUND,
 )
 async def list_deliveries(
-    request: Request,
+    services: ServicesDep,
     endpoint_id: str,
     state: Annotated[Literal["pending", "delivered", "dead"] | None, Query()] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> JsonResponse:
-    await _endpoint(request, endpoint_id)
-    store = runtime_of(request).services.webhooks
-    deliveries = await store.deliveries(endpoint_id, state=state, limit=limit)
+    await _endpoint(services, endpoint_id)
+    deliveries = await services.webhooks.deliveries(endpoint_id, state=state, limit=limit)
     return JsonResponse({"data": [delivery.as_json() for delivery in deliveries]})
 
 
@@ -156,17 +155,18 @@ async def list_deliveries(
     response_model=ReplayOut,
     responses=_NOT_FOUND,
 )
-async def replay(request: Request, endpoint_id: str, body: ReplayIn | None = None) -> JsonResponse:
-    await _endpoint(request, endpoint_id)
-    services = runtime_of(request).services
+async def replay(
+    services: ServicesDep, endpoint_id: str, body: ReplayIn | None = None
+) -> JsonResponse:
+    await _endpoint(services, endpoint_id)
     replayed = await services.webhooks.replay(endpoint_id, body.delivery_id if body else None)
     if replayed:
         services.deliverer.wake()  # in this process; workers look every second anyway
     return JsonResponse({"replayed": replayed})
 
 
-async def _endpoint(request: Request, endpoint_id: str) -> Endpoint:
-    endpoint = await runtime_of(request).services.webhooks.endpoint(endpoint_id)
+async def _endpoint(services: Services, endpoint_id: str) -> Endpoint:
+    endpoint = await services.webhooks.endpoint(endpoint_id)
     if endpoint is None:
         raise _not_found()
     return endpoint
