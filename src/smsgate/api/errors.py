@@ -12,6 +12,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
+from starlette.routing import Match
 
 from smsgate.api.responses import error_response
 from smsgate.db.errors import StoreUnavailable
@@ -64,6 +65,16 @@ class ApiError(Exception):
         self.message = message
         self.headers = headers
         self.extra = extra
+
+
+# Request headers: at most this many fields and bytes (names and values), as servers commonly
+# allow (Node.js caps them at 16 KiB); 431 past either.
+MAX_HEADER_FIELDS = 100
+MAX_HEADER_BYTES = 16 * 1024
+
+
+class HeadersTooLarge(Exception):
+    """The request's headers are over ``MAX_HEADER_FIELDS`` or ``MAX_HEADER_BYTES``."""
 
 
 class BodyTooLarge(Exception):
@@ -126,6 +137,16 @@ def problem_for(exc: Exception) -> Problem | None:
             return Problem(503, "store_unavailable", message, {"Retry-After": "5"})
         case BodyTooLarge(limit=limit):
             return Problem(413, "body_too_large", f"The request body is over {limit // 1024} KiB.")
+        case HeadersTooLarge():
+            message = (
+                f"The request's headers are over {MAX_HEADER_BYTES // 1024} KiB or "
+                f"{MAX_HEADER_FIELDS} fields."
+            )
+            return Problem(431, "headers_too_large", message)
+        case StarletteHTTPException(__cause__=BodyTooLarge() as cause):
+            # FastAPI reads a route's body itself and reports any failure as a 400; a body
+            # that grew past the cap while it streamed in is still a 413.
+            return problem_for(cause)
         case RequestValidationError():
             return Problem(400, "invalid_query", _first_problem(exc))
         case StarletteHTTPException():
@@ -160,4 +181,24 @@ def install_error_handlers(app: FastAPI) -> None:
 
 
 async def _handle(request: Request, exc: Exception) -> Response:
+    if isinstance(exc, StarletteHTTPException) and exc.status_code == 405:
+        # Starlette's Allow names the methods of the first route that matched the path;
+        # a path served by several routes (GET here, POST there) has them all.
+        exc = StarletteHTTPException(405, exc.detail, {"Allow": ", ".join(_methods_at(request))})
     return error_answer(exc, request.url.path)
+
+
+def _methods_at(request: Request) -> list[str]:
+    """Every method some route of the app serves at the request's path: each asked of the
+    router as the request with that method (included routers answer only that question)."""
+    routes = request.app.router.routes
+    return [
+        method
+        for method in _METHODS
+        if any(
+            route.matches({**request.scope, "method": method})[0] is Match.FULL for route in routes
+        )
+    ]
+
+
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")

@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable, Mapping
 
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from smsgate.api.errors import error_answer
 
@@ -25,17 +25,15 @@ class FastLane:
         """``routes`` maps (method, path) to the endpoint FastAPI also serves there."""
         self.app = app
         self.routes = routes
-        self.methods: dict[str, set[str]] = {}
-        for method, path in routes:
-            self.methods.setdefault(path, set()).add(method)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         endpoint = (
             self.routes.get((scope["method"], scope["path"])) if scope["type"] == "http" else None
         )
         if endpoint is None:
-            extra = self.methods.get(scope["path"]) if scope["type"] == "http" else None
-            await self.app(scope, receive, _allowing(send, extra) if extra else send)
+            # Anything else, including other methods on these paths: FastAPI routes it (the
+            # send routes are registered there too, so a 405's Allow names every method).
+            await self.app(scope, receive, send)
             return
         try:
             response = await endpoint(Request(scope, receive))
@@ -44,22 +42,3 @@ class FastLane:
         except Exception as exc:  # every failure becomes a JSON answer
             response = error_answer(exc, scope["path"])
         await response(scope, receive, send)
-
-
-def _allowing(send: Send, methods: set[str]) -> Send:
-    """Add the fast lane's methods to a 405's ``Allow``: Starlette names one route's only."""
-
-    async def send_with_allow(message: Message) -> None:
-        if message["type"] == "http.response.start" and message["status"] == 405:
-            headers = [(k, v) for k, v in message.get("headers", []) if k.lower() != b"allow"]
-            allowed = {
-                m.strip()
-                for k, v in message.get("headers", [])
-                if k.lower() == b"allow"
-                for m in v.decode("latin-1").split(",")
-            }
-            allow = ", ".join(sorted((allowed | methods) - {""}))
-            message = {**message, "headers": [*headers, (b"allow", allow.encode("latin-1"))]}
-        await send(message)
-
-    return send_with_allow

@@ -1,9 +1,10 @@
 """Plain ASGI middleware for the two things every request goes through.
 
-``RequestContext`` gives each request an id (the caller's ``X-Request-ID`` when it is sane),
-returns it in the answer, binds it to every log line, and writes one access line when the answer
-is sent. ``BodyLimit`` refuses bodies over the cap before they are buffered: by ``Content-Length``
-up front, and by counting as a chunked body streams in.
+``RequestContext`` refuses headers over their caps (431), gives each request an id (the
+caller's ``X-Request-ID`` when it is sane), returns it in the answer, binds it to every log
+line, and writes one access line when the answer is sent. ``BodyLimit`` refuses bodies over
+the cap before they are buffered: by ``Content-Length`` up front, and by counting as a chunked
+body streams in.
 
 They are raw ASGI rather than ``BaseHTTPMiddleware`` because they sit on the hot path. FastAPI's
 own ``max_body_size`` was tried in place of ``BodyLimit``: when ``Content-Length`` is over the
@@ -21,7 +22,13 @@ from collections.abc import Mapping
 import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from smsgate.api.errors import BodyTooLarge, error_answer
+from smsgate.api.errors import (
+    MAX_HEADER_BYTES,
+    MAX_HEADER_FIELDS,
+    BodyTooLarge,
+    HeadersTooLarge,
+    error_answer,
+)
 from smsgate.logs import get_logger
 
 log = get_logger("smsgate.http")
@@ -36,6 +43,9 @@ class RequestContext:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
+            return
+        if _headers_too_large(scope["headers"]):
+            await error_answer(HeadersTooLarge(), scope["path"])(scope, receive, send)
             return
         request_id = _request_id(scope)
         structlog.contextvars.bind_contextvars(request_id=request_id)
@@ -63,6 +73,12 @@ class RequestContext:
                 latency_ms=round((time.perf_counter() - started) * 1000, 1),
             )
             structlog.contextvars.unbind_contextvars("request_id")
+
+
+def _headers_too_large(headers: list[tuple[bytes, bytes]]) -> bool:
+    if len(headers) > MAX_HEADER_FIELDS:
+        return True
+    return sum(len(name) + len(value) for name, value in headers) > MAX_HEADER_BYTES
 
 
 def _request_id(scope: Scope) -> str:
