@@ -50,6 +50,7 @@ LIMITS_ON = {
     "SMSGATE_DESTINATION_LIMIT": "5/hour",
     "SMSGATE_DAILY_MESSAGE_LIMIT": "off",
     "SMSGATE_DAILY_SPEND_LIMIT": "1000000",
+    "SMSGATE_ALLOWED_COUNTRIES": "US",  # a spend limit needs a price for every allowed country
 }
 # The other scenarios measure the routes themselves: one number, sent again and again.
 LIMITS_OFF = {

@@ -204,3 +204,57 @@ def test_settings_that_do_not_load_are_one_failure(monkeypatch: pytest.MonkeyPat
     result = CliRunner().invoke(app, ["doctor"])
     assert result.exit_code == 1
     assert result.stdout.startswith("fail  configuration: SMSGATE_PORT is invalid: ")
+
+
+def test_settings_are_valid_is_said_only_when_no_setting_check_fails(
+    make_settings: SettingsFactory, migrated_sqlite_template: Path
+) -> None:
+    """ "ok configuration" never stands above "fail provider" (issue #13, item 6)."""
+    url = f"sqlite:///{migrated_sqlite_template}"
+    malformed = make_settings(
+        database_url=url,
+        plivo_auth_id="MAnotanid",
+        plivo_auth_token=DEFAULT_AUTH_TOKEN,
+        plivo_sender_id="+14155550199",
+    )
+    found: list[Check] = []
+    asyncio.run(run_checks(malformed, found.append))
+    topics = [(check.topic, check.level) for check in found]
+    assert ("configuration", Level.OK) not in topics
+    assert topics[0] == ("provider", Level.FAIL)
+    assert "PLIVO_AUTH_ID is malformed" in found[0].detail
+    fine: list[Check] = []
+    asyncio.run(run_checks(make_settings(database_url=url), fine.append))
+    assert (fine[0].topic, fine[0].level, fine[0].detail) == (
+        "configuration",
+        Level.OK,
+        "the settings are valid",
+    )
+
+
+def test_an_unreachable_plivo_names_the_url_tried_and_its_setting(
+    make_settings: SettingsFactory, migrated_sqlite_template: Path
+) -> None:
+    nowhere = f"http://127.0.0.1:{free_port()}"
+    settings = make_settings(
+        database_url=f"sqlite:///{migrated_sqlite_template}",
+        plivo_auth_id=DEFAULT_AUTH_ID,
+        plivo_auth_token=DEFAULT_AUTH_TOKEN,
+        plivo_sender_id="+14155550199",
+        plivo_api_url=nowhere,
+    )
+    (plivo,) = checks_for(settings)["plivo"]
+    assert plivo.level is Level.FAIL
+    assert plivo.detail.startswith(f"Plivo is unreachable at {nowhere} (PLIVO_API_URL): ")
+
+
+def test_a_spend_limit_with_an_unpriced_allowed_country_fails_as_serve_would(
+    make_settings: SettingsFactory, migrated_sqlite_template: Path
+) -> None:
+    url = f"sqlite:///{migrated_sqlite_template}"
+    (spend,) = checks_for(make_settings(database_url=url, daily_spend_limit="5"))["spend limit"]
+    assert spend.level is Level.FAIL
+    assert spend.detail.startswith("serve refuses to start: SMSGATE_DAILY_SPEND_LIMIT is set")
+    assert "no rate for CA" in spend.detail
+    only_us = make_settings(database_url=url, daily_spend_limit="5", allowed_countries="US")
+    assert "spend limit" not in checks_for(only_us)

@@ -172,6 +172,7 @@ def test_two_processes_share_every_limit_through_redis(
         SMSGATE_DESTINATION_LIMIT="2/hour",
         SMSGATE_DAILY_MESSAGE_LIMIT="4",
         SMSGATE_DAILY_SPEND_LIMIT="0.016",  # four US messages at 0.0035 fit, a fifth does not
+        SMSGATE_ALLOWED_COUNTRIES="US",  # priced, as serve requires with a spend limit
         SMSGATE_LOG_LEVEL="warning",
     )
     servers = []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -161,6 +162,27 @@ def test_a_non_loopback_host_without_api_keys_is_refused(make_settings: Settings
     assert raised.value.variable == "SMSGATE_API_KEYS"
     check_serving(settings, insecure_no_auth=True)
     check_serving(make_settings(host="0.0.0.0", api_keys="k"))
+
+
+def test_a_spend_limit_with_an_allowed_country_unpriced_is_refused_at_the_start(
+    make_settings: SettingsFactory, tmp_path: Path
+) -> None:
+    """Every message to Canada would be 402 price_unknown: serve says so, naming the country."""
+    settings = make_settings(daily_spend_limit=Decimal("5"))  # allowed: US, CA; priced: US
+    with pytest.raises(ConfigError) as raised:
+        check_serving(settings)
+    assert raised.value.variable == "SMSGATE_DAILY_SPEND_LIMIT"
+    assert "no rate for CA" in str(raised.value)
+    assert "--countries CA" in str(raised.value)
+    check_serving(make_settings(daily_spend_limit=Decimal("5"), allowed_countries="US"))
+    check_serving(make_settings(daily_spend_limit=Decimal("5"), allowed_countries="*"))
+    check_serving(make_settings())  # no spend limit: an unpriced country costs nothing counted
+    priced = tmp_path / "prices.json"
+    priced.write_text(
+        '{"currency": "USD", "source": "test", "as_of": "2026-12-01", '
+        '"rates": {"US": "0.0035", "CA": "0.0040"}}'
+    )
+    check_serving(make_settings(daily_spend_limit=Decimal("5"), price_table=priced))
 
 
 @pytest.mark.parametrize(

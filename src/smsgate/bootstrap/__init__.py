@@ -12,7 +12,7 @@ The faces (``api``, ``cli``) import from here, the package, and nothing below th
 anywhere else.
 """
 
-from smsgate.bootstrap.gates import check_database, check_serving
+from smsgate.bootstrap.gates import check_database, check_serving, check_spend_priced
 from smsgate.bootstrap.providers import (
     STATUS_CALLBACK_PATH,
     build_outlets,
@@ -53,6 +53,7 @@ __all__ = [
     "check_plivo",
     "check_provider",
     "check_serving",
+    "check_spend_priced",
     "limit_settings",
     "load_prices",
     "make_counters",

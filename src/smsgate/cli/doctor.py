@@ -14,7 +14,7 @@ import asyncio
 import typer
 from pydantic import ValidationError
 
-from smsgate.bootstrap import check_provider, load_prices
+from smsgate.bootstrap import check_provider, check_spend_priced, load_prices
 from smsgate.cli.checks import TIMEOUT, Check, Level, Report, fail, ok, warn
 from smsgate.cli.common import (
     half_configured_plivo,
@@ -58,7 +58,6 @@ def doctor() -> None:
         report(Check("configuration", Level.FAIL, settings_problem(exc)))
         raise typer.Exit(1) from None
     log_to_stderr(settings)
-    report(Check("configuration", Level.OK, "the settings are valid"))
     asyncio.run(run_checks(settings, report))
     verdict = f"{failed} failed, {warned} warning(s)" if failed or warned else "all good"
     typer.echo(f"smsgate doctor: {verdict}")
@@ -69,7 +68,12 @@ def doctor() -> None:
 async def run_checks(settings: Settings, report: Report) -> None:
     """Run every check, reporting each as it ends (the network ones can take seconds)."""
     provider_usable = True
-    for check in configuration_checks(settings):
+    checks = configuration_checks(settings)
+    if not any(check.level is Level.FAIL for check in checks):
+        # Said only when it is true: a setting can load and still be unusable (a malformed
+        # PLIVO_AUTH_ID), and that is a failed check below, not a valid setting.
+        report(Check("configuration", Level.OK, "the settings are valid"))
+    for check in checks:
         provider_usable &= not (check.topic == "provider" and check.level is Level.FAIL)
         report(check)
     for check in await database_checks(settings):
@@ -92,17 +96,10 @@ def configuration_checks(settings: Settings) -> list[Check]:
     else:
         priced = ", ".join(sorted(table.rates)) or "no country"
         checks.append(ok("price table", f"{table.origin}: {priced} priced, as of {table.as_of}"))
-        allowed = set(settings.allowed_countries) - {"*"}
-        unpriced = sorted(allowed - set(table.rates))
-        if settings.daily_spend_limit is not None and unpriced:
-            checks.append(
-                warn(
-                    "spend limit",
-                    f"SMSGATE_DAILY_SPEND_LIMIT is set and the price table has no rate for "
-                    f"{', '.join(unpriced)}: messages there are refused (price_unknown). "
-                    "Run smsgate prices update --countries ... to price them",
-                )
-            )
+        try:
+            check_spend_priced(settings, table)  # serve's own rule, so the two agree
+        except ConfigError as exc:
+            checks.append(fail("spend limit", f"serve refuses to start: {exc}"))
     try:
         settings.check_stale_after()
     except ConfigError as exc:

@@ -100,7 +100,8 @@ class PlivoProvider:
         self._sleep = sleep
         self._clock = clock
         self._rng = rng or random.Random()
-        self._account_url = f"{api_url.rstrip('/')}/v1/Account/{credentials.auth_id}/"
+        self._api_url = api_url.rstrip("/")
+        self._account_url = f"{self._api_url}/v1/Account/{credentials.auth_id}/"
         self._url = f"{self._account_url}Message/"
         basic = f"{credentials.auth_id}:{credentials.auth_token}".encode()
         self._headers = {
@@ -215,7 +216,10 @@ class PlivoProvider:
         try:
             answer = await self._transport.request(request, timeout=self._timeout)
         except TransportError as exc:
-            raise failure(f"Plivo is unreachable ({exc})") from None
+            # Where it tried and which setting says so: the usual fix is that setting.
+            raise failure(
+                f"Plivo is unreachable at {self._api_url} (PLIVO_API_URL): {exc}"
+            ) from None
         if answer.status == 404 and absent_on_404:
             return None
         if answer.status == 401:
