@@ -7,12 +7,10 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
 import pytest
-from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from smsgate.db.engine import make_engine
-from smsgate.db.webhook_rows import DELIVERIES, WEBHOOK_EVENTS
 from smsgate.db.webhooks import DeliveryCounts, WebhookStore
+from tests.support.webhook_rows import add_deliveries, engine_for
 
 pytestmark = [pytest.mark.anyio, pytest.mark.integration]
 
@@ -21,49 +19,15 @@ NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 
 @pytest.fixture
 async def engine(migrated: str) -> AsyncIterator[AsyncEngine]:
-    engine = make_engine(migrated)
-    try:
+    async with engine_for(migrated) as engine:
         yield engine
-    finally:
-        await engine.dispose()
 
 
 async def deliveries(
     engine: AsyncEngine, tag: str, endpoint_id: str | None, **by_state: int
 ) -> None:
-    """So many deliveries, one event each, to the endpoint (None: a callback_url), in bulk;
-    ``tag`` (a letter) keeps their ids apart from other calls'."""
-    rows = [state for state, n in by_state.items() for _ in range(n)]
-    events = [
-        {
-            "id": f"evt_{tag}{n:06}",
-            "type": "opt_out.changed",
-            "occurred_at": NOW,
-            "message_id": None,
-            "body": "{}",
-            "created_at": NOW,
-        }
-        for n in range(len(rows))
-    ]
-    sent = [
-        {
-            "id": f"{tag}{n:025}",
-            "event_id": f"evt_{tag}{n:06}",
-            "endpoint_id": endpoint_id,
-            "url": "https://app.example.com/hook",
-            "state": state,
-            "attempts": 1,
-            "next_attempt_at": NOW,
-            "last_status": None,
-            "last_error": None,
-            "created_at": NOW,
-            "updated_at": NOW,
-        }
-        for n, state in enumerate(rows)
-    ]
-    async with engine.begin() as connection:
-        await connection.execute(insert(WEBHOOK_EVENTS), events)
-        await connection.execute(insert(DELIVERIES), sent)
+    states = [state for state, n in by_state.items() for _ in range(n)]
+    await add_deliveries(engine, tag, endpoint_id, states, at=NOW)
 
 
 async def test_pending_and_dead_are_counted_per_endpoint_past_a_thousand(

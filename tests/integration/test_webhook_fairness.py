@@ -17,16 +17,14 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import pytest
 from pydantic import SecretStr
-from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from smsgate.config import ProviderName, Settings
-from smsgate.db.engine import make_engine
-from smsgate.db.webhook_rows import DELIVERIES, WEBHOOK_EVENTS
 from smsgate.db.webhooks import WebhookStore
 from tests.conftest import SettingsFactory
 from tests.integration.test_webhooks import events, register, send, smsgate
 from tests.support.receiver import Receiver, running_receiver
+from tests.support.webhook_rows import add_deliveries, engine_for
 
 pytestmark = pytest.mark.integration
 
@@ -37,47 +35,14 @@ LEASE = timedelta(seconds=60)
 async def backlog(
     engine: AsyncEngine, tag: str, endpoint_id: str, url: str, count: int, due: datetime
 ) -> None:
-    """``count`` pending deliveries to the endpoint, each of its own event, all due at ``due``."""
-    events = [
-        {
-            "id": f"evt_{tag}{n:06}",
-            "type": "opt_out.changed",
-            "occurred_at": due,
-            "message_id": None,
-            "body": "{}",
-            "created_at": due,
-        }
-        for n in range(count)
-    ]
-    deliveries = [
-        {
-            "id": f"{tag}{n:025}",
-            "event_id": f"evt_{tag}{n:06}",
-            "endpoint_id": endpoint_id,
-            "url": url,
-            "state": "pending",
-            "attempts": 1,
-            "next_attempt_at": due,
-            "last_status": None,
-            "last_error": None,
-            "created_at": due,
-            "updated_at": due,
-        }
-        for n in range(count)
-    ]
-    async with engine.begin() as connection:
-        for start in range(0, count, 500):
-            await connection.execute(insert(WEBHOOK_EVENTS), events[start : start + 500])
-            await connection.execute(insert(DELIVERIES), deliveries[start : start + 500])
+    """``count`` pending deliveries to the endpoint, all due at ``due``."""
+    await add_deliveries(engine, tag, endpoint_id, ["pending"] * count, at=due, url=url)
 
 
 @pytest.fixture
 async def engine(migrated: str) -> AsyncIterator[AsyncEngine]:
-    engine = make_engine(migrated)
-    try:
+    async with engine_for(migrated) as engine:
         yield engine
-    finally:
-        await engine.dispose()
 
 
 @pytest.mark.anyio
@@ -134,11 +99,8 @@ def test_a_hanging_endpoints_backlog_does_not_stop_another_endpoints_deliveries(
         old = datetime.now(UTC) - timedelta(hours=1)
 
         async def fill() -> None:
-            engine = make_engine(settings.database_url)
-            try:
+            async with engine_for(settings.database_url) as engine:
                 await backlog(engine, "h", hanging["id"], stuck, 3000, old)
-            finally:
-                await engine.dispose()
 
         asyncio.run(fill())
         healthy = register(url, receiver.answer("/healthy", 200), ["message.status_changed"])
