@@ -79,7 +79,10 @@ async def test_a_country_plivo_does_not_price_has_no_rate() -> None:
         (answer(200, {"api_id": "x"}), "no message rates"),
         (answer(200, pricing("free")), "unreadable"),
         (answer(200, pricing(None, "0.1", "-1")), "unreadable"),
-        (NotSent("ClientConnectorError"), "unreachable \\(ClientConnectorError\\)"),
+        (
+            NotSent("ClientConnectorError"),
+            "unreachable at https://plivo.test \\(PLIVO_API_URL\\): ClientConnectorError",
+        ),
     ],
 )
 async def test_an_unreadable_or_failed_answer_raises_pricing_unavailable(
