@@ -214,3 +214,58 @@ def test_the_dashboard_shows_the_day(page: Page, console: tuple[str, str]) -> No
     ).to_be_visible()
     expect(page.locator("#delivery-rate")).to_have_text("100%")
     shot(page, "dashboard")
+
+
+def stored_failure(database_url: str) -> tuple[str, str]:
+    """A message Plivo failed with code 30, its reason the same words as the code's meaning
+    (as Plivo's answers often are): its id and those words."""
+    import asyncio
+
+    from smsgate.db.engine import make_engine, make_sessions
+    from smsgate.db.rows import NewMessage, Outcome
+    from smsgate.db.store import MessageStore
+    from smsgate.domain.message import MessageStatus
+    from smsgate.providers.plivo.errors import describe_error_code
+
+    words = describe_error_code("30")
+    assert words is not None
+
+    async def run() -> str:
+        engine = make_engine(database_url)
+        store = MessageStore(make_sessions(engine))
+        try:
+            new = NewMessage("+14155552671", "hi", "GSM-7", 1, provider="sandbox")
+            message = await store.add(new, claimed=True)
+            failed = Outcome(error_code="30", error_reason=words)
+            await store.record(
+                message.id, MessageStatus.UNDELIVERED, source="callback", outcome=failed
+            )
+            return message.id
+        finally:
+            await store.close()
+            await engine.dispose()
+
+    return asyncio.run(run()), words
+
+
+def test_a_failed_message_at_phone_width_says_its_error_once_and_fits(
+    browser: Browser, make_settings: SettingsFactory
+) -> None:
+    """Issue #13, items 13 and 14: "X — X" was shown when Plivo's reason repeated the code's
+    meaning, and the message id in the heading pushed a 375 px page sideways."""
+    port = free_port()
+    settings = make_settings(provider=ProviderName.SANDBOX, port=port)
+    with ThreadPoolExecutor(1) as pool:
+        _, key = pool.submit(create_key, settings.database_url, "console", "admin").result()
+        message_id, words = pool.submit(stored_failure, settings.database_url).result()
+    with serve_in_thread(create_app(settings), port=port) as url:
+        context = browser.new_context(viewport={"width": 375, "height": 740})
+        phone = context.new_page()
+        sign_in(phone, url, key)
+        phone.goto(f"{url}/messages/{message_id}")
+        expect(phone.locator("#status")).to_have_text("undelivered")
+        expect(phone.locator("#summary")).to_contain_text(words)
+        assert phone.locator("#summary").inner_text().count(words) == 1
+        assert phone.evaluate("document.documentElement.scrollWidth") <= 375
+        shot(phone, "message-failed-phone")
+        context.close()

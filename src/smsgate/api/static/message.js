@@ -10,6 +10,14 @@ function entry(term, value) {
   summary.append(smsgate.el("dt", term), smsgate.el("dd", value ?? "—"));
 }
 
+// Plivo's meaning of the code, then its reason when that says more; each said once.
+function errorInWords(error) {
+  const same = (a, b) => a.trim().replace(/[.\s]+$/, "").toLowerCase() === b.trim().replace(/[.\s]+$/, "").toLowerCase();
+  const parts = [error.meaning, error.reason].filter(Boolean);
+  if (parts.length === 2 && same(parts[0], parts[1])) parts.pop();
+  return parts.join(" — ") || error.code;
+}
+
 async function show() {
   const { ok, data } = await smsgate.api(`/api/v1/messages/${encodeURIComponent(id)}`);
   summary.replaceChildren();
@@ -23,7 +31,7 @@ async function show() {
   entry("Estimated cost", data.estimated_cost);
   entry("Charged", data.amount);
   entry("Provider", `${data.provider}${data.provider_message_uuid ? ` · ${data.provider_message_uuid}` : ""}`);
-  if (data.error) entry("What went wrong", [data.error.meaning, data.error.reason].filter(Boolean).join(" — ") || data.error.code);
+  if (data.error) entry("What went wrong", errorInWords(data.error));
   timeline.replaceChildren();
   for (const event of data.events ?? []) {
     const item = smsgate.el("li");
