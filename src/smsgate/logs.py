@@ -1,4 +1,5 @@
-"""Structured logging: one JSON object per line on stdout, through structlog.
+"""Structured logging: one JSON object per line on stdout, through structlog; the standard
+library's loggers (uvicorn, Alembic, Dramatiq) through the same renderer, on stderr.
 
 Two rules hold everywhere: secrets and message text are never logged, and phone numbers are
 logged masked (``mask_number``). Request ids travel in a context variable, so every line a request
@@ -25,6 +26,10 @@ def _dumps(event: Any, **_: Any) -> bytes:
     return orjson.dumps(event, default=str)
 
 
+def _dumps_text(event: Any, **_: Any) -> str:
+    return orjson.dumps(event, default=str).decode()
+
+
 def configure_logging(level: str = "info", fmt: str = "json") -> None:
     numeric = _LEVELS.get(level, logging.INFO)
     shared: list[structlog.types.Processor] = [
@@ -35,9 +40,12 @@ def configure_logging(level: str = "info", fmt: str = "json") -> None:
     ]
     if fmt == "console":
         renderer: structlog.types.Processor = structlog.dev.ConsoleRenderer(colors=False)
+        foreign_renderer: structlog.types.Processor = renderer
         factory: Any = structlog.PrintLoggerFactory(sys.stdout)
     else:
         renderer = structlog.processors.JSONRenderer(serializer=_dumps)
+        # The standard library's handler writes text: the same JSON, as a str.
+        foreign_renderer = structlog.processors.JSONRenderer(serializer=_dumps_text)
         sink = TurnFlushedSink(sys.stdout.buffer)
         _flush_at_exit(sink)
         factory = lambda *_: sink  # noqa: E731 (structlog wants a factory; there is one sink)
@@ -47,8 +55,23 @@ def configure_logging(level: str = "info", fmt: str = "json") -> None:
         logger_factory=factory,
         cache_logger_on_first_use=True,
     )
-    # uvicorn and aiohttp log through the standard library: keep their warnings, on stderr.
-    logging.basicConfig(level=max(numeric, logging.INFO), stream=sys.stderr, force=True)
+    # uvicorn, Alembic, Dramatiq and aiohttp log through the standard library: their lines go
+    # through the same processors and renderer (the request id included, from the context),
+    # on stderr, from info up.
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            foreign_pre_chain=[*shared[:3], structlog.stdlib.add_logger_name],
+            processors=[
+                structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                structlog.processors.format_exc_info,
+                foreign_renderer,
+            ],
+        )
+    )
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(max(numeric, logging.INFO))
 
 
 _exit_sink: TurnFlushedSink | None = None

@@ -202,6 +202,15 @@ def test_serve_logs_one_json_line_per_request_and_call_with_the_number_masked(
     basic = base64.b64encode(f"{DEFAULT_AUTH_ID}:{DEFAULT_AUTH_TOKEN}".encode()).decode()
     for secret in ("424242", DEFAULT_AUTH_TOKEN, basic, "14155552671"):
         assert secret not in output
+    # Every line is JSON, on both streams: smsgate's own, and uvicorn's and Alembic's through
+    # the same renderer (issue #13, item 7).
+    lines = [line for line in output.splitlines() if line.strip()]
+    assert [line for line in lines if not line.startswith("{")] == []
+    logged = [json.loads(line) for line in lines]
+    loggers = {e.get("logger") for e in logged}
+    assert {"uvicorn.error", "alembic.runtime.migration"} <= loggers, loggers
+    assert all({"event", "level", "timestamp"} <= set(e) for e in logged)
+    assert any(e["event"] == "serving" and e["url"] == f"http://127.0.0.1:{port}" for e in logged)
     events = [json.loads(line) for line in stdout.decode().splitlines() if line.startswith("{")]
     call = next(e for e in events if e["event"] == "provider_call")
     assert call["to"] == "+1415***2671"

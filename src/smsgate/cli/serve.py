@@ -22,7 +22,7 @@ from smsgate.cli.common import (
 from smsgate.config import Settings
 from smsgate.domain.addresses import is_loopback
 from smsgate.emulator import DEFAULT_AUTH_ID, DEFAULT_AUTH_TOKEN
-from smsgate.logs import configure_logging
+from smsgate.logs import configure_logging, get_logger
 
 
 def serve(
@@ -60,6 +60,7 @@ def serve(
         loop="uvloop" if sys.platform != "win32" else "asyncio",
         http="httptools",
         access_log=False,  # RequestContext writes one structured line per request instead
+        log_config=None,  # uvicorn's lines go through smsgate's renderer (logs.py), not its own
         log_level=settings.log_level,
         server_header=False,
         proxy_headers=False,
@@ -69,11 +70,16 @@ def serve(
         timeout_graceful_shutdown=math.ceil(settings.send_grace),
     )
     tune_garbage_collector()
-    typer.echo(
-        f"smsgate serving http://{settings.host}:{settings.port} "
-        f"(provider: {settings.resolved_provider.value})",
-        err=True,
-    )
+    address = f"http://{settings.host}:{settings.port}"
+    if settings.log_format == "json":  # every line is JSON then, this one too
+        get_logger("smsgate.serve").info(
+            "serving", url=address, provider=settings.resolved_provider.value
+        )
+    else:
+        typer.echo(
+            f"smsgate serving {address} (provider: {settings.resolved_provider.value})",
+            err=True,
+        )
     uvicorn.Server(config).run()
 
 
