@@ -269,3 +269,35 @@ def test_a_failed_message_at_phone_width_says_its_error_once_and_fits(
         assert phone.evaluate("document.documentElement.scrollWidth") <= 375
         shot(phone, "message-failed-phone")
         context.close()
+
+
+def test_from_today_until_today_lists_todays_messages_in_the_pages_zone(
+    browser: Browser, console: tuple[str, str]
+) -> None:
+    """Issue #13, item 12: both ends of the date filter include their day, in the browser's
+    time zone, and the page says which zone that is."""
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    import httpx
+
+    url, key = console
+    zone = "America/Los_Angeles"
+    headers = {"Authorization": f"Bearer {key}"}
+    sent = httpx.post(
+        f"{url}/api/v1/messages", json={"to": "+14155552671", "text": "hi"}, headers=headers
+    )
+    assert sent.status_code == 201, sent.text
+    context = browser.new_context(viewport={"width": 1100, "height": 800}, timezone_id=zone)
+    page = context.new_page()
+    sign_in(page, url, key)
+    page.goto(f"{url}/messages")
+    today = datetime.now(ZoneInfo(zone)).date().isoformat()
+    page.get_by_label("From").fill(today)
+    page.get_by_label("Until").fill(today)
+    page.get_by_role("button", name="Filter").click()
+    expect(page.locator("#messages tbody tr")).to_have_count(1)
+    expect(page.locator("#messages tbody tr").first).to_contain_text("+14155552671")
+    expect(page.locator("#zone")).to_contain_text(zone)
+    shot(page, "messages-today")
+    context.close()

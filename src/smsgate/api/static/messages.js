@@ -7,11 +7,21 @@ const more = document.getElementById("more");
 const listStatus = document.getElementById("list-status");
 let cursor = null;
 
+// A chosen day is the page's (the browser's time zone), and both ends include it: "until"
+// the 3rd means before the 4th begins.
+function dayStarts(value, later = 0) {
+  const day = new Date(`${value}T00:00:00`);
+  day.setDate(day.getDate() + later);
+  return day.toISOString();
+}
+
 function query(extra = {}) {
   const params = new URLSearchParams({ limit: "50" });
   for (const [name, value] of new FormData(filters)) {
     if (!value) continue;
-    params.set(name, name.startsWith("created_") ? new Date(`${value}T00:00:00`).toISOString() : value);
+    if (name === "created_after") params.set(name, dayStarts(value));
+    else if (name === "created_before") params.set(name, dayStarts(value, 1));
+    else params.set(name, value);
   }
   for (const [name, value] of Object.entries(extra)) params.set(name, value);
   return params;
@@ -53,6 +63,8 @@ async function refresh() {
   if (body.children.length) listStatus.textContent = "";
 }
 
+document.getElementById("zone").textContent =
+  `Times and dates are in ${Intl.DateTimeFormat().resolvedOptions().timeZone}, this browser's time zone.`;
 filters.addEventListener("submit", (event) => { event.preventDefault(); load(false); });
 more.addEventListener("click", () => load(true));
 load(false);
