@@ -17,6 +17,7 @@ from redis.exceptions import RedisError
 
 from smsgate.domain.rates import Rate
 from smsgate.limits.counters import Admitted, Ask, CountersUnavailable
+from smsgate.limits.redis_client import redis_client
 
 # KEYS[1]: the caller's bucket. ARGV: capacity, period in ms. Returns the ms to wait, as text
 # (Lua numbers would come back truncated to integers).
@@ -111,10 +112,8 @@ _DAY_TTL = 2 * 86400  # today's totals, plus a margin for a request straddling m
 
 class RedisCounters:
     def __init__(self, url: str, namespace: str = "smsgate:limits:", timeout: float = 2.0) -> None:
-        # A short timeout: a request waits on this before it is answered.
-        self._client: aioredis.Redis = aioredis.Redis.from_url(
-            url, socket_timeout=timeout, socket_connect_timeout=timeout
-        )
+        # A short timeout, for a connection too: a request waits on this before it is answered.
+        self._client: aioredis.Redis = redis_client(url, wait=timeout, timeout=timeout)
         self._ns = namespace
         self._take: Any = self._client.register_script(_TAKE)
         self._admit: Any = self._client.register_script(_ADMIT)

@@ -13,6 +13,7 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
+from smsgate.limits.redis_client import redis_client
 from smsgate.logs import get_logger
 
 log = get_logger("smsgate.pacing")
@@ -44,7 +45,8 @@ class RedisPacing:
     """``SenderPacing``'s interface, with the schedule in Redis; a rate of None never waits."""
 
     def __init__(self, url: str, rate: float | None, namespace: str = "smsgate:pace:") -> None:
-        self._client: aioredis.Redis = aioredis.Redis.from_url(url)
+        # Waiting for a connection is pacing too: a worker's hand-offs queue for one.
+        self._client: aioredis.Redis = redis_client(url, wait=30.0)
         self._interval_us = int(1_000_000 / rate) if rate else 0
         self._namespace = namespace
         self._script: Any = self._client.register_script(_SCRIPT)
