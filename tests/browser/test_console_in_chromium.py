@@ -301,3 +301,33 @@ def test_from_today_until_today_lists_todays_messages_in_the_pages_zone(
     expect(page.locator("#zone")).to_contain_text(zone)
     shot(page, "messages-today")
     context.close()
+
+
+def test_the_consoles_reads_leave_the_keys_request_budget_to_its_programs(
+    browser: Browser, make_settings: SettingsFactory
+) -> None:
+    """Issue #13, item 16: a page following a message polls every 1.5 s; with a budget of 3
+    requests a minute it still reaches delivered, and the key's own budget is untouched."""
+    import httpx
+
+    port = free_port()
+    settings = make_settings(provider=ProviderName.SANDBOX, port=port, rate_limit="3/minute")
+    with ThreadPoolExecutor(1) as pool:
+        _, key = pool.submit(create_key, settings.database_url, "console", "admin").result()
+    with serve_in_thread(create_app(settings), port=port) as url:
+        context = browser.new_context(viewport={"width": 1100, "height": 800})
+        page = context.new_page()
+        sign_in(page, url, key)
+        page.get_by_label("Phone number").fill("+1 415 555 2671")
+        page.get_by_label("Message").fill("Your code is 123456")
+        page.get_by_role("button", name="Send").click()  # one request of the budget
+        expect(page.locator("#result")).to_contain_text("Accepted for +14155552671")
+        page.get_by_role("link", name="Follow it").click()
+        expect(page.locator("#status")).to_have_text("delivered", timeout=10_000)
+        page.get_by_role("link", name="Messages", exact=True).click()
+        expect(page.locator("#messages tbody tr")).to_have_count(1)
+        page.wait_for_timeout(3500)  # the list asks again, at least once
+        context.close()
+        headers = {"Authorization": f"Bearer {key}"}
+        answers = [httpx.get(f"{url}/api/v1/messages", headers=headers) for _ in range(3)]
+    assert [a.status_code for a in answers] == [200, 200, 429]  # two left of three, then none

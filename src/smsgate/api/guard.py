@@ -153,6 +153,12 @@ class ApiGuard:
                     "create) or set SMSGATE_API_KEYS to serve other names.",
                 )
             principal = OPEN
+            session = None
+        if session is not None and method in _READING:
+            # The console's own reads (its pages follow statuses every few seconds, in every
+            # open tab) would spend the request budget the key's programs rely on. What the
+            # console sends still counts, and every limit on messages applies to it.
+            return principal
         await services.limits.check_request(principal)
         return principal
 

@@ -4,6 +4,7 @@
 const id = document.getElementById("message-id").textContent.trim();
 const summary = document.getElementById("summary");
 const timeline = document.getElementById("timeline");
+const note = document.getElementById("follow-note");
 const FINAL = new Set(["delivered", "undelivered", "failed", "rejected", "expired", "canceled", "unknown"]);
 
 function entry(term, value) {
@@ -19,7 +20,13 @@ function errorInWords(error) {
 }
 
 async function show() {
-  const { ok, data } = await smsgate.api(`/api/v1/messages/${encodeURIComponent(id)}`);
+  const { ok, status: answered, data } = await smsgate.api(`/api/v1/messages/${encodeURIComponent(id)}`);
+  if (answered === 429 || answered === 503) {
+    // Refused for now (a limit, or the database): keep what is shown, and try again later.
+    note.textContent = "Updates paused for a moment: smsgate asked us to slow down. Still following.";
+    return "later";
+  }
+  note.textContent = "";
   summary.replaceChildren();
   if (!ok) { entry("Error", data?.error ?? "Not found"); return true; }
   const status = smsgate.el("span", data.status, { class: `status status-${data.status}`, id: "status" });
@@ -45,6 +52,11 @@ async function show() {
   return FINAL.has(data.status);
 }
 
+// Every 1.5 s until the status is final; after a refusal, twice as long each time (up to 30 s).
+let pause = 1500;
 (async function follow() {
-  if (!(await show())) setTimeout(follow, 1500);
+  const outcome = await show();
+  if (outcome === true) return;
+  pause = outcome === "later" ? Math.min(pause * 2, 30000) : 1500;
+  setTimeout(follow, pause);
 })();

@@ -48,9 +48,14 @@ async function load(append) {
   listStatus.textContent = body.children.length ? "" : "No messages match.";
 }
 
+// Every 3 s; after a refusal (429, 503), twice as long each time, up to a minute.
+let every = 3000;
+
 async function refresh() {
   // Only the first page is asked again: new messages appear, and statuses move.
-  const { ok, data } = await smsgate.api(`/api/v1/messages?${query()}`);
+  const { ok, status, data } = await smsgate.api(`/api/v1/messages?${query()}`);
+  every = status === 429 || status === 503 ? Math.min(every * 2, 60000) : 3000;
+  setTimeout(refresh, every);
   if (!ok) return;
   const known = new Map([...body.children].map((tr) => [tr.dataset.id, tr]));
   const fresh = [];
@@ -68,4 +73,4 @@ document.getElementById("zone").textContent =
 filters.addEventListener("submit", (event) => { event.preventDefault(); load(false); });
 more.addEventListener("click", () => load(true));
 load(false);
-setInterval(refresh, 3000);
+setTimeout(refresh, every);
