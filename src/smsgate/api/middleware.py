@@ -44,9 +44,6 @@ class RequestContext:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        if _headers_too_large(scope["headers"]):
-            await error_answer(HeadersTooLarge(), scope["path"])(scope, receive, send)
-            return
         request_id = _request_id(scope)
         structlog.contextvars.bind_contextvars(request_id=request_id)
         started = time.perf_counter()
@@ -63,7 +60,11 @@ class RequestContext:
             await send(message)
 
         try:
-            await self.app(scope, receive, send_with_id)
+            if _headers_too_large(scope["headers"]):  # refused, and logged like any answer
+                answer = error_answer(HeadersTooLarge(), scope["path"])
+                await answer(scope, receive, send_with_id)
+            else:
+                await self.app(scope, receive, send_with_id)
         finally:
             log.info(
                 "request",
