@@ -11,7 +11,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from smsgate.api.app import create_app
-from smsgate.providers.base import Accepted, Ambiguous, Rejected, Transient
+from smsgate.providers.base import Accepted, Ambiguous, RateLimited, Rejected, Transient
 from tests.conftest import SettingsFactory
 from tests.support.fakes import RecordingProvider
 from tests.support.servers import LOCAL_BASE_URL
@@ -60,7 +60,7 @@ def test_a_created_message_is_answered_201_and_reads_back_with_its_timeline(
     ("result", "status", "stored"),
     [
         (Rejected(status=400, error="bad number"), 400, "rejected"),
-        (Transient(error="down", status=503), 503, "rejected"),
+        (Transient(error="down", status=503), 503, "failed"),
         (Ambiguous(error="timed out"), 504, "unknown"),
         (Transient(error="boom", status=500, may_have_been_sent=True), 503, "unknown"),
     ],
@@ -73,7 +73,7 @@ def test_a_send_that_failed_is_stored_with_what_is_known_of_it(
     status: int,
     stored: str,
 ) -> None:
-    """Nothing sent: rejected. Maybe sent: unknown, so nothing will ever send it again."""
+    """Refused: rejected. Never taken: failed. Maybe sent: unknown, never sent again."""
     provider.results.append(result)  # type: ignore[arg-type]
     answer = create(client)
     assert answer["_status"] == status
@@ -208,6 +208,69 @@ class TestIdempotencyKeys:
         again = create(client, **{"Idempotency-Key": "k3"})
         assert first == again
         assert first["_status"] == 400
+        assert len(provider.sent) == 1
+
+    @pytest.mark.parametrize(
+        "refusal",
+        [RateLimited(error="slow", retry_after=1), Transient(error="down", status=503)],
+        ids=["429", "503"],
+    )
+    @pytest.mark.parametrize("route", ["/api/v1/messages", "/api/send-sms"])
+    def test_a_retry_after_nothing_was_sent_sends_the_same_message(
+        self, client: TestClient, provider: RecordingProvider, refusal: object, route: str
+    ) -> None:
+        """One key, one message: the retry sends the stored one, whose timeline has both."""
+        provider.results.append(refusal)  # type: ignore[arg-type]
+        headers = {"Idempotency-Key": f"retry-{route}"}
+        body = {"to": TO, "text": "hi"}
+        first = client.post(route, json=body, headers=headers)
+        assert first.status_code in {429, 503}
+        message_id = first.json()["id"]
+        waiting = client.get(f"/api/v1/messages/{message_id}").json()
+        assert waiting["status"] == "accepted"  # never "rejected": Plivo took nothing
+        again = client.post(route, json=body, headers=headers)
+        assert again.status_code in {200, 201}
+        assert again.json().get("id", again.json().get("message_id")) == message_id
+        shown = client.get(f"/api/v1/messages/{message_id}").json()
+        assert [e["status"] for e in shown["events"]] == [
+            "accepted",
+            "sending",
+            "accepted",
+            "sending",
+            "queued",
+        ]
+        assert shown["attempts"] == 2
+        assert shown["error"] is None
+        listed = client.get("/api/v1/messages").json()["data"]
+        assert [m["id"] for m in listed] == [message_id]
+        assert len(provider.sent) == 2
+        # And from then on the key repeats its answer, sending nothing.
+        assert client.post(route, json=body, headers=headers).json() == again.json()
+        assert len(provider.sent) == 2
+
+    def test_without_a_key_a_send_plivo_never_took_has_failed(
+        self, client: TestClient, provider: RecordingProvider
+    ) -> None:
+        provider.results.append(RateLimited(error="slow", retry_after=1))
+        answer = create(client)
+        assert answer["_status"] == 429
+        message = client.get(f"/api/v1/messages/{answer['id']}").json()
+        assert message["status"] == "failed"
+        assert "nothing was sent" in message["error"]["reason"]
+
+    def test_a_held_message_canceled_meanwhile_is_not_sent_by_the_retry(
+        self, client: TestClient, provider: RecordingProvider
+    ) -> None:
+        provider.results.append(Transient(error="down", status=503))
+        first = create(client, **{"Idempotency-Key": "held-cancel"})
+        canceled = client.post(f"/api/v1/messages/{first['id']}/cancel")
+        assert canceled.json()["status"] == "canceled"
+        again = create(client, **{"Idempotency-Key": "held-cancel"})
+        assert (again["_status"], again["code"], again["id"]) == (
+            409,
+            "message_not_pending",
+            first["id"],
+        )
         assert len(provider.sent) == 1
 
     @pytest.mark.parametrize("key", ["", " ", "x" * 256, "tab\tkey"])

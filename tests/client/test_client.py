@@ -228,21 +228,31 @@ def test_the_request_rate_limit_is_waited_out_and_retried_with_the_same_key(
     assert (error.code, error.status, error.retry_after) == ("rate_limit_exceeded", 429, 1.0)
 
 
+@pytest.mark.parametrize(("plivo", "answered"), [(503, 503), (429, 429)])
 def test_plivo_unavailable_is_retried_after_a_wait_capped_by_max_retry_wait(
-    serve: ServeApp, emulator: EmulatorServer
+    serve: ServeApp, emulator: EmulatorServer, plivo: int, answered: int
 ) -> None:
-    """smsgate answers 503 provider_unavailable (Retry-After: 5) once Plivo's 503s outlast its
-    own retries; nothing was sent, so the client tries again, waiting 0.2 s rather than 5."""
+    """smsgate answers 503 provider_unavailable (or 429 provider_rate_limited) once Plivo's
+    refusals outlast its own retries; nothing was sent, so the client tries again with the same
+    key, waiting 0.2 s rather than 5, and that retry sends the message the first try stored:
+    one key, one stored message, one Plivo record."""
     url = serve()
-    emulator.set_faults(status=503, times=4)  # smsgate tries Plivo up to 4 times a request
+    emulator.set_faults(status=plivo, times=4)  # smsgate tries Plivo up to 4 times a request
     wire = Wire()
     with wire.http_client() as http, Client(url, max_retry_wait=0.2, http_client=http) as sms:
         started = time.monotonic()
         message = sms.send(TO, "hi")
         assert time.monotonic() - started < 4.5
+        stored = list(sms.list())
+        shown = sms.get(message.id)
     assert message.status == "queued"
-    assert wire.statuses == [503, 201]
-    assert len(set(wire.keys)) == 1
+    assert wire.statuses[:2] == [answered, 201]
+    assert len({key for key in wire.keys if key is not None}) == 1
+    assert [m.id for m in stored] == [message.id]
+    statuses = [event.status for event in shown.events or ()]
+    assert statuses[:5] == ["accepted", "sending", "accepted", "sending", "queued"]
+    taken = [r for r in plivo_sends(emulator) if r.status == 202]
+    assert len(taken) == 1
 
 
 def test_an_answer_that_may_mean_sent_is_never_retried(

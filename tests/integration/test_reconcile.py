@@ -132,6 +132,27 @@ async def test_an_inline_send_the_provider_never_got_is_failed_not_resent(rig: R
     assert await rig.queue.due(rig.now[0], limit=1) == []
 
 
+async def test_a_send_held_for_its_keys_retry_expires_once_the_hold_lapses(rig: Rig) -> None:
+    """Plivo answered 429 and the caller never retried with its Idempotency-Key: the message,
+    never taken by a dispatcher meanwhile, ends ``expired``, nothing sent."""
+    held = await rig.stale_inline()
+    until = rig.now[0] + timedelta(hours=1)
+    assert await rig.queue.release(held, None, "Plivo was rate-limiting", held_until=until)
+    assert await rig.reconciler(rig.records).run(rig.now[0]) == {}
+    assert await rig.status(held) is S.ACCEPTED
+    assert await rig.queue.due(rig.now[0] + timedelta(days=2), limit=10) == []
+    rig.now[0] += timedelta(hours=2)
+    assert await rig.reconciler(rig.records).run(rig.now[0]) == {"expired": 1}
+    message = await rig.store.get(held)
+    assert message is not None
+    assert message.status is S.EXPIRED
+    assert [e.status for e in message.events] == [S.ACCEPTED, S.SENDING, S.ACCEPTED, S.EXPIRED]
+    assert message.events[2].detail == {
+        "held_until": until.isoformat(),
+        "reason": "Plivo was rate-limiting",
+    }
+
+
 async def test_a_test_keys_hand_offs_are_never_looked_up_in_plivos_records(rig: Rig) -> None:
     """They were for the sandbox: nothing reached Plivo, so nothing can be found there."""
     queued = await rig.stale_queued(provider="sandbox")

@@ -149,9 +149,9 @@ def test_a_test_keys_messages_go_to_the_sandbox_and_are_delivered_never_to_plivo
 SIMULATIONS = {
     "+15005550001": (400, "provider_rejected", "rejected"),
     "+15005550002": (201, None, "undelivered"),
-    "+15005550003": (503, "provider_unavailable", "rejected"),
+    "+15005550003": (503, "provider_unavailable", "failed"),
     "+15005550004": (504, "provider_timeout", "unknown"),
-    "+15005550005": (429, "provider_rate_limited", "rejected"),
+    "+15005550005": (429, "provider_rate_limited", "failed"),
     "+15005550006": (502, "provider_auth_failed", "rejected"),
 }
 

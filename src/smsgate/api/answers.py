@@ -13,7 +13,8 @@ from typing import Any
 from smsgate.services.idempotency import Kept
 
 # Answers that say nothing was sent and to come back later: not kept for the key, since
-# repeating "try again later" for a day would defeat its Retry-After.
+# repeating "try again later" for a day would defeat its Retry-After. When the message was
+# stored (Plivo answered 429 or 503), the key is held instead: its retry sends that message.
 NOTHING_SENT_TRY_AGAIN = frozenset(
     {
         "provider_rate_limited",
@@ -34,6 +35,8 @@ class Answer:
     body: dict[str, Any]
     headers: dict[str, str] | None = None
     message_id: str | None = None
+    # Nothing was sent and the message waits for the retry of its Idempotency-Key.
+    held: bool = False
 
 
 class AnswerReplay:
@@ -41,6 +44,8 @@ class AnswerReplay:
 
     def keep(self, answer: Answer) -> Kept | None:
         if answer.body.get("code") in NOTHING_SENT_TRY_AGAIN:
+            if answer.held:
+                return Kept({}, answer.status, answer.message_id, held=True)
             return None
         document = {"status": answer.status, "body": answer.body, "headers": answer.headers}
         return Kept(document, answer.status, answer.message_id)

@@ -23,7 +23,7 @@ from smsgate.api.answers import Answer
 from smsgate.api.errors import ApiError
 from smsgate.api.responses import JsonResponse
 from smsgate.api.routes.messages import created_answer
-from smsgate.api.sending import idempotent_endpoint, parse_object
+from smsgate.api.sending import Try, idempotent_endpoint, parse_object
 from smsgate.bootstrap import Runtime
 from smsgate.config import Settings
 from smsgate.domain.access import Principal
@@ -48,15 +48,23 @@ class CreateRequest:
 
 
 def create_message_endpoint(runtime: Runtime) -> Callable[[Request], Awaitable[JsonResponse]]:
-    async def respond(raw: bytes, caller: Principal) -> Answer:
+    async def respond(raw: bytes, caller: Principal, attempt: Try) -> Answer:
+        services = runtime.services
+        if attempt.held is not None:
+            return created_answer(
+                await services.sender.resend(attempt.held, caller), services.documents
+            )
         request = parse_create(raw)
         if request.callback_url is not None:
             check_callback_url(request.callback_url, runtime.settings)
-        services = runtime.services
         if not request.queued:
             assert isinstance(request.to, str)
             sent = await services.sender.send(
-                request.to, request.text, caller, callback_url=request.callback_url
+                request.to,
+                request.text,
+                caller,
+                callback_url=request.callback_url,
+                hold=attempt.keyed,
             )
             return created_answer(sent, services.documents)
         recipients: list[object] = request.to if isinstance(request.to, list) else [request.to]

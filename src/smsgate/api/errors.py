@@ -20,7 +20,7 @@ from smsgate.domain.errors import DomainError
 from smsgate.logs import get_logger
 from smsgate.services.limits import LimitExceeded, LimitsUnavailable
 from smsgate.services.queueing import BatchRefused
-from smsgate.services.sending import RecipientOptedOut
+from smsgate.services.sending import MessageNotPending, RecipientOptedOut
 
 log = get_logger("smsgate.api")
 
@@ -88,6 +88,7 @@ class BodyTooLarge(Exception):
 # Domain errors answer 400 unless listed here: the one table of their HTTP statuses.
 DOMAIN_ERROR_STATUS = {
     "recipient_opted_out": 409,
+    "message_not_pending": 409,  # services/sending.py: a held message canceled meanwhile
     "country_not_allowed": 403,
     # services/limits.py: waiting helps (429), or money is the limit (402)
     "rate_limit_exceeded": 429,
@@ -123,7 +124,7 @@ def problem_for(exc: Exception) -> Problem | None:
             return Problem(400, exc.code, exc.message, extra=extra)
         case BatchRefused(extra=dict() as named):
             return Problem(400, exc.code, exc.message, extra=named)
-        case RecipientOptedOut():
+        case RecipientOptedOut() | MessageNotPending():
             return Problem(409, exc.code, exc.message, extra={"id": exc.message_id})
         case LimitExceeded(retry_after=retry_after):
             wait = {"Retry-After": str(retry_after)} if retry_after is not None else None

@@ -7,6 +7,7 @@ they word a result; both store the message first, and both honour ``Idempotency-
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -25,8 +26,21 @@ from smsgate.services.handoff import describe_failure
 from smsgate.services.idempotency import request_hash
 from smsgate.services.sending import SendReport
 
+
+@dataclass(frozen=True, slots=True)
+class Try:
+    """What the request's ``Idempotency-Key`` says of this try of a send.
+
+    ``keyed``: there is a key, so a send Plivo did not take can be held for its retry;
+    ``held``: this is that retry, and sends the held message instead of storing a new one.
+    """
+
+    keyed: bool
+    held: str | None = None
+
+
 Wording = Callable[[SendReport], Answer]
-Respond = Callable[[bytes, Principal], Awaitable[Answer]]
+Respond = Callable[[bytes, Principal, Try], Awaitable[Answer]]
 _EXAMPLE = '{"to": "+14155552671", "text": "Hello"}.'
 
 
@@ -35,9 +49,12 @@ def send_endpoint(
 ) -> Callable[[Request], Awaitable[JsonResponse]]:
     """A route that sends one message now and words the report its own way."""
 
-    async def respond(raw: bytes, caller: Principal) -> Answer:
+    async def respond(raw: bytes, caller: Principal, attempt: Try) -> Answer:
+        sender = runtime.services.sender
+        if attempt.held is not None:
+            return wording(await sender.resend(attempt.held, caller))
         body = parse_body(raw)
-        return wording(await runtime.services.sender.send(body.to, body.text, caller))
+        return wording(await sender.send(body.to, body.text, caller, hold=attempt.keyed))
 
     return idempotent_endpoint(runtime, respond)
 
@@ -54,7 +71,11 @@ def idempotent_endpoint(
         # Hashed only when there is a key: the send routes are the hot path.
         fingerprint = request_hash("POST", request.url.path, raw) if key is not None else ""
         answer = await idempotent_answer(
-            runtime, caller, key, fingerprint, lambda: respond(raw, caller)
+            runtime,
+            caller,
+            key,
+            fingerprint,
+            lambda held: respond(raw, caller, Try(keyed=key is not None, held=held)),
         )
         return JsonResponse(answer.body, status_code=answer.status, headers=answer.headers)
 
@@ -66,18 +87,19 @@ async def idempotent_answer(
     caller: Principal,
     key: str | None,
     fingerprint: str,
-    respond: Callable[[], Awaitable[Answer]],
+    respond: Callable[[str | None], Awaitable[Answer]],
 ) -> Answer:
     """``respond``'s answer; with a key, the first answer given for the key and fingerprint.
 
     Keys belong to their caller: two API keys may use the same Idempotency-Key without
     seeing each other's answers. An error a client can act on is an answer too, and kept
-    for the key like a success.
+    for the key like a success. ``respond`` is given the message a held key stands for
+    (``services/idempotency.py``), to send it again.
     """
 
-    async def make() -> Answer:
+    async def make(held: str | None = None) -> Answer:
         try:
-            return await respond()
+            return await respond(held)
         except Exception as exc:
             problem = problem_for(exc)
             if problem is None or problem.status >= 500:
@@ -96,7 +118,8 @@ def failure_answer(report: SendReport) -> Answer:
     assert failure is not None  # only called for a result that is not Accepted
     headers = {"Retry-After": str(failure.retry_after)} if failure.retry_after else None
     body = error_body(failure.code, failure.message, {"id": report.message.id})
-    return Answer(SEND_FAILURE_STATUS[failure.code], body, headers, report.message.id)
+    status = SEND_FAILURE_STATUS[failure.code]
+    return Answer(status, body, headers, report.message.id, held=report.held)
 
 
 def parse_object(raw: bytes) -> dict[str, Any]:

@@ -214,6 +214,9 @@ def build_services(
             sender_id=settings.plivo_sender_id,
             metrics=metrics,
             limits=limits,
+            queue=queue,
+            hold_for=timedelta(hours=settings.idempotency_ttl_hours),
+            clock=clock,
         ),
         enqueuer=Enqueuer(
             queue,

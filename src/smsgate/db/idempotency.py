@@ -3,6 +3,10 @@
 The claim is an INSERT into a table whose primary key is (scope, key): of any number of
 concurrent requests with one key, the database lets exactly one insert succeed. The others
 read the row, and wait while its answer is still being made.
+
+A key may also be *held*: its first request stored a message and certainly sent nothing
+(Plivo answered 429 or 503). The next request with the key takes the hold (``resume``, a
+compare-and-set, so one request of any number does) and sends that same message.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ class StoredAnswer:
     status_code: int | None  # None while the first request is still running
     response: dict[str, Any] | None
     expired: bool
+    held_message_id: str | None = None  # set while the key is held for a retry
 
 
 class IdempotencyStore:
@@ -73,10 +78,10 @@ class IdempotencyStore:
         # A claim still without an answer expires only once its request cannot be running
         # any more (its process died): never under a request in progress, however short the TTL.
         running_for = now - row.created_at
-        expired = row.expires_at <= now and (
-            row.status_code is not None or running_for > self._longest_request
-        )
-        return StoredAnswer(row.request_hash, row.status_code, row.response, expired)
+        settled = row.status_code is not None or row.held
+        expired = row.expires_at <= now and (settled or running_for > self._longest_request)
+        held = row.message_id if row.held else None
+        return StoredAnswer(row.request_hash, row.status_code, row.response, expired, held)
 
     async def complete(
         self,
@@ -92,6 +97,36 @@ class IdempotencyStore:
             .where(IdempotencyKeyRow.scope == scope, IdempotencyKeyRow.key == key)
             .values(**values)
         )
+
+    async def hold(self, scope: str, key: str, message_id: str) -> None:
+        """Keep the key for a retry that sends ``message_id``, which was stored and not sent."""
+        await self._write(
+            update(IdempotencyKeyRow)
+            .where(IdempotencyKeyRow.scope == scope, IdempotencyKeyRow.key == key)
+            .values(held=True, message_id=message_id, status_code=None, response=None)
+        )
+
+    async def resume(self, scope: str, key: str, message_id: str) -> bool:
+        """Take a held key, to send its message now: True for exactly one of any racers.
+
+        The key is running again from now on: its other repeats wait for this answer.
+        """
+        statement = (
+            update(IdempotencyKeyRow)
+            .where(
+                IdempotencyKeyRow.scope == scope,
+                IdempotencyKeyRow.key == key,
+                IdempotencyKeyRow.held.is_(True),
+                IdempotencyKeyRow.message_id == message_id,
+            )
+            .values(held=False, created_at=self._clock())
+        )
+        try:
+            async with self._sessions.begin() as session:
+                result = await session.execute(statement)
+        except (SQLAlchemyError, OSError) as exc:
+            raise StoreUnavailable(type(exc).__name__) from exc
+        return int(getattr(result, "rowcount", 0) or 0) == 1
 
     async def release(self, scope: str, key: str) -> None:
         """Forget a claim whose request failed without an answer, so a retry can run."""
@@ -111,15 +146,18 @@ class IdempotencyStore:
                 IdempotencyKeyRow.key == key,
                 IdempotencyKeyRow.expires_at <= now,
                 IdempotencyKeyRow.status_code.is_not(None)
+                | IdempotencyKeyRow.held.is_(True)
                 | (IdempotencyKeyRow.created_at < now - self._longest_request),
             )
         )
 
     async def purge(self, before: datetime | None = None) -> int:
-        """Delete answered keys that expired (before ``before``, default now); how many."""
+        """Delete answered or held keys that expired (before ``before``, default now); how
+        many. A held key's message is expired by the reconciler (``QueueStore.lapsed_holds``)."""
         cutoff = before or self._clock()
         statement = delete(IdempotencyKeyRow).where(
-            IdempotencyKeyRow.expires_at <= cutoff, IdempotencyKeyRow.status_code.is_not(None)
+            IdempotencyKeyRow.expires_at <= cutoff,
+            IdempotencyKeyRow.status_code.is_not(None) | IdempotencyKeyRow.held.is_(True),
         )
         try:
             async with self._sessions.begin() as session:

@@ -228,6 +228,21 @@ class QueueStore:
             return list((await connection.execute(query)).scalars())
 
     @guarded
+    async def lapsed_holds(self, now: datetime, limit: int) -> list[str]:
+        """Held messages (``release`` with no ``due_at``) whose retry never came by ``now``."""
+        query = (
+            select(MESSAGES.c.id)
+            .where(
+                MESSAGES.c.status == MessageStatus.ACCEPTED.value,
+                MESSAGES.c.due_at.is_(None),
+                MESSAGES.c.expires_at <= now,
+            )
+            .limit(limit)
+        )
+        async with self._engine.connect() as connection:
+            return list((await connection.execute(query)).scalars())
+
+    @guarded
     async def next_due_at(self, after: datetime, *, batch_id: str | None = None) -> datetime | None:
         """When the first accepted message due later than ``after`` falls due."""
         conditions = [MESSAGES.c.status == MessageStatus.ACCEPTED.value, MESSAGES.c.due_at > after]
@@ -242,10 +257,11 @@ class QueueStore:
     async def release(
         self,
         message_id: str,
-        due_at: datetime,
+        due_at: datetime | None,
         reason: str,
         *,
         claimed_at: datetime | None = None,
+        held_until: datetime | None = None,
     ) -> bool:
         """Give a claim back: ``sending`` to ``accepted``, due again at ``due_at``.
 
@@ -254,6 +270,10 @@ class QueueStore:
         ``updated_at``), so a later claim of the same message is never released by mistake.
         A message whose batch was canceled meanwhile is canceled instead. False if the
         message was not ``sending`` (with that claim).
+
+        ``due_at`` None holds the message instead: no dispatcher ever takes it; it waits for
+        the retry of the request that sent it (its ``Idempotency-Key``) until ``held_until``,
+        and then expires (``lapsed_holds``).
         """
         now = self._clock()
         conditions = [MESSAGES.c.id == message_id, MESSAGES.c.status == MessageStatus.SENDING.value]
@@ -269,15 +289,26 @@ class QueueStore:
                 select(canceled.isnot(None)).where(MESSAGES.c.id == message_id)
             )
             status = MessageStatus.CANCELED if batch_canceled else MessageStatus.ACCEPTED
-            move = (
-                update(MESSAGES)
-                .where(*conditions)
-                .values(status=status.value, due_at=due_at, updated_at=now, error_reason=reason)
-            )
+            values: dict[str, object] = {
+                "status": status.value,
+                "due_at": due_at,
+                "updated_at": now,
+            }
+            if held_until is not None:
+                # The reason is in the event only: the retry is the caller's, and a message it
+                # then sends must not carry this as its error.
+                values["expires_at"] = held_until
+            else:
+                values["error_reason"] = reason
+            move = update(MESSAGES).where(*conditions).values(**values)
             if (await connection.execute(move)).rowcount != 1:
                 return False
+            detail: dict[str, object]
             if status is MessageStatus.CANCELED:
                 detail = {"reason": f"its batch was canceled; nothing was sent ({reason})"}
+            elif due_at is None:
+                until = held_until.isoformat() if held_until is not None else None
+                detail = {"held_until": until, "reason": reason}
             else:
                 detail = {"retry_at": due_at.isoformat(), "reason": reason}
             event = Event(status, True, "retry", now, detail)

@@ -12,10 +12,12 @@ status never moves back and an end status never changes. ``unknown`` is where a 
 lands when it timed out after the request may have reached Plivo; a later Plivo callback
 that proves what happened moves it on like any other.
 
-One move goes back, and only our dispatcher makes it: a queued hand-off the provider certainly
-did not take (it was unreachable, or answered 429, 502 or 503) gives its claim back, from
-``sending`` to ``accepted``, to be tried again later (``db.queue.QueueStore.release``). Nothing
-a callback says can cause it, and nothing that may have reached Plivo is ever released.
+One move goes back, and only our own hand-off makes it: a hand-off the provider certainly did
+not take (it was unreachable, or answered 429, 502 or 503) gives its claim back, from
+``sending`` to ``accepted``, to be tried again (``db.queue.QueueStore.release``): a queued
+message later, by the dispatcher; one sent at once with an ``Idempotency-Key``, by the caller's
+retry with that key. Nothing a callback says can cause it, and nothing that may have reached
+Plivo is ever released.
 
 Every writer asks :func:`decide`: delivery reports arrive late, twice, or out of order, so a
 move that would go back is normal: the store records the event and keeps the status. The

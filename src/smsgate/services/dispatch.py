@@ -31,8 +31,14 @@ from smsgate.domain.retry import RetryPlan
 from smsgate.limits.pacing import Pacing
 from smsgate.logs import get_logger
 from smsgate.metrics import Metrics
-from smsgate.providers.base import CredentialsRefused, RateLimited, SendResult, Transient
-from smsgate.services.handoff import describe_failure, hand_off, record_outcome, stored_outcome
+from smsgate.providers.base import CredentialsRefused, RateLimited, SendResult
+from smsgate.services.handoff import (
+    describe_failure,
+    hand_off,
+    record_outcome,
+    stored_outcome,
+    try_again_later,
+)
 from smsgate.services.outlets import Outlet, Outlets
 
 log = get_logger("smsgate.dispatch")
@@ -170,6 +176,4 @@ def _nothing_sent(result: SendResult) -> bool:
     Refused credentials count: for a queued message, an operator fixing them is worth waiting
     for, where an immediate send answers the caller at once.
     """
-    return isinstance(result, RateLimited | CredentialsRefused) or (
-        isinstance(result, Transient) and not result.may_have_been_sent
-    )
+    return isinstance(result, CredentialsRefused) or try_again_later(result)

@@ -91,14 +91,38 @@ async def record_outcome(
         log.error("outcome_not_stored", message_id=message_id, status=status.value)
 
 
+def try_again_later(result: SendResult) -> bool:
+    """Whether the provider certainly holds nothing and the same hand-off may work later:
+    it rate-limited us (429), or was unavailable before the request reached it (502, 503, no
+    connection). Such a message was never the provider's: it is tried again (queued, or the
+    caller's retry with the same ``Idempotency-Key``), or it fails, never ``rejected``."""
+    return isinstance(result, RateLimited) or (
+        isinstance(result, Transient) and not result.may_have_been_sent
+    )
+
+
 def stored_outcome(result: SendResult) -> tuple[MessageStatus, Outcome]:
-    """The status a provider's answer gives the stored message, and the fields to keep."""
+    """The status a provider's answer gives the stored message, and the fields to keep.
+
+    ``rejected`` is kept for the provider's own refusals; a hand-off it never took and nobody
+    will try again has ``failed``, nothing sent.
+    """
     if isinstance(result, Accepted):
         return MessageStatus.QUEUED, Outcome(provider_message_uuid=result.message_uuids[0])
     failure = describe_failure(result)
     reason = failure.message if failure is not None else None
-    status = MessageStatus.UNKNOWN if result.may_have_been_sent else MessageStatus.REJECTED
-    return status, Outcome(error_reason=reason)
+    if result.may_have_been_sent:
+        return MessageStatus.UNKNOWN, Outcome(error_reason=reason)
+    if try_again_later(result):
+        return MessageStatus.FAILED, Outcome(error_reason=not_sent_reason(result))
+    return MessageStatus.REJECTED, Outcome(error_reason=reason)
+
+
+def not_sent_reason(result: SendResult) -> str:
+    """The stored reason of a hand-off the provider never took (``try_again_later``)."""
+    if isinstance(result, RateLimited):
+        return "Plivo was rate-limiting smsgate (HTTP 429); nothing was sent."
+    return "Plivo was unavailable; nothing was sent."
 
 
 def describe_failure(result: SendResult) -> Failure | None:

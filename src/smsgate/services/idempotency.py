@@ -4,11 +4,17 @@ The first request with a key claims it and makes the answer; every repeat, even 
 while the first is still talking to Plivo, waits for that answer and returns it, so Plivo is
 called once. The same key with another body is refused (``idempotency_key_reused``). An
 expired key is forgotten and claimed afresh.
+
+One answer is neither kept nor forgotten: "nothing was sent, try again" for a message the
+first request stored (Plivo answered 429 or 503). The key is *held* with that message, and the
+next request with it sends the same message, not a new one: one key, one message, however
+many tries it takes.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -26,6 +32,14 @@ MAX_KEY_LENGTH = 255
 log = get_logger("smsgate.idempotency")
 T = TypeVar("T")
 
+# Makes the answer; given the id of the message a held key stands for, sends that one.
+Make = Callable[[str | None], Awaitable[T]]
+
+
+@dataclass(frozen=True, slots=True)
+class _Held:
+    message_id: str
+
 
 @dataclass(frozen=True, slots=True)
 class Kept:
@@ -38,13 +52,16 @@ class Kept:
     document: dict[str, Any]
     status: int
     message_id: str | None = None
+    # The answer says nothing was sent yet: the next request with the key sends message_id.
+    held: bool = False
 
 
 class Replay(Protocol[T]):
     """How a face's answers are kept for a key and given again: the API's, in ``api/answers``."""
 
     def keep(self, answer: T) -> Kept | None:
-        """What to store for ``answer``; None to forget the key (nothing was sent: retry)."""
+        """What to store for ``answer``; None to forget the key (nothing was stored or sent:
+        a retry starts afresh); a ``held`` Kept to have the retry send the stored message."""
 
     def replay(self, document: dict[str, Any]) -> T:
         """The answer a stored document stands for."""
@@ -95,14 +112,19 @@ class Idempotency:
         scope: str,
         key: str,
         fingerprint: str,
-        make: Callable[[], Awaitable[T]],
+        make: Make[T],
         replay: Replay[T],
     ) -> T:
         key = check_key(key)
         while True:
             if await self._store.claim(scope, key, fingerprint, self._ttl):
-                return await self._first(scope, key, make, replay)
+                return await self._first(scope, key, lambda: make(None), replay)
             stored = await self._settled(scope, key, fingerprint, replay)
+            if isinstance(stored, _Held):
+                if await self._store.resume(scope, key, stored.message_id):
+                    resend = functools.partial(make, stored.message_id)
+                    return await self._first(scope, key, resend, replay)
+                continue  # another repeat took the hold first: wait for its answer
             if stored is not None:
                 return stored
             # The key expired (or was released) while we looked: claim it afresh.
@@ -146,6 +168,14 @@ class Idempotency:
             # Repeating "try again later" for a day would defeat its Retry-After.
             await self._forget(scope, key)
             return answer
+        if kept.held and kept.message_id is not None:
+            try:
+                await self._store.hold(scope, key, kept.message_id)
+            except StoreUnavailable:
+                # Repeats wait, then find the claim abandoned and start afresh; the held
+                # message, never sent, expires with the key (the reconciler's lapsed holds).
+                log.error("idempotency_key_not_held", message_id=kept.message_id)
+            return answer
         try:
             await self._store.complete(scope, key, kept.status, kept.document, kept.message_id)
         except StoreUnavailable:
@@ -160,8 +190,11 @@ class Idempotency:
         except StoreUnavailable:
             log.error("idempotency_key_not_released")
 
-    async def _settled(self, scope: str, key: str, fingerprint: str, replay: Replay[T]) -> T | None:
-        """The stored answer, once there is one; None when the key is gone or expired."""
+    async def _settled(
+        self, scope: str, key: str, fingerprint: str, replay: Replay[T]
+    ) -> T | _Held | None:
+        """The stored answer, once there is one; the held message when the key is held; None
+        when the key is gone or expired."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self._wait
         waited_for_it = False  # a duplicate of a running request gets its answer, expired or not
@@ -179,6 +212,8 @@ class Idempotency:
                 )
             if stored.status_code is not None and stored.response is not None:
                 return replay.replay(stored.response)
+            if stored.held_message_id is not None:
+                return _Held(stored.held_message_id)
             waited_for_it = True
             if loop.time() >= deadline:
                 raise IdempotencyError(

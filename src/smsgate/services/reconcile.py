@@ -14,6 +14,9 @@ taken around the time of the claim, leaving out those that belong to other messa
   is too old to keep waiting.
 
 A provider without records (the sandbox) settles such messages as ``unknown``.
+
+Each round also settles the sends held for an ``Idempotency-Key`` retry that never came
+(``services/sending.py``): once the key is gone they are ``expired``, nothing sent.
 """
 
 from __future__ import annotations
@@ -94,6 +97,8 @@ class Reconciler:
                     log.error("reconcile_failed", message_id=hand_off.id, error=type(exc).__name__)
                     outcome = "failed"
                 outcomes[outcome] += 1
+            outcomes["expired"] += await self._expire_lapsed_holds(limit)
+        outcomes = +outcomes  # only what happened
         if outcomes:
             log.warning("hand_offs_reconciled", **outcomes)
         return outcomes
@@ -106,6 +111,20 @@ class Reconciler:
                 await self.run(self._clock() - stale_after)
             except Exception as exc:  # the database down, say: the next round tries again
                 log.error("reconcile_round_failed", error=type(exc).__name__)
+
+    async def _expire_lapsed_holds(self, limit: int) -> int:
+        expired = 0
+        for message_id in await self._queue.lapsed_holds(self._clock(), limit):
+            decision = await self._store.record(
+                message_id,
+                MessageStatus.EXPIRED,
+                source="reconciler",
+                detail={"reason": "its Idempotency-Key was not retried in time; nothing was sent"},
+                expected=MessageStatus.ACCEPTED,  # unless its retry claimed it just now
+                keep_refused=False,
+            )
+            expired += decision is not None and decision.applied
+        return expired
 
     def _elsewhere(self, stale: StaleHandOff) -> bool:
         """Whether it was on its way to another provider than the one looked up (the sandbox,

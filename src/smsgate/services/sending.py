@@ -1,25 +1,41 @@
 """Send one text now: check, store, hand it to the provider, and say what became of it.
 
 The API and the CLI both use ``Sender``; each turns the ``SendReport`` into its own answer.
+
+A send that comes with an ``Idempotency-Key`` and that the provider certainly did not take
+(429, 503: ``try_again_later``) is *held*: the message goes back to ``accepted``, taken by no
+dispatcher, and the caller's retry with the key sends it (``resend``), so one key makes one
+message whatever the retries. Without a key nobody can retry it: it has ``failed``.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import timedelta
 from decimal import Decimal
 
+from smsgate.db.errors import StoreUnavailable
+from smsgate.db.queue import QueueStore
 from smsgate.db.rows import Message, NewMessage
 from smsgate.db.store import MessageStore
 from smsgate.domain.access import OPEN, Principal
+from smsgate.domain.clock import Clock, utc_now
 from smsgate.domain.encoding import TextInfo
 from smsgate.domain.errors import DomainError
 from smsgate.domain.message import MessageStatus
 from smsgate.domain.phone import PhoneNumber
+from smsgate.logs import get_logger
 from smsgate.metrics import Metrics
 from smsgate.providers.base import Accepted, SendResult
-from smsgate.services.handoff import hand_off, record_outcome, stored_outcome
+from smsgate.services.handoff import (
+    hand_off,
+    not_sent_reason,
+    record_outcome,
+    stored_outcome,
+    try_again_later,
+)
 from smsgate.services.limits import Candidate, Limits
-from smsgate.services.outlets import Outlets
+from smsgate.services.outlets import Outlet, Outlets
 from smsgate.services.recipients import RecipientCheck
 
 
@@ -29,6 +45,7 @@ class SendReport:
     to: PhoneNumber
     text: TextInfo
     result: SendResult
+    held: bool = False  # nothing was sent; a retry with the same Idempotency-Key sends it
 
     @property
     def accepted(self) -> Accepted | None:
@@ -43,6 +60,19 @@ class RecipientOptedOut(DomainError):
     def __init__(self, message: str, message_id: str) -> None:
         super().__init__(message)
         self.message_id = message_id
+
+
+class MessageNotPending(DomainError):
+    """The held message an ``Idempotency-Key`` stands for was canceled or expired meanwhile."""
+
+    code = "message_not_pending"
+
+    def __init__(self, message: str, message_id: str) -> None:
+        super().__init__(message)
+        self.message_id = message_id
+
+
+log = get_logger("smsgate.sending")
 
 
 class Sender:
@@ -62,13 +92,21 @@ class Sender:
         sender_id: str | None = None,
         metrics: Metrics | None = None,
         limits: Limits | None = None,
+        queue: QueueStore | None = None,
+        hold_for: timedelta = timedelta(hours=24),
+        clock: Clock = utc_now,
     ) -> None:
+        """``queue`` holds a message for a keyed retry (without it, nothing is held), for
+        ``hold_for``: as long as the key is kept."""
         self.outlets = outlets
         self._store = store
         self._recipients = recipients or RecipientCheck()
         self._sender_id = sender_id
         self._metrics = metrics
         self._limits = limits
+        self._queue = queue
+        self._hold_for = hold_for
+        self._clock = clock
 
     async def send(
         self,
@@ -77,8 +115,10 @@ class Sender:
         caller: Principal = OPEN,
         *,
         callback_url: str | None = None,
+        hold: bool = False,
     ) -> SendReport:
-        """``callback_url``: where this message's status webhooks go too (checked by the API)."""
+        """``callback_url``: where this message's status webhooks go too (checked by the API).
+        ``hold``: the caller can retry this very send (an ``Idempotency-Key``)."""
         recipient = self._recipients.check(to, text)
         number, info = recipient.number, recipient.text
         outlet = self.outlets.for_caller(caller)
@@ -103,13 +143,62 @@ class Sender:
         message = await self._store.add(new, claimed=True, unless_opted_out=True)
         if message.status is MessageStatus.REJECTED:
             raise RecipientOptedOut(message.error_reason or "The recipient opted out.", message.id)
+        return await self._hand_off(message, number, info, outlet, hold=hold)
+
+    async def resend(self, message_id: str, caller: Principal = OPEN) -> SendReport:
+        """Send again a message ``send(hold=True)`` held: the retry of its Idempotency-Key.
+
+        It was counted against the limits when it was first sent; it is checked again (the
+        country may have been closed meanwhile), claimed like any hand-off, and held again if
+        the provider still does not take it.
+        """
+        message = await self._store.get(message_id)
+        if message is None or message.status is not MessageStatus.ACCEPTED or not message.text:
+            raise self._not_pending(message_id, message)
+        recipient = self._recipients.check(message.to, message.text)
+        if not await self._store.claim(message_id, source="api"):
+            raise self._not_pending(message_id, await self._store.get(message_id))
+        outlet = self.outlets.named(message.provider)
+        claimed = replace(message, status=MessageStatus.SENDING, attempts=message.attempts + 1)
+        return await self._hand_off(claimed, recipient.number, recipient.text, outlet, hold=True)
+
+    async def _hand_off(
+        self, message: Message, number: PhoneNumber, info: TextInfo, outlet: Outlet, *, hold: bool
+    ) -> SendReport:
+        text = message.text or ""
         result = await hand_off(
             outlet, message.id, number.e164, text, self._metrics, segments=info.segments
         )
+        if hold and try_again_later(result) and await self._held(message.id, result):
+            held = replace(message, status=MessageStatus.ACCEPTED)
+            return SendReport(held, number, info, result, held=True)
         status, outcome = stored_outcome(result)
         await record_outcome(self._store, message.id, status, outcome)
         return SendReport(
             message=outcome.applied_to(message, status), to=number, text=info, result=result
+        )
+
+    async def _held(self, message_id: str, result: SendResult) -> bool:
+        """Give the claim back for the key's retry; False if that could not be stored (or
+        this sender holds nothing: it was built without a queue)."""
+        if self._queue is None:
+            return False
+        until = self._clock() + self._hold_for
+        reason = not_sent_reason(result)
+        try:
+            return await self._queue.release(message_id, None, reason, held_until=until)
+        except StoreUnavailable:
+            # The row stays "sending": the reconciler finds nothing at Plivo and fails it.
+            log.error("hold_not_stored", message_id=message_id)
+            return False
+
+    @staticmethod
+    def _not_pending(message_id: str, message: Message | None) -> MessageNotPending:
+        status = message.status.value if message is not None else "gone"
+        return MessageNotPending(
+            f"The message this Idempotency-Key sent is {status} and will not be sent; use a "
+            "new key for a new message.",
+            message_id,
         )
 
     def check(self, to: str) -> tuple[PhoneNumber, Decimal | None]:

@@ -135,7 +135,7 @@ async def upload_batch(
     except ClientDisconnect:
         return Response(status_code=499)  # nobody is left to answer; nothing was stored
 
-    async def respond() -> Answer:
+    async def respond(_held: str | None) -> Answer:  # a batch is never held
         report = await runtime.services.enqueuer.submit_rows(
             upload.rows, send_at=batch_send_at, validity_s=batch_validity, caller=caller
         )
