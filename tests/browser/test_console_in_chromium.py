@@ -12,9 +12,10 @@ import shutil
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
-from playwright.sync_api import Browser, Page, Playwright, expect, sync_playwright
+from playwright.sync_api import Browser, Page, Playwright, Route, expect, sync_playwright
 
 from smsgate.api.app import create_app
 from smsgate.config import ProviderName
@@ -331,3 +332,57 @@ def test_the_consoles_reads_leave_the_keys_request_budget_to_its_programs(
         headers = {"Authorization": f"Bearer {key}"}
         answers = [httpx.get(f"{url}/api/v1/messages", headers=headers) for _ in range(3)]
     assert [a.status_code for a in answers] == [200, 200, 429]  # two left of three, then none
+
+
+def test_the_api_page_renders_offline_under_the_consoles_policy(
+    browser: Browser, console: tuple[str, str]
+) -> None:
+    """Issue #13, item 15: the API page loaded Swagger UI from a CDN, so it was blank offline
+    and ran a third-party script on the console's origin. Now every request to another host
+    is refused, and the page still renders its operations and calls the API, with the
+    console's Content Security Policy and no violation of it."""
+    url, key = console
+    here = urlsplit(url).netloc
+    elsewhere: list[str] = []
+
+    def only_here(route: Route) -> None:
+        if urlsplit(route.request.url).netloc == here:
+            route.continue_()
+        else:
+            elsewhere.append(route.request.url)
+            route.abort()
+
+    context = browser.new_context(viewport={"width": 1100, "height": 800})
+    context.route("**/*", only_here)
+    # Playwright's own script, which no page policy governs, records what the policy refuses.
+    context.add_init_script(
+        "window.violations = [];"
+        "document.addEventListener('securitypolicyviolation',"
+        " (e) => window.violations.push(e.violatedDirective + ' ' + e.blockedURI));"
+    )
+    docs = context.new_page()
+    errors: list[str] = []
+    docs.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    docs.on("pageerror", lambda e: errors.append(str(e)))
+    sign_in(docs, url, key)
+    docs.get_by_role("link", name="API").click()
+    expect(docs).to_have_url(f"{url}/docs")
+    send = docs.locator('.opblock-summary-path[data-path="/api/send-sms"]')
+    expect(send).to_be_visible()
+    expect(docs.locator(".opblock-post").first).to_contain_text("POST")
+    assert docs.locator(".opblock").count() > 10
+    health = docs.locator(".opblock", has=docs.locator('[data-path="/healthz"]'))
+    health.locator(".opblock-summary").click()
+    health.get_by_role("button", name="Try it out").click()
+    health.get_by_role("button", name="Execute").click()
+    answer = health.locator(".live-responses-table tr.response .response-col_status")
+    expect(answer).to_have_text("200")  # Swagger UI called the API: connect-src 'self'
+    shot(docs, "api-docs")
+    violations = docs.evaluate("window.violations")
+    policy = docs.evaluate("fetch('/docs').then((r) => r.headers.get('content-security-policy'))")
+    context.close()
+    assert elsewhere == []
+    assert violations == []
+    assert [e for e in errors if not e.startswith("Failed to load resource")] == []
+    assert "script-src 'self';" in policy
+    assert "unsafe" not in policy

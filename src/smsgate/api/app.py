@@ -7,7 +7,7 @@ The layers, outermost first:
                      bearer keys and their scopes once there are keys, the request rate
     BodyLimit        64 KiB cap on request bodies (more for the batch routes)
     FastLane         the two send routes straight to their endpoints
-    FastAPI          every other route, the OpenAPI document and /docs
+    FastAPI          every other route, the OpenAPI document and /docs (api/docs.py)
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from starlette.types import ASGIApp
 
 from smsgate import __version__
 from smsgate.api.create import create_message_endpoint
+from smsgate.api.docs import install_docs
 from smsgate.api.errors import (
     BATCH_BODY_BYTES,
     MAX_BODY_BYTES,
@@ -123,6 +124,9 @@ def create_fastapi(runtime: Runtime) -> FastAPI:
         version=__version__,
         summary="Send SMS through Plivo, self-hosted.",
         lifespan=lifespan,
+        # FastAPI's pages load Swagger UI and ReDoc from a CDN: api/docs.py serves its own.
+        docs_url=None,
+        redoc_url=None,
         # OpenTelemetry hooks check the environment on every request; smsgate has no OTel.
         telemetry={"tracing": False, "metrics": False, "logs": False},
     )
@@ -130,6 +134,7 @@ def create_fastapi(runtime: Runtime) -> FastAPI:
     api.state.runtime = runtime
     install_error_handlers(api)
     install_openapi(api)
+    install_docs(api)
     api.include_router(messages.router)
     api.include_router(batches.router)
     api.include_router(opt_outs.router)

@@ -1,6 +1,7 @@
-"""Security headers on what a browser renders: the page at ``/``, its files and /docs.
+"""Security headers on what a browser renders: the console's pages, their files and /docs.
 
-The page loads only its own script and style sheet and talks only to this server, so its
+The pages, the API page among them (Swagger UI, served from smsgate's own files: api/docs.py),
+load only this server's scripts and style sheets and talk only to this server, so their
 Content Security Policy allows exactly that and nothing else; it may not be framed (no
 clickjacking of the send form), and no answer is sniffed into another type. The send routes
 of the fast lane answer JSON to programs and skip this layer.
@@ -14,9 +15,6 @@ PAGE_POLICY = (
     "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; "
     "img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
 )
-# FastAPI's /docs loads Swagger UI from a CDN and runs an inline script: it gets a policy of
-# its own, which still forbids framing.
-DOCS_POLICY = "frame-ancestors 'none'"
 
 _ALWAYS = [
     (b"x-content-type-options", b"nosniff"),
@@ -25,6 +23,7 @@ _ALWAYS = [
 _HTML = [
     (b"x-frame-options", b"DENY"),
     (b"permissions-policy", b"camera=(), microphone=(), geolocation=()"),
+    (b"content-security-policy", PAGE_POLICY.encode()),
 ]
 
 
@@ -36,7 +35,6 @@ class SecurityHeaders:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        policy = DOCS_POLICY if scope["path"].startswith(("/docs", "/redoc")) else PAGE_POLICY
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -44,7 +42,7 @@ class SecurityHeaders:
                 names = {name.lower() for name, _ in headers}
                 extra = list(_ALWAYS)
                 if _is_html(headers):
-                    extra += [*_HTML, (b"content-security-policy", policy.encode())]
+                    extra += _HTML
                 headers += [(name, value) for name, value in extra if name not in names]
                 message = {**message, "headers": headers}
             await send(message)
