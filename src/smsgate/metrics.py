@@ -68,6 +68,13 @@ class Metrics:
             "SMSGATE_DAILY_SPEND_LIMIT (0 when unset).",
             registry=self.registry,
         )
+        self.price_table = Gauge(
+            "smsgate_price_table_info",
+            "The price table in use, by its currency: the currency of the spend gauges and "
+            "of every amount smsgate shows. Always 1; absent without a price table.",
+            ["currency"],
+            registry=self.registry,
+        )
         self.oldest_due_age = Gauge(
             "smsgate_queue_oldest_due_age_seconds",
             "How long the longest-waiting due message has waited (0 when none waits).",

@@ -147,9 +147,11 @@ def test_the_number_check_says_where_and_at_what_price(settings: Settings) -> No
         assert ok["country"] == "US"
         assert ok["country_name"] == "United States"
         assert ok["price_per_segment"] == "0.00350"
+        assert ok["currency"] == "USD"  # the shipped price table's
         bad = client.get("/api/v1/numbers/check", params={"number": "+1415"}).json()
         assert bad["valid"] is False
         assert bad["code"] == "number_too_short"
+        assert bad["currency"] is None
         abroad = client.get("/api/v1/numbers/check", params={"number": "+447911123456"}).json()
         assert abroad["code"] == "country_not_allowed"
 
@@ -166,4 +168,5 @@ def test_the_dashboard_draws_the_last_day_and_todays_spend(settings: Settings) -
     assert page.text.count("<rect ") == 1  # this hour's bar: three messages, one outcome
     assert "3 other" in page.text  # queued with the recording provider: on their way
     assert 'id="spend">0.01050' in page.text  # three US messages at 0.00350, estimated
+    assert 'id="spend">0.01050 USD (no daily limit set)' in page.text  # in its currency
     assert "none settled yet" in page.text

@@ -342,6 +342,50 @@ def test_a_configured_price_table_is_used(
     assert created["estimated_cost"] == "0.01000"
 
 
+@pytest.mark.parametrize(
+    ("to", "currency"),
+    [(TO, "USD"), ("+16135550123", None)],  # the shipped table prices the US, not Canada
+    ids=["priced", "unpriced"],
+)
+def test_the_message_and_its_csv_row_name_the_price_tables_currency(
+    client: TestClient, provider: RecordingProvider, to: str, currency: str | None
+) -> None:
+    """Issue #13, item 17: money had no currency anywhere."""
+    provider.results.append(Accepted(message_uuids=("plivo-1",), api_id="a"))
+    created = create(client, to=to)
+    assert created["_status"] == 201, created
+    assert created["currency"] == currency
+    assert client.get(f"/api/v1/messages/{created['id']}").json()["currency"] == currency
+    (listed,) = client.get("/api/v1/messages").json()["data"]
+    assert listed["currency"] == currency
+    rows = list(csv.reader(io.StringIO(client.get("/api/v1/messages.csv").text)))
+    assert rows[0][-1] == "currency"
+    assert rows[0][12:15] == ["estimated_cost", "amount", "updated_at"]  # where they were
+    assert rows[1][-1] == (currency or "")
+
+
+def test_the_currency_is_the_configured_price_tables(
+    make_settings: SettingsFactory, provider: RecordingProvider, tmp_path: Path
+) -> None:
+    table = tmp_path / "prices.json"
+    table.write_text(
+        '{"currency": "EUR", "source": "test", "as_of": "2026-11-28", '
+        '"rates": {"US": "0.004", "CA": "0.005"}}'
+    )
+    provider.results.append(Accepted(message_uuids=("plivo-1",), api_id="a"))
+    settings = make_settings(price_table=table, daily_spend_limit="5")
+    app = create_app(settings, provider=provider)
+    with TestClient(app, base_url=LOCAL_BASE_URL) as client:
+        created = create(client)
+        exported = list(csv.DictReader(io.StringIO(client.get("/api/v1/messages.csv").text)))
+        checked = client.get("/api/v1/numbers/check", params={"number": TO}).json()
+        dashboard = client.get("/dashboard").text
+    assert (created["estimated_cost"], created["currency"]) == ("0.00400", "EUR")
+    assert (exported[0]["estimated_cost"], exported[0]["currency"]) == ("0.00400", "EUR")
+    assert (checked["price_per_segment"], checked["currency"]) == ("0.00400", "EUR")
+    assert 'id="spend">0.00400 EUR of the daily limit, 5 EUR,' in dashboard
+
+
 def test_openapi_documents_queued_requests_and_their_202(client: TestClient) -> None:
     schema = client.get("/openapi.json").json()
     create = schema["paths"]["/api/v1/messages"]["post"]

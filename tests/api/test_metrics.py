@@ -54,3 +54,8 @@ def test_metrics_hold_no_number_or_text(client: TestClient) -> None:
     text = client.get("/metrics").text
     assert "4155552671" not in text  # (digits that a float's sum could hold are avoided)
     assert "zebra" not in text
+
+
+def test_the_price_tables_currency_is_a_label_of_an_info_gauge(client: TestClient) -> None:
+    """The spend gauges are in the price table's currency; this says which (#13, item 17)."""
+    assert samples(client)[("smsgate_price_table_info", (("currency", "USD"),))] == 1

@@ -386,3 +386,25 @@ def test_the_api_page_renders_offline_under_the_consoles_policy(
     assert [e for e in errors if not e.startswith("Failed to load resource")] == []
     assert "script-src 'self';" in policy
     assert "unsafe" not in policy
+
+
+def test_money_is_shown_with_its_currency(page: Page, console: tuple[str, str]) -> None:
+    """Issue #13, item 17: every amount the console shows names the price table's currency."""
+    url, key = console
+    sign_in(page, url, key)
+    page.get_by_label("Phone number").fill("+14155552671")
+    expect(page.locator("#to-check")).to_contain_text("0.00350 a segment (USD)")
+    page.get_by_label("Message").fill("hello")
+    expect(page.locator("#counter")).to_contain_text("about 0.00350 USD (at most)")
+    page.get_by_role("button", name="Send").click()
+    expect(page.locator("#result")).to_contain_text("Accepted for +14155552671")
+    page.get_by_role("link", name="Follow it").click()
+    expect(page.locator("#status")).to_have_text("delivered", timeout=10_000)
+    summary = page.locator("#summary")
+    expect(summary).to_contain_text("Estimated cost0.00350 USD")
+    expect(summary).to_contain_text("Charged0.00000 USD")  # the sandbox charges nothing
+    shot(page, "message-money")
+    page.get_by_role("link", name="Messages", exact=True).click()
+    expect(page.locator("#messages tbody tr").first).to_contain_text("0.00350 USD")
+    page.get_by_role("link", name="Dashboard").click()
+    expect(page.locator("#spend")).to_contain_text("0.00350 USD (no daily limit set)")

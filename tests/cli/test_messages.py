@@ -197,3 +197,35 @@ def test_show_gives_the_fields_the_error_in_words_and_the_timeline(
         "sent",
     ]
     assert [event["applied"] for event in document["events"]] == [True] * 4 + [False]
+
+
+def test_list_and_show_name_the_price_tables_currency(stored: Stored, invoke: Invoke) -> None:
+    """Issue #13, item 17: the table stays one line per message on stdout; the currency of
+    its costs is said on stderr, and ``show`` has a line of its own for it."""
+    listed = invoke("list")
+    assert listed.exit_code == 0, listed.output
+    assert len(listed.stdout.splitlines()) == 4  # the header and three messages, as before
+    assert "EST. COST is in USD, the price table's currency." in listed.stderr
+    shown = invoke("show", stored.undelivered)
+    assert "  cost      estimated 0.00350, charged 0.00350 for 1 unit(s)\n  currency  USD\n" in (
+        shown.stdout
+    )
+    assert json.loads(invoke("show", stored.undelivered, "--json").stdout)["currency"] == "USD"
+    (line, *_) = invoke("list", "--json").stdout.splitlines()
+    assert json.loads(line)["currency"] == "USD"
+
+
+def test_the_currency_is_the_configured_tables_and_a_bad_table_still_reads(
+    stored: Stored, invoke: Invoke, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    table = tmp_path / "prices.json"
+    table.write_text('{"currency": "EUR", "source": "t", "as_of": "2026-11-28", "rates": {}}')
+    monkeypatch.setenv("SMSGATE_PRICE_TABLE", str(table))
+    shown = invoke("show", stored.undelivered)
+    assert shown.exit_code == 0, shown.output
+    assert "  currency  EUR\n" in shown.stdout
+    table.write_text("not json")
+    unreadable = invoke("show", stored.undelivered, "--json")
+    assert unreadable.exit_code == 0, unreadable.output
+    assert json.loads(unreadable.stdout)["currency"] is None  # not named when not known
+    assert "amounts are shown without a currency" in unreadable.stderr

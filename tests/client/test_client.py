@@ -52,6 +52,7 @@ def test_send_then_get_then_list_every_page(serve: ServeApp, emulator: EmulatorS
         )
         assert sent.provider_message_uuid in emulator.call(lambda: list(emulator.state.messages))
         assert sent.estimated_cost == Decimal("0.00350")  # the shipped price table's US rate
+        assert sent.currency == "USD"  # its currency (#13, item 17)
         assert sent.amount is None
         assert sent.error is None
         assert sent.events is None

@@ -114,3 +114,54 @@ def test_the_csv_row_follows_its_columns_with_the_codes_meaning() -> None:
     assert by_column["error_meaning"] == "Spam detected"
     assert by_column["amount"] == "0.00350"
     assert by_column["units"] == ""
+
+
+PRICED = Documents(meaning, currency="USD")  # as bootstrap builds it, from the price table
+
+
+def test_a_message_names_the_price_tables_currency_beside_its_money() -> None:
+    """Issue #13, item 17: money had no currency anywhere."""
+    document = PRICED.message(message(amount=Decimal("0.00350")))
+    assert document["estimated_cost"] == "0.0035"
+    assert document["amount"] == "0.00350"
+    assert document["currency"] == "USD"
+    charged_only = PRICED.message(message(estimated_cost=None, amount=Decimal("0.00350")))
+    assert charged_only["currency"] == "USD"  # Plivo bills in the table's currency
+
+
+@pytest.mark.parametrize(
+    ("documents", "estimated"),
+    [(PRICED, None), (DOCUMENTS, Decimal("0.0035"))],
+    ids=["nothing priced or charged", "no price table"],
+)
+def test_the_currency_is_null_when_there_is_no_money_or_no_table_to_name_it(
+    documents: Documents, estimated: Decimal | None
+) -> None:
+    document = documents.message(message(estimated_cost=estimated))
+    assert "currency" in document
+    assert document["currency"] is None
+
+
+def test_the_csv_row_ends_with_the_currency_and_its_other_columns_keep_their_places() -> None:
+    assert CSV_COLUMNS[-1] == "currency"
+    assert CSV_COLUMNS.index("estimated_cost") == 12
+    assert CSV_COLUMNS.index("updated_at") == 14
+    row = PRICED.csv_row(message())
+    by_column = dict(zip(CSV_COLUMNS, row, strict=True))
+    assert by_column["estimated_cost"] == "0.0035"
+    assert by_column["currency"] == "USD"
+    unpriced = PRICED.csv_row(message(estimated_cost=None))
+    assert dict(zip(CSV_COLUMNS, unpriced, strict=True))["currency"] == ""
+
+
+def test_a_status_change_names_the_currency_when_smsgate_has_a_price_table() -> None:
+    event = NewEvent("evt_01J", "message.status_changed", AT, change())
+    body = PRICED.webhook_event(event)
+    assert '"amount":"0.00700","currency":"USD","batch_id":null}}' in body
+    nothing = NewEvent("evt_3", "message.status_changed", AT, change(estimated_cost=None))
+    assert json.loads(PRICED.webhook_event(nothing))["data"]["currency"] == "USD"  # charged
+    unpriced = change(estimated_cost=None, amount=None)
+    data = json.loads(PRICED.webhook_event(NewEvent("evt_4", "x", AT, unpriced)))["data"]
+    assert data["currency"] is None
+    # Without a table the body is byte for byte what it was (the first test above).
+    assert "currency" not in DOCUMENTS.webhook_event(event)

@@ -55,6 +55,11 @@ class MessageOut(BaseModel):
     units: int | None
     amount: str | None = Field(description="Plivo's charge, a decimal string.")
     estimated_cost: str | None
+    currency: str | None = Field(
+        description="The ISO 4217 currency of amount and estimated_cost: the price table's "
+        "(Plivo bills in it). None when neither is set, or smsgate has no price table.",
+        examples=["USD"],
+    )
     api_key_id: str | None = Field(
         description="The API key that sent it (its id; env_... for a SMSGATE_API_KEYS key); "
         "None when smsgate runs without keys."

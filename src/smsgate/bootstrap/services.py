@@ -94,7 +94,8 @@ class Services:
     # Checks and reads what the provider posts back: signed with Plivo's auth token (the
     # sandbox signs its own with it too) over SMSGATE_PUBLIC_URL, else this server's address.
     callback_reader: CallbackReader
-    # The public JSON documents (message, batch, webhook event), with Plivo's error meanings.
+    # The public JSON documents (message, batch, webhook event), with Plivo's error meanings
+    # and the price table's currency (documents.currency).
     documents: Documents
 
 
@@ -127,9 +128,9 @@ def build_services(
     stack.push_async_callback(store.close)
     queue = QueueStore(db, clock)
     outlets = build_outlets(settings, provider, token, base, stack)
-    recipients = RecipientCheck(
-        settings.default_region, settings.country_policy, load_prices(settings)
-    )
+    # Loaded once: the recipients estimate with it, the documents name its currency.
+    prices = load_prices(settings)
+    recipients = RecipientCheck(settings.default_region, settings.country_policy, prices)
     metrics = Metrics()
     api_keys = ApiKeyStore(sessions, clock, database_url=settings.database_url)
     stack.callback(api_keys.close)
@@ -163,7 +164,7 @@ def build_services(
     )
     stack.push_async_callback(authenticator.aclose)
     webhooks = WebhookStore(db, clock)
-    documents = build_documents()
+    documents = build_documents(prices)
     delivery = DeliverySettings(
         timeout=settings.webhook_timeout,
         retry_base=settings.webhook_retry_base,
@@ -253,9 +254,10 @@ def build_services(
     )
 
 
-def build_documents() -> Documents:
-    """The renderer of the public documents, with Plivo's meanings of its error codes."""
-    return Documents(describe_error_code)
+def build_documents(prices: PriceTable | None) -> Documents:
+    """The renderer of the public documents, with Plivo's meanings of its error codes and
+    the price table's currency (None without a table: the documents name no currency)."""
+    return Documents(describe_error_code, prices.currency if prices is not None else None)
 
 
 def build_webhook_transport(delivery: DeliverySettings) -> HttpTransport:

@@ -95,7 +95,8 @@ def configuration_checks(settings: Settings) -> list[Check]:
         checks.append(fail("price table", f"{exc}: fix the file or unset SMSGATE_PRICE_TABLE"))
     else:
         priced = ", ".join(sorted(table.rates)) or "no country"
-        checks.append(ok("price table", f"{table.origin}: {priced} priced, as of {table.as_of}"))
+        where = f"{table.origin}: {priced} priced in {table.currency}"
+        checks.append(ok("price table", f"{where}, as of {table.as_of}"))
         try:
             check_spend_priced(settings, table)  # serve's own rule, so the two agree
         except ConfigError as exc:

@@ -2,7 +2,8 @@
 
 The operator owns the data, so numbers are shown in full; the list leaves the texts out
 (like the CSV export), ``show`` prints the one text asked for. Both only read: a database
-that was never migrated is refused, not created.
+that was never migrated is refused, not created. Money is in the price table's currency
+(SMSGATE_PRICE_TABLE, else the shipped one), which both name.
 """
 
 from __future__ import annotations
@@ -14,10 +15,12 @@ from typing import Annotated, Any
 import orjson
 import typer
 
-from smsgate.bootstrap import Services, build_documents
+from smsgate.bootstrap import Services, build_documents, load_prices
 from smsgate.cli.common import exiting, fail, load_settings, log_to_stderr, with_services
+from smsgate.config import ConfigError, Settings
 from smsgate.db.rows import Event, Message
 from smsgate.domain.message import MessageStatus
+from smsgate.services.documents import Documents
 
 # A provider error code's meaning in words (bootstrap's Documents.describe_error).
 Describe = Callable[[str], str | None]
@@ -65,8 +68,8 @@ def messages_list(
         return await services.store.list(status=status, to=number, created_after=after, limit=limit)
 
     found = with_services(settings, newest)
+    documents = shown_documents(settings)
     if as_json:
-        documents = build_documents()
         for message in found:
             typer.echo(orjson.dumps(documents.message(message)).decode())
         return
@@ -75,6 +78,10 @@ def messages_list(
         return
     for line in message_lines(found):
         typer.echo(line)
+    # On stderr, as "No messages match." is: stdout stays the table, one line per message.
+    currency = documents.currency_of(*(message.estimated_cost for message in found))
+    if currency is not None:
+        typer.echo(f"EST. COST is in {currency}, the price table's currency.", err=True)
 
 
 @app.command("show")
@@ -85,7 +92,6 @@ def messages_show(
     ] = False,
 ) -> None:
     """One message: its fields, Plivo's error in words, and its timeline of events."""
-    documents = build_documents()
     settings = load_settings()
     log_to_stderr(settings)
 
@@ -95,11 +101,24 @@ def messages_show(
     message = with_services(settings, one)
     if message is None:
         fail(f"there is no message {message_id[:40]!r}; see smsgate messages list")
+    documents = shown_documents(settings)
     if as_json:
         typer.echo(orjson.dumps(documents.message(message, with_events=True)).decode())
         return
-    for line in message_details(message, documents.describe_error):
+    currency = documents.currency_of(message.estimated_cost, message.amount)
+    for line in message_details(message, documents.describe_error, currency=currency):
         typer.echo(line)
+
+
+def shown_documents(settings: Settings) -> Documents:
+    """The documents, in the configured price table's currency. A read works whatever the
+    table is: an unusable one is said on stderr, and the amounts are shown without one."""
+    try:
+        prices = load_prices(settings)
+    except ConfigError as exc:
+        typer.echo(f"smsgate: {exc}; amounts are shown without a currency", err=True)
+        prices = None
+    return build_documents(prices)
 
 
 def parse_since(value: str) -> datetime:
@@ -123,8 +142,11 @@ def message_lines(messages: list[Message]) -> list[str]:
     return [line.rstrip() for line in lines]
 
 
-def message_details(message: Message, describe: Describe) -> list[str]:
-    """The message's fields, its error in words, then its timeline, oldest first."""
+def message_details(
+    message: Message, describe: Describe, *, currency: str | None = None
+) -> list[str]:
+    """The message's fields, its error in words, then its timeline, oldest first.
+    ``currency`` is that of its cost (the price table's), on a line of its own."""
     fields: list[tuple[str, str]] = [
         ("to", message.to),
         ("from", message.sender or "(the provider's default)"),
@@ -133,8 +155,10 @@ def message_details(message: Message, describe: Describe) -> list[str]:
         ("text", "(redacted)" if message.text is None else repr(message.text)),
         ("encoding", f"{message.encoding}, {message.segments} segment(s)"),
         ("cost", _cost(message)),
-        ("attempts", str(message.attempts)),
     ]
+    if currency is not None:
+        fields.append(("currency", currency))
+    fields.append(("attempts", str(message.attempts)))
     if message.error_code is not None or message.error_reason is not None:
         fields.append(("error", _error_long(message, describe)))
     if message.batch_id is not None:

@@ -323,7 +323,7 @@ def _counts_text(state: BatchProgress) -> str:
 
 def document(queued: Queued) -> dict[str, Any]:
     """The API's 202 document for the batch, with its counts by status at the end."""
-    body = build_documents().batch(queued.report)
+    body = build_documents(None).batch(queued.report)  # it holds no money: no currency
     body["counts"] = dict(sorted(queued.progress.counts.items()))
     body["pending"] = queued.progress.pending
     if queued.waited:

@@ -89,6 +89,9 @@ class Message:
     created_at: datetime
     updated_at: datetime
     events: tuple[Event, ...] | None = None
+    # The currency of amount and estimated_cost (ISO 4217, the server's price table's); None
+    # when neither is set, or from a server that does not say.
+    currency: str | None = None
 
     @classmethod
     def from_json(cls, document: object) -> Message:
@@ -114,6 +117,7 @@ class Message:
             created_at=_time(fields, "created_at"),
             updated_at=_time(fields, "updated_at"),
             events=None if events is None else tuple(Event.from_json(e) for e in events),
+            currency=_optional(fields, "currency", str),
         )
 
 

@@ -8,6 +8,16 @@ callers import the provider.
 Money is shown two ways, each as it always was: a message (JSON and CSV) shows the stored
 ``Decimal`` as it is (``str``), a webhook event with five decimals (``:.5f``). Stored amounts
 come back from the column with five decimals, so the two agree on stored values.
+
+Every document that carries money says its currency beside it (``currency``): the price
+table's, the one currency smsgate counts in. ``estimated_cost`` is the table's rate times the
+segments; ``amount`` is what Plivo charged, and Plivo bills in the account's currency, which
+is the price table's by construction (the shipped table's is Plivo's USD, and ``prices
+update`` writes the account's own rates). Rows keep no currency of their own, so a message
+is shown in the currency of the table in use. ``currency`` is null where there is no money
+to qualify (nothing estimated, nothing charged), and when smsgate has no price table to name
+one (``Documents`` built without a currency); a webhook event then leaves the key out, so its
+body is byte for byte what it was.
 """
 
 from __future__ import annotations
@@ -41,14 +51,22 @@ CSV_COLUMNS = (
     "estimated_cost",
     "amount",
     "updated_at",
+    # Appended, so that the columns before it keep their positions.
+    "currency",
 )
 
 
 class Documents:
-    """Renders the public documents; ``describe_error`` gives an error code's meaning."""
+    """Renders the public documents; ``describe_error`` gives an error code's meaning, and
+    ``currency`` is the price table's (None without one): the currency of all their money."""
 
-    def __init__(self, describe_error: DescribeError) -> None:
+    def __init__(self, describe_error: DescribeError, currency: str | None = None) -> None:
         self.describe_error = describe_error
+        self.currency = currency
+
+    def currency_of(self, *amounts: Decimal | None) -> str | None:
+        """The currency of these amounts: the price table's; None when all are None."""
+        return self.currency if any(amount is not None for amount in amounts) else None
 
     def message(self, message: Message, *, with_events: bool = False) -> dict[str, Any]:
         """A stored message, as the API shows it (and ``messages list/show --json``)."""
@@ -67,6 +85,7 @@ class Documents:
             "units": message.units,
             "amount": _money(message.amount),
             "estimated_cost": _money(message.estimated_cost),
+            "currency": self.currency_of(message.amount, message.estimated_cost),
             "api_key_id": message.api_key_id,
             "created_at": message.created_at.isoformat(),
             "updated_at": message.updated_at.isoformat(),
@@ -93,6 +112,7 @@ class Documents:
             _money(message.estimated_cost) or "",
             _money(message.amount) or "",
             message.updated_at.isoformat(),
+            self.currency_of(message.estimated_cost, message.amount) or "",
         ]
 
     def batch(self, report: BatchReport) -> dict[str, Any]:
@@ -151,7 +171,7 @@ class Documents:
         return json.dumps(body, separators=(",", ":"), ensure_ascii=False)
 
     def _status_change(self, change: StatusChange) -> dict[str, Any]:
-        return {
+        data: dict[str, Any] = {
             "id": change.message_id,
             "to": change.to,
             "status": change.status,
@@ -160,8 +180,11 @@ class Documents:
             "segments": change.segments,
             "estimated_cost": _event_money(change.estimated_cost),
             "amount": _event_money(change.amount),
-            "batch_id": change.batch_id,
         }
+        if self.currency is not None:
+            data["currency"] = self.currency_of(change.estimated_cost, change.amount)
+        data["batch_id"] = change.batch_id
+        return data
 
     def _message_error(self, message: Message) -> dict[str, Any] | None:
         if message.error_code is None and message.error_reason is None:

@@ -26,6 +26,9 @@ class NumberCheckOut(BaseModel):
     country: str | None = Field(description="ISO 3166 code of its country.")
     country_name: str | None
     price_per_segment: str | None = Field(description="From the price table; None if unpriced.")
+    currency: str | None = Field(
+        description="The price's ISO 4217 currency (the price table's); None if unpriced."
+    )
     code: str | None = Field(description="Why it would be refused (the send's error code).")
     error: str | None
 
@@ -45,6 +48,7 @@ async def check_number(
                 "country": None,
                 "country_name": None,
                 "price_per_segment": None,
+                "currency": None,
                 "code": exc.code,
                 "error": exc.message,
             }
@@ -57,6 +61,7 @@ async def check_number(
             "country": parsed.region,
             "country_name": name,
             "price_per_segment": f"{rate:.5f}" if rate is not None else None,
+            "currency": services.documents.currency_of(rate),
             "code": None,
             "error": None,
         }

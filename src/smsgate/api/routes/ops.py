@@ -122,4 +122,6 @@ async def metrics(services: ServicesDep) -> Response:
     registry.spend_today.set(float(spend))
     limit = services.settings.daily_spend_limit
     registry.spend_limit.set(float(limit) if limit is not None else 0.0)
+    if services.documents.currency is not None:
+        registry.price_table.labels(services.documents.currency).set(1)
     return Response(generate_latest(registry.registry), media_type=CONTENT_TYPE_LATEST)

@@ -114,6 +114,8 @@ async def dashboard_page(request: Request, services: ServicesDep) -> Response:
         hours=series,
         chart=chart(series),
         spend=f"{spend:.5f}",
+        # The spend and its limit are in the price table's currency.
+        currency=services.documents.currency or "",
         settled=settled,
         rate=f"{delivered / settled:.0%}" if settled else "none settled yet",
     )

@@ -69,32 +69,36 @@ function line(label, value) {
 const toInput = document.getElementById("to");
 const toCheck = document.getElementById("to-check");
 let pricePerSegment = null;
+let priceCurrency = null;
 let checkTimer = null;
 
 function showCost() {
   const info = analyse(textArea.value);
   if (pricePerSegment !== null && info.segments > 0) {
     const cost = (Number(pricePerSegment) * info.segments).toFixed(5);
-    counter.textContent += ` · about ${cost} (at most)`;
+    counter.textContent += ` · about ${smsgate.money(cost, priceCurrency)} (at most)`;
   }
 }
 
 async function checkNumber() {
   const number = toInput.value.trim();
   toInput.removeAttribute("aria-invalid");
-  if (!number) { toCheck.textContent = ""; pricePerSegment = null; return; }
+  if (!number) { toCheck.textContent = ""; pricePerSegment = priceCurrency = null; return; }
   const { data } = await smsgate.api(`/api/v1/numbers/check?number=${encodeURIComponent(number)}`);
   if (!data || toInput.value.trim() !== number) return; // typed on meanwhile
   if (data.valid) {
     toCheck.className = "check ok";
     toCheck.textContent = `${data.e164} · ${data.country_name ?? data.country}` +
-      (data.price_per_segment ? ` · ${data.price_per_segment} a segment` : " · no price known");
+      (data.price_per_segment
+        ? ` · ${data.price_per_segment} a segment${data.currency ? ` (${data.currency})` : ""}`
+        : " · no price known");
     pricePerSegment = data.price_per_segment;
+    priceCurrency = data.currency ?? null;
   } else {
     toCheck.className = "check error";
     toCheck.textContent = data.error ?? "Not a number smsgate can send to.";
     toInput.setAttribute("aria-invalid", "true");
-    pricePerSegment = null;
+    pricePerSegment = priceCurrency = null;
   }
   showCount();
 }

@@ -31,4 +31,11 @@ window.smsgate = {
   when(iso) {
     return iso ? new Date(iso).toLocaleString() : "";
   },
+
+  // An amount as the API gives it (a decimal string) with its currency: "0.00350 USD"; null
+  // stays null. The API names no currency without a price table: the amount is shown alone.
+  money(amount, currency) {
+    if (amount === undefined || amount === null || amount === "") return null;
+    return currency ? `${amount} ${currency}` : String(amount);
+  },
 };

@@ -35,8 +35,8 @@ async function show() {
   entry("To", data.to);
   entry("Text", data.text ?? "(redacted)");
   entry("Encoding", `${data.encoding}, ${data.segments} segment(s)`);
-  entry("Estimated cost", data.estimated_cost);
-  entry("Charged", data.amount);
+  entry("Estimated cost", smsgate.money(data.estimated_cost, data.currency));
+  entry("Charged", smsgate.money(data.amount, data.currency));
   entry("Provider", `${data.provider}${data.provider_message_uuid ? ` · ${data.provider_message_uuid}` : ""}`);
   if (data.error) entry("What went wrong", errorInWords(data.error));
   timeline.replaceChildren();

@@ -34,7 +34,7 @@ function row(message) {
   const status = smsgate.el("td");
   status.append(smsgate.el("span", message.status, { class: `status status-${message.status}` }));
   tr.append(created, smsgate.el("td", message.to), status, smsgate.el("td", message.segments),
-            smsgate.el("td", message.estimated_cost ?? ""), smsgate.el("td", message.error?.meaning ?? message.error?.reason ?? ""));
+            smsgate.el("td", smsgate.money(message.estimated_cost, message.currency) ?? ""), smsgate.el("td", message.error?.meaning ?? message.error?.reason ?? ""));
   return tr;
 }
 
