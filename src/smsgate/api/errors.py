@@ -149,20 +149,37 @@ def problem_for(exc: Exception) -> Problem | None:
             # that grew past the cap while it streamed in is still a 413.
             return problem_for(cause)
         case RequestValidationError():
-            return Problem(400, "invalid_query", _first_problem(exc))
+            return Problem(400, *_first_problem(exc))
         case StarletteHTTPException():
             code, message = STATUS_CODES.get(exc.status_code, ("http_error", str(exc.detail)))
             return Problem(exc.status_code, code, message, dict(exc.headers or {}))
     return None
 
 
-def _first_problem(exc: RequestValidationError) -> str:
+def _first_problem(exc: RequestValidationError) -> tuple[str, str]:
+    """The code and words for the first thing FastAPI refused: in the body, the send routes'
+    codes (``api/sending.py``); in the query or path, ``invalid_query``."""
     errors = exc.errors()
     if not errors:
-        return "The request is not valid."
+        return "invalid_query", "The request is not valid."
     first = errors[0]
-    where = ".".join(str(part) for part in first.get("loc", ()) if part not in {"query", "path"})
-    return f"{where or 'The request'}: {first.get('msg', 'is not valid')}."
+    location = tuple(first.get("loc", ()))
+    kind = first.get("type", "")
+    if location[:1] == ("body",):
+        field = ".".join(str(part) for part in location[1:])
+        if kind == "json_invalid":
+            return "invalid_json", "The body is not valid JSON."
+        if kind == "missing" and not field:
+            return "empty_body", "The body is empty: send a JSON object."
+        if kind == "missing":
+            return "missing_field", f"The field '{field}' is required."
+        if kind == "extra_forbidden":
+            return "unknown_field", f"The field '{field[:40]}' is not accepted here."
+        if not field:
+            return "invalid_body", "The body must be a JSON object."
+        return "invalid_field_type", f"The field '{field}': {first.get('msg', 'is not valid')}."
+    where = ".".join(str(part) for part in location if part not in {"query", "path"})
+    return "invalid_query", f"{where or 'The request'}: {first.get('msg', 'is not valid')}."
 
 
 def error_answer(exc: Exception, path: str) -> Response:

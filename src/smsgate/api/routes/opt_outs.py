@@ -10,13 +10,14 @@ from starlette.responses import Response
 
 from smsgate.api.deps import ServicesDep
 from smsgate.api.errors import ApiError
+from smsgate.api.json_body import JsonBodyRoute
 from smsgate.api.responses import JsonResponse
 from smsgate.api.schemas import ErrorOut, OptOutOut, OptOutPageOut
 from smsgate.bootstrap import Services
 from smsgate.db.opt_outs import OptOut, OptOutSource
 from smsgate.domain.phone import parse_phone_number
 
-router = APIRouter(prefix="/api/v1/opt-outs", tags=["opt-outs"])
+router = APIRouter(prefix="/api/v1/opt-outs", tags=["opt-outs"], route_class=JsonBodyRoute)
 EXAMPLE_NUMBER = "+14155550100"
 
 

@@ -15,6 +15,7 @@ from starlette.responses import Response
 
 from smsgate.api.deps import ServicesDep
 from smsgate.api.errors import ApiError
+from smsgate.api.json_body import JsonBodyRoute
 from smsgate.api.responses import JsonResponse
 from smsgate.api.schemas import ErrorOut
 from smsgate.bootstrap import Services
@@ -22,7 +23,7 @@ from smsgate.db.webhooks import EVENT_TYPES, Endpoint
 from smsgate.services.webhook_urls import check_url
 from smsgate.webhooks import new_secret
 
-router = APIRouter(prefix="/api/v1/webhooks", tags=["webhooks"])
+router = APIRouter(prefix="/api/v1/webhooks", tags=["webhooks"], route_class=JsonBodyRoute)
 EventType = Literal["message.status_changed", "message.inbound", "opt_out.changed"]
 ALL_EVENTS: list[EventType] = list(get_args(EventType))
 assert tuple(ALL_EVENTS) == EVENT_TYPES  # the store's names and the API's agree
