@@ -7,6 +7,7 @@ set-up step finds it installed and serving starts at once.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -106,13 +107,21 @@ def test_a_public_host_from_the_env_file_without_keys_is_refused(checkout: Path)
     """The bind address comes from .env too, so serve's open-endpoint gate sees it."""
     (checkout / ".env").write_text(f"SMSGATE_HOST=0.0.0.0\nSMSGATE_PORT={free_port()}\n")
     clean = {k: v for k, v in os.environ.items() if not k.startswith(("SMSGATE_", "PLIVO_"))}
-    done = subprocess.run(
-        ["make", "--no-print-directory", "run"],
-        cwd=checkout,
-        env={**clean, "SMSGATE_DATABASE_URL": f"sqlite:///{checkout}/run.db"},
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert done.returncode != 0
-    assert "SMSGATE_API_KEYS" in done.stderr
+    output = checkout / "run.log"
+    with output.open("w") as log:
+        process = subprocess.Popen(
+            ["make", "--no-print-directory", "run"],
+            cwd=checkout,
+            env={**clean, "SMSGATE_DATABASE_URL": f"sqlite:///{checkout}/run.db"},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # so a server that wrongly started is stopped with make
+        )
+        try:
+            returncode = process.wait(timeout=60)
+        finally:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+    assert returncode != 0
+    assert "SMSGATE_API_KEYS" in output.read_text()
