@@ -61,7 +61,7 @@ def configure_logging(level: str = "info", fmt: str = "json") -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
-            foreign_pre_chain=[*shared[:3], structlog.stdlib.add_logger_name],
+            foreign_pre_chain=[*shared[:3], _logger_name],
             processors=[
                 structlog.stdlib.ProcessorFormatter.remove_processors_meta,
                 structlog.processors.format_exc_info,
@@ -72,6 +72,17 @@ def configure_logging(level: str = "info", fmt: str = "json") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(max(numeric, logging.INFO))
+
+
+def _logger_name(
+    _: Any, __: str, event_dict: structlog.typing.EventDict
+) -> structlog.typing.EventDict:
+    """A standard-library line is named under the key smsgate's own lines use: one field to
+    filter on, whoever logged."""
+    record = event_dict.get("_record")
+    if record is not None:
+        event_dict["logger_name"] = record.name
+    return event_dict
 
 
 _exit_sink: TurnFlushedSink | None = None

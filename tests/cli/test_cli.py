@@ -207,9 +207,9 @@ def test_serve_logs_one_json_line_per_request_and_call_with_the_number_masked(
     lines = [line for line in output.splitlines() if line.strip()]
     assert [line for line in lines if not line.startswith("{")] == []
     logged = [json.loads(line) for line in lines]
-    loggers = {e.get("logger") for e in logged}
+    loggers = {e.get("logger_name") for e in logged}
     assert {"uvicorn.error", "alembic.runtime.migration"} <= loggers, loggers
-    assert all({"event", "level", "timestamp"} <= set(e) for e in logged)
+    assert all({"event", "level", "timestamp", "logger_name"} <= set(e) for e in logged)
     assert any(e["event"] == "serving" and e["url"] == f"http://127.0.0.1:{port}" for e in logged)
     events = [json.loads(line) for line in stdout.decode().splitlines() if line.startswith("{")]
     call = next(e for e in events if e["event"] == "provider_call")
