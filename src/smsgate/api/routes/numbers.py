@@ -8,13 +8,12 @@ from __future__ import annotations
 
 from typing import Annotated
 
-import phonenumbers
 from fastapi import APIRouter, Query
-from phonenumbers import geocoder
 from pydantic import BaseModel, Field
 
 from smsgate.api.deps import ServicesDep
 from smsgate.api.responses import JsonResponse
+from smsgate.domain.country_names import country_name
 from smsgate.domain.errors import DomainError
 
 router = APIRouter(prefix="/api/v1/numbers", tags=["send"])
@@ -53,13 +52,12 @@ async def check_number(
                 "error": exc.message,
             }
         )
-    name = geocoder.country_name_for_number(phonenumbers.parse(parsed.e164), "en") or None
     return JsonResponse(
         {
             "valid": True,
             "e164": parsed.e164,
             "country": parsed.region,
-            "country_name": name,
+            "country_name": country_name(parsed.region) if parsed.region else None,
             "price_per_segment": f"{rate:.5f}" if rate is not None else None,
             "currency": services.documents.currency_of(rate),
             "code": None,
