@@ -172,3 +172,78 @@ async def test_a_database_that_cannot_be_reached_fails_the_batch_at_once(tmp_pat
     finally:
         await store.close()
         await engine.dispose()
+
+
+async def published(engine_url: str) -> dict[tuple[str, str], bool]:
+    """Each stored event's published mark, by (message id, status)."""
+    from sqlalchemy import select
+
+    from smsgate.db.common import EVENTS
+
+    engine = make_engine(engine_url)
+    try:
+        async with engine.connect() as connection:
+            rows = await connection.execute(
+                select(EVENTS.c.message_id, EVENTS.c.status, EVENTS.c.published).order_by(
+                    EVENTS.c.id
+                )
+            )
+            return {(row.message_id, row.status): bool(row.published) for row in rows}
+    finally:
+        await engine.dispose()
+
+
+async def send_and_report(store: MessageStore, message: NewMessage) -> str:
+    added = await store.add(message, claimed=True)
+    await store.record(added.id, S.QUEUED, source="provider", outcome=Outcome("uuid-" + added.id))
+    await store.record(added.id, S.SENT, source="plivo")
+    await store.record(added.id, S.SENT, source="plivo")  # a repeat: moves nothing
+    return added.id
+
+
+async def test_with_nobody_listening_status_changes_are_stored_already_published(
+    stores: tuple[MessageStore, OptOutStore], migrated: str
+) -> None:
+    """Issue #14: the fan-out rewrote every event once a second, to mark it published, when
+    no endpoint wanted status changes. The writers now store them published in the first
+    place, except for a message with a callback_url of its own."""
+    from dataclasses import replace
+
+    store, _ = stores
+    plain = await send_and_report(store, new("+14155552671"))
+    called = await send_and_report(
+        store, replace(new("+14155552672"), callback_url="https://app.example.com/hook")
+    )
+    marks = await published(migrated)
+    assert {status: mark for (mid, status), mark in marks.items() if mid == plain} == {
+        "accepted": True,
+        "sending": True,
+        "queued": True,
+        "sent": True,
+    }
+    assert {status: mark for (mid, status), mark in marks.items() if mid == called} == {
+        "accepted": False,
+        "sending": False,
+        "queued": False,
+        "sent": True,  # the repeat, which moved nothing, is the last "sent" written
+    }
+
+
+async def test_once_an_endpoint_listens_every_change_waits_for_the_fan_out(
+    stores: tuple[MessageStore, OptOutStore], migrated: str
+) -> None:
+    from smsgate.db.webhooks import WebhookStore
+
+    store, _ = stores
+    engine = make_engine(migrated)
+    try:
+        webhooks = WebhookStore(engine)
+        await webhooks.add_endpoint("https://a.example.com", ["opt_out.changed"], None, "s")
+        before = await send_and_report(store, new("+14155552671"))
+        await webhooks.add_endpoint("https://b.example.com", ["message.status_changed"], None, "s")
+        after = await send_and_report(store, new("+14155552672"))
+    finally:
+        await engine.dispose()
+    marks = await published(migrated)
+    assert all(mark for (mid, _), mark in marks.items() if mid == before)
+    assert [mark for (mid, _), mark in marks.items() if mid == after] == [False] * 3 + [True]

@@ -38,6 +38,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from smsgate.db.errors import StoreUnavailable
 from smsgate.db.rows import REJECTED, Event, event_row, refuse_opted_out
+from smsgate.db.webhook_rows import status_listeners
 from smsgate.domain.message import MessageStatus, Transition, decide
 from smsgate.logs import get_logger
 
@@ -201,13 +202,21 @@ class GroupCommit:
         inserts = [w for w in batch if isinstance(w, Insert)]
         changes = [w for w in batch if isinstance(w, Change)]
         refused = await self._opted_out(connection, inserts)
+        # Asked in this transaction, so an endpoint registered before it is seen: with no
+        # listener, the events are stored published, and the fan-out has nothing to mark.
+        listened = bool(await connection.scalar(select(status_listeners())))
         if inserts:
             for write in inserts:
                 if write.row["to_number"] in refused and write.unless_opted_out:
                     refuse_opted_out(write.row, write.events)
             await connection.execute(insert(self._messages), [w.row for w in inserts])
-            await connection.execute(insert(self._events), [e for w in inserts for e in w.events])
-        decisions = await self._change(connection, changes) if changes else {}
+            events = [
+                {**event, "published": not listened and write.row["callback_url"] is None}
+                for write in inserts
+                for event in write.events
+            ]
+            await connection.execute(insert(self._events), events)
+        decisions = await self._change(connection, changes, listened) if changes else {}
         return [
             decisions.get(id(w)) if isinstance(w, Change) else w.row["status"] == REJECTED
             for w in batch
@@ -221,7 +230,7 @@ class GroupCommit:
         return set((await connection.execute(query)).scalars())
 
     async def _change(
-        self, connection: AsyncConnection, changes: list[Change]
+        self, connection: AsyncConnection, changes: list[Change], listened: bool
     ) -> dict[int, Transition | None]:
         trusted = connection.dialect.supports_sane_multi_rowcount
         guessed = {c.message_id: c.expected for c in changes if trusted and c.expected}
@@ -261,8 +270,26 @@ class GroupCommit:
             if result.supports_sane_multi_rowcount() and result.rowcount != len(moves):
                 raise ConcurrentChange(f"{len(moves) - result.rowcount} rows changed meanwhile")
         if events:
+            called_back = await self._called_back(connection, events) if not listened else set()
+            for row in events:
+                # A change that moved nothing is never an event; nor, with nobody listening,
+                # one whose message has no callback_url of its own.
+                row["published"] = not row["applied"] or (
+                    not listened and row["message_id"] not in called_back
+                )
             await connection.execute(insert(self._events), events)
         return decisions
+
+    async def _called_back(
+        self, connection: AsyncConnection, events: list[dict[str, object]]
+    ) -> set[object]:
+        """Those of the events' messages that have a callback_url of their own."""
+        ids = {row["message_id"] for row in events if row["applied"]}
+        if not ids:
+            return set()
+        column = self._messages.c
+        query = select(column.id).where(column.id.in_(ids), column.callback_url.is_not(None))
+        return set((await connection.execute(query)).scalars())
 
     @staticmethod
     def _move_params(change: Change, decision: Transition) -> dict[str, object]:

@@ -13,7 +13,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, cast
 
-from sqlalchemy import Table, insert
+from sqlalchemy import Exists, Table, insert, select
 
 from smsgate.db.tables import (
     WebhookAttemptRow,
@@ -36,6 +36,17 @@ OPT_OUT_CHANGED = "opt_out.changed"
 EVENT_TYPES = (STATUS_CHANGED, INBOUND, OPT_OUT_CHANGED)
 
 PENDING, DELIVERED, DEAD = "pending", "delivered", "dead"
+
+
+def status_listeners() -> Exists:
+    """Whether some live endpoint wants status changes: with none, only a message's own
+    ``callback_url`` makes its changes worth publishing (``fan_out_statuses``), so the writers
+    store the others already published (``db.group_commit``), in the same transaction."""
+    return (
+        select(ENDPOINTS.c.id)
+        .where(ENDPOINTS.c.deleted_at.is_(None), ENDPOINTS.c.events.contains(STATUS_CHANGED))
+        .exists()
+    )
 
 
 @dataclass(frozen=True, slots=True)
