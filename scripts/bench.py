@@ -37,6 +37,12 @@ FOUNDATION_P50_MS = 60.0
 FOUNDATION_P99_MS = 100.0
 STORED_RPS = int(1.5 * TUTORIAL_RPS)  # issue #3, for the stored path
 STORED_P99_MS = 150.0
+# Issue #14: the stored send against the yardstick in the same run.
+SPEED_SHARE_SEED = 0.85  # the keyed seed route's req/s at 256 connections
+SPEED_SHARE_MESSAGES = 0.75  # POST /api/v1/messages, SQLite and PostgreSQL
+SPEED_P50_SLACK_MS = 10.0  # the seed route's p50 at 64 connections, over the yardstick's
+SPEED_P99_SLACK_MS = 30.0
+SPEED_RSS_MB = 100
 BARE_REFERENCE_RPS = 2970  # the bare ASGI app on the issue's reference machine, 256 connections
 BARE = "bare ASGI app"
 SEED = "/api/send-sms"
@@ -105,6 +111,7 @@ class Run:
     errors: int
     cpu_ms_per_request: float
     recorded: int
+    peak_rss_mb: float = 0.0  # the server's resident memory at its highest so far
     plivo_connections: int = 0
     route: str = "/api/send-sms"
     database: str = "SQLite"
@@ -136,6 +143,14 @@ def cpu_seconds(pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     ticks = int(fields[11]) + int(fields[12])  # utime + stime
     return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def peak_rss_mb(pid: int) -> float:
+    """The process's peak resident set (VmHWM), in MiB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
 
 
 def emulator_messages(base: str) -> int:
@@ -182,6 +197,7 @@ def measure(
         errors=errors,
         cpu_ms_per_request=cpu * 1000 / max(requests, 1),
         recorded=emulator_messages(emulator) - recorded_before,
+        peak_rss_mb=peak_rss_mb(server_pid),
     )
 
 
@@ -205,13 +221,14 @@ def report(runs: list[Run], description: str) -> str:
         f"| {r.route if r.route in (BARE, KEYED) else f'`{r.route}`'} | {r.database} | "
         f"{r.connections} | {r.plivo_connections} | "
         f"{r.rps:,.0f} | {r.p50_ms:.1f} | {r.p99_ms:.1f} | {r.errors} | "
-        f"{r.cpu_ms_per_request:.3f} | {r.recorded:,} / {r.requests:,} |"
+        f"{r.cpu_ms_per_request:.3f} | {r.peak_rss_mb:.0f} | {r.recorded:,} / {r.requests:,} |"
         for r in runs
     )
     header = (
         "| Route | Database | Connections | Plivo connections | req/s | p50 ms | p99 ms "
-        "| errors | server CPU ms/request | recorded by the emulator / requests |\n"
-        "|---|---|---|---|---|---|---|---|---|---|"
+        "| errors | server CPU ms/request | server peak RSS MiB "
+        "| recorded by the emulator / requests |\n"
+        "|---|---|---|---|---|---|---|---|---|---|---|"
     )
 
     bare_256 = next(r for r in runs if r.route == BARE and r.connections == 256)
@@ -246,6 +263,44 @@ def report(runs: list[Run], description: str) -> str:
             f"{seed_64.p99_ms:.1f} ms",
         ),
     ]
+    # Issue #14's targets: ratios against the yardstick measured in this very run.
+    verdict += [
+        _verdict(
+            keyed_256.rps >= SPEED_SHARE_SEED * bare_256.rps,
+            f"#14: {KEYED} at least {SPEED_SHARE_SEED:.0%} of the yardstick's req/s at 256 "
+            "connections",
+            f"{keyed_256.rps / bare_256.rps:.0%}",
+        ),
+        _verdict(
+            seed_64.p50_ms <= bare_64.p50_ms + SPEED_P50_SLACK_MS,
+            f"#14: p50 on {SEED} within {SPEED_P50_SLACK_MS:.0f} ms of the yardstick's at 64",
+            f"{seed_64.p50_ms - bare_64.p50_ms:+.1f} ms",
+        ),
+        _verdict(
+            seed_64.p99_ms <= bare_64.p99_ms + SPEED_P99_SLACK_MS,
+            f"#14: p99 on {SEED} within {SPEED_P99_SLACK_MS:.0f} ms of the yardstick's at 64",
+            f"{seed_64.p99_ms - bare_64.p99_ms:+.1f} ms",
+        ),
+    ]
+    for database in ("SQLite", "PostgreSQL"):
+        share = find(MESSAGES, database, 256).rps / bare_256.rps
+        verdict.append(
+            _verdict(
+                share >= SPEED_SHARE_MESSAGES,
+                f"#14: {MESSAGES} ({database}) at least {SPEED_SHARE_MESSAGES:.0%} of the "
+                "yardstick's req/s at 256 connections",
+                f"{share:.0%}",
+            )
+        )
+    served = [r for r in runs if r.route != BARE]
+    peak = max(r.peak_rss_mb for r in served)
+    verdict.append(
+        _verdict(
+            peak <= SPEED_RSS_MB,
+            f"#14: server RSS under load at most {SPEED_RSS_MB} MiB",
+            f"peak {peak:.0f} MiB",
+        )
+    )
     for database in ("SQLite", "PostgreSQL"):
         at_256, at_64 = find(MESSAGES, database, 256), find(MESSAGES, database, 64)
         verdict += [
