@@ -273,6 +273,23 @@ class TestIdempotencyKeys:
         )
         assert len(provider.sent) == 1
 
+    def test_a_held_message_to_a_number_that_opted_out_meanwhile_is_not_sent(
+        self, client: TestClient, provider: RecordingProvider
+    ) -> None:
+        """A STOP between the 429 and the retry: the retry's claim finds it, nothing is sent."""
+        provider.results.append(RateLimited(error="slow", retry_after=1))
+        first = create(client, **{"Idempotency-Key": "held-stop"})
+        added = client.post("/api/v1/opt-outs", json={"number": TO})
+        assert added.status_code in {200, 201}
+        again = create(client, **{"Idempotency-Key": "held-stop"})
+        assert (again["_status"], again["code"], again["id"]) == (
+            409,
+            "recipient_opted_out",
+            first["id"],
+        )
+        assert client.get(f"/api/v1/messages/{first['id']}").json()["status"] == "rejected"
+        assert len(provider.sent) == 1
+
     @pytest.mark.parametrize("key", ["", " ", "x" * 256, "tab\tkey"])
     def test_an_unusable_key_is_400(self, client: TestClient, key: str) -> None:
         answer = create(client, **{"Idempotency-Key": key})

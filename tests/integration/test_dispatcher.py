@@ -205,3 +205,25 @@ async def test_a_message_scheduled_for_later_ages_from_its_time_not_its_creation
     old = replace(message, created_at=rig.now[0] - timedelta(hours=2), scheduled_at=rig.now[0])
     rig.provider.results.append(Transient(error="Plivo unreachable", attempts=1))
     assert await rig.dispatcher.dispatch(old) is Dispatched.RETRY
+
+
+async def test_a_number_that_opted_out_after_its_message_was_queued_is_never_sent(
+    rig: Rig, migrated: str
+) -> None:
+    """A STOP before a scheduled message falls due: the claim finds the number on the list,
+    in its own transaction, and the message is rejected, nothing sent."""
+    from smsgate.db.opt_outs import OptOutSource, OptOutStore
+    from smsgate.db.rows import OPTED_OUT
+
+    message = await rig.queued()
+    engine = make_engine(migrated)
+    try:
+        await OptOutStore(make_sessions(engine)).add("+14155552671", OptOutSource.KEYWORD)
+    finally:
+        await engine.dispose()
+    assert await rig.dispatcher.dispatch(message) is Dispatched.SKIPPED
+    assert rig.provider.sent == []
+    stored = await rig.store.get(message.id)
+    assert stored is not None
+    assert (stored.status, stored.error_reason, stored.attempts) == (S.REJECTED, OPTED_OUT, 0)
+    assert stored.events[-1].detail == {"reason": OPTED_OUT}

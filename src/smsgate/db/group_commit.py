@@ -21,7 +21,7 @@ import asyncio
 import contextvars
 from collections import deque
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -48,7 +48,7 @@ from sqlalchemy.exc import (
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from smsgate.db.errors import StoreUnavailable
-from smsgate.db.rows import REJECTED, Event, event_row, refuse_opted_out
+from smsgate.db.rows import OPTED_OUT, REJECTED, Event, event_row, refuse_opted_out
 from smsgate.db.webhook_rows import status_listeners
 from smsgate.domain.message import MessageStatus, Transition, decide
 from smsgate.logs import get_logger
@@ -273,16 +273,21 @@ class GroupCommit:
             rows = await connection.execute(current_query)
             current = {row.id: MessageStatus(row.status) for row in rows}
         current.update(guessed)
+        claimed = [c.message_id for c in changes if is_claim(c)]
+        opted_out = await self._opted_out_messages(connection, claimed) if claimed else set()
         decisions: dict[int, Transition | None] = {}
         moves: list[dict[str, object]] = []
         events: list[dict[str, object]] = []
-        for change in changes:
+        for asked in changes:
+            change = asked
+            if change.message_id in opted_out and is_claim(change):
+                change = refused_claim(change)
             status = current.get(change.message_id)
             if status is None:
-                decisions[id(change)] = None
+                decisions[id(asked)] = None
                 continue
             decision = decide(status, change.status)
-            decisions[id(change)] = decision
+            decisions[id(asked)] = decision
             if decision.applied:
                 current[change.message_id] = change.status
                 moves.append(self._move_params(change, decision))
@@ -298,6 +303,18 @@ class GroupCommit:
             await connection.execute(self._add_events, events)
         return decisions
 
+    async def _opted_out_messages(
+        self, connection: AsyncConnection, message_ids: list[str]
+    ) -> set[object]:
+        """Those of the messages whose number is on the opt-out list now."""
+        messages, opt_outs = self._messages.c, self._opt_outs.c
+        query = (
+            select(messages.id)
+            .join(self._opt_outs, opt_outs.number == messages.to_number)
+            .where(messages.id.in_(message_ids))
+        )
+        return set((await connection.execute(query)).scalars())
+
     @staticmethod
     def _move_params(change: Change, decision: Transition) -> dict[str, object]:
         params: dict[str, object] = {
@@ -310,6 +327,25 @@ class GroupCommit:
         for name in OUTCOME_COLUMNS:
             params[f"m_{name}"] = change.columns.get(name)
         return params
+
+
+def is_claim(change: Change) -> bool:
+    """Whether ``change`` is a claim: the last gate before a message is handed to Plivo."""
+    return change.status is MessageStatus.SENDING and change.expected is MessageStatus.ACCEPTED
+
+
+def refused_claim(claim: Change) -> Change:
+    """What a claim becomes when its number opted out after the message was stored (a STOP
+    before a scheduled or held message was due): rejected, nothing sent, as a new message to
+    that number is (``rows.refuse_opted_out``). The store decides it in the claim's
+    transaction, so an opt-out stored before it is never missed."""
+    return replace(
+        claim,
+        status=MessageStatus.REJECTED,
+        columns={"error_reason": OPTED_OUT},
+        detail={"reason": OPTED_OUT},
+        keep_refused=True,
+    )
 
 
 def _resolve(done: asyncio.Future[Any], result: object) -> None:

@@ -23,7 +23,7 @@ from sqlalchemy.orm import selectinload
 
 from smsgate.db.common import EVENTS, MESSAGES, OPT_OUTS, guarded
 from smsgate.db.errors import StoreUnavailable
-from smsgate.db.group_commit import Change, GroupCommit, Insert, Write
+from smsgate.db.group_commit import Change, GroupCommit, Insert, Write, is_claim, refused_claim
 from smsgate.db.ids import new_id
 from smsgate.db.rows import (
     OPTED_OUT,
@@ -179,7 +179,8 @@ class MessageStore:
         )
         await self._group.submit(change)
         decision = await done
-        return decision is not None and decision.applied
+        # Not claimed either when the number opted out meanwhile: it is rejected instead.
+        return decision is not None and decision.applied and decision.new is MessageStatus.SENDING
 
     @guarded
     async def record(
@@ -274,11 +275,18 @@ async def _record_alone(engine: AsyncEngine, change: Change) -> Transition | Non
     """One status change in a transaction of its own, compare-and-set, retried on a race."""
     while True:
         async with engine.begin() as connection:
-            current = await connection.scalar(
-                select(MESSAGES.c.status).where(MESSAGES.c.id == change.message_id)
-            )
-            if current is None:
+            row = (
+                await connection.execute(
+                    select(MESSAGES.c.status, OPT_OUTS.c.number)
+                    .outerjoin(OPT_OUTS, OPT_OUTS.c.number == MESSAGES.c.to_number)
+                    .where(MESSAGES.c.id == change.message_id)
+                )
+            ).first()
+            if row is None:
                 return None
+            current, opted_out = row
+            if opted_out is not None and is_claim(change):
+                change = refused_claim(change)
             decision = decide(MessageStatus(current), change.status)
             outcome = Outcome(**change.columns)  # type: ignore[arg-type]
             if decision.applied and not await _moved(

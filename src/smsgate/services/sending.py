@@ -157,7 +157,11 @@ class Sender:
             raise self._not_pending(message_id, message)
         recipient = self._recipients.check(message.to, message.text)
         if not await self._store.claim(message_id, source="api"):
-            raise self._not_pending(message_id, await self._store.get(message_id))
+            now = await self._store.get(message_id)
+            if now is not None and now.status is MessageStatus.REJECTED:
+                # The claim found the number on the opt-out list (a STOP since the first try).
+                raise RecipientOptedOut(now.error_reason or "The recipient opted out.", message_id)
+            raise self._not_pending(message_id, now)
         outlet = self.outlets.named(message.provider)
         claimed = replace(message, status=MessageStatus.SENDING, attempts=message.attempts + 1)
         return await self._hand_off(claimed, recipient.number, recipient.text, outlet, hold=True)
