@@ -51,9 +51,7 @@ def create_message_endpoint(runtime: Runtime) -> Callable[[Request], Awaitable[J
     async def respond(raw: bytes, caller: Principal, attempt: Try) -> Answer:
         services = runtime.services
         if attempt.held is not None:
-            return created_answer(
-                await services.sender.resend(attempt.held, caller), services.documents
-            )
+            return created_answer(await services.sender.resend(attempt.held), services.documents)
         request = parse_create(raw)
         if request.callback_url is not None:
             check_callback_url(request.callback_url, runtime.settings)

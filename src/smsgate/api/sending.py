@@ -52,7 +52,7 @@ def send_endpoint(
     async def respond(raw: bytes, caller: Principal, attempt: Try) -> Answer:
         sender = runtime.services.sender
         if attempt.held is not None:
-            return wording(await sender.resend(attempt.held, caller))
+            return wording(await sender.resend(attempt.held))
         body = parse_body(raw)
         return wording(await sender.send(body.to, body.text, caller, hold=attempt.keyed))
 

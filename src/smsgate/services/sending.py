@@ -145,9 +145,10 @@ class Sender:
             raise RecipientOptedOut(message.error_reason or "The recipient opted out.", message.id)
         return await self._hand_off(message, number, info, outlet, hold=hold)
 
-    async def resend(self, message_id: str, caller: Principal = OPEN) -> SendReport:
+    async def resend(self, message_id: str) -> SendReport:
         """Send again a message ``send(hold=True)`` held: the retry of its Idempotency-Key.
 
+        It goes where it went the first time (its stored provider: a test key's to the sandbox).
         It was counted against the limits when it was first sent; it is checked again (the
         country may have been closed meanwhile), claimed like any hand-off, and held again if
         the provider still does not take it.
