@@ -215,32 +215,28 @@ class QueueStore:
     @guarded
     async def overdue(self, before: datetime, limit: int) -> list[str]:
         """Accepted messages that were due before ``before``: their announcement was lost."""
-        query = (
-            select(MESSAGES.c.id)
-            .where(
-                MESSAGES.c.status == MessageStatus.ACCEPTED.value,
-                MESSAGES.c.due_at < before,
-            )
-            .order_by(MESSAGES.c.due_at)
-            .limit(limit)
+        return await self._accepted(
+            MESSAGES.c.due_at < before, order_by=MESSAGES.c.due_at, limit=limit
         )
-        async with self._engine.connect() as connection:
-            return list((await connection.execute(query)).scalars())
 
     @guarded
     async def lapsed_holds(self, now: datetime, limit: int) -> list[str]:
         """Held messages (``release`` with no ``due_at``) whose retry never came by ``now``."""
-        query = (
-            select(MESSAGES.c.id)
-            .where(
-                MESSAGES.c.status == MessageStatus.ACCEPTED.value,
-                MESSAGES.c.due_at.is_(None),
-                MESSAGES.c.expires_at <= now,
-            )
-            .limit(limit)
+        return await self._accepted(
+            MESSAGES.c.due_at.is_(None), MESSAGES.c.expires_at <= now, limit=limit
         )
+
+    async def _accepted(
+        self, *conditions: Any, order_by: Any = None, limit: int | None = None
+    ) -> list[str]:
+        """The ids of accepted messages that meet ``conditions``."""
+        query = select(MESSAGES.c.id).where(
+            MESSAGES.c.status == MessageStatus.ACCEPTED.value, *conditions
+        )
+        if order_by is not None:
+            query = query.order_by(order_by)
         async with self._engine.connect() as connection:
-            return list((await connection.execute(query)).scalars())
+            return list((await connection.execute(query.limit(limit))).scalars())
 
     @guarded
     async def next_due_at(self, after: datetime, *, batch_id: str | None = None) -> datetime | None:
@@ -348,11 +344,7 @@ class QueueStore:
     @guarded
     async def pending_ids(self, batch_id: str) -> list[str]:
         """The batch's messages still ``accepted``: those a cancel can still stop."""
-        query = select(MESSAGES.c.id).where(
-            MESSAGES.c.batch_id == batch_id, MESSAGES.c.status == MessageStatus.ACCEPTED.value
-        )
-        async with self._engine.connect() as connection:
-            return list((await connection.execute(query)).scalars())
+        return await self._accepted(MESSAGES.c.batch_id == batch_id)
 
     @guarded
     async def mark_canceled(self, batch_id: str) -> bool:
