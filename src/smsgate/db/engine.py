@@ -114,6 +114,14 @@ class InlineSqliteConnection(aiosqlite.Connection):
     def __await__(self) -> Generator[Any, None, aiosqlite.Connection]:
         return self._connect().__await__()  # there is no worker thread to start
 
+    @property
+    def sqlite3_connection(self) -> sqlite3.Connection:
+        """The sqlite3 connection itself, for statements run on it directly
+        (``db.prepared``): its calls would run on this thread anyway."""
+        if self._connection is None:
+            raise ValueError("the connection is closed")
+        return self._connection
+
     def stop(self) -> None:
         self._running = False
         if self._connection is not None:

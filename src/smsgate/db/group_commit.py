@@ -37,17 +37,19 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.exc import (
-    DataError,
-    IntegrityError,
-    InterfaceError,
-    OperationalError,
-    SQLAlchemyError,
-    StatementError,
-)
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from smsgate.db.errors import StoreUnavailable
+from smsgate.db.prepared import (
+    DatabaseDown,
+    Prepared,
+    Transaction,
+    WriteFault,
+    list_value,
+    one_of,
+    prepare,
+    transaction,
+)
 from smsgate.db.rows import OPTED_OUT, REJECTED, Event, event_row, refuse_opted_out
 from smsgate.db.webhook_rows import status_listeners
 from smsgate.domain.message import MessageStatus, Transition, decide
@@ -110,9 +112,6 @@ class GroupCommit:
         # Several writers only help where the database works while we wait on it
         # (PostgreSQL); their batches cannot interleave badly, as each locks its rows.
         self._workers_wanted = workers
-        self._messages = messages
-        self._events = events
-        self._opt_outs = opt_outs
         self._alone = alone  # applies one write in a transaction of its own
         self._queue: deque[Write] = deque()
         self._wakeup = asyncio.Event()
@@ -134,19 +133,23 @@ class GroupCommit:
             .where(column.id == bindparam("message_id"))
             .scalar_subquery()
         )
-        self._add_events = insert(events).values(
-            message_id=bindparam("message_id"),
-            status=bindparam("status"),
-            applied=bindparam("applied", type_=event.applied.type),
-            source=bindparam("source"),
-            at=bindparam("at", type_=event.at.type),
-            detail=bindparam("detail", type_=event.detail.type),
-            published=or_(
-                not_(bindparam("applied", type_=event.applied.type)),
-                and_(not_(status_listeners()), callback_url.is_(None)),
-            ),
+        add_events = (
+            insert(events)
+            .inline()
+            .values(
+                message_id=bindparam("message_id"),
+                status=bindparam("status"),
+                applied=bindparam("applied", type_=event.applied.type),
+                source=bindparam("source"),
+                at=bindparam("at", type_=event.at.type),
+                detail=bindparam("detail", type_=event.detail.type),
+                published=or_(
+                    not_(bindparam("applied", type_=event.applied.type)),
+                    and_(not_(status_listeners()), callback_url.is_(None)),
+                ),
+            )
         )
-        self._move = (
+        move = (
             update(messages)
             .where(column.id == typed("m_id", "id"), column.status == typed("m_old", "status"))
             .values(
@@ -159,6 +162,33 @@ class GroupCommit:
                     for name in OUTCOME_COLUMNS
                 },
             )
+        )
+        dialect = engine.dialect
+        self._dialect = dialect
+        # Where the driver counts the rows an executemany changed (sqlite3 does, asyncpg not).
+        self._counts_known = dialect.supports_sane_multi_rowcount
+        every_column = [c.name for c in messages.c]
+        self._add_messages = prepare(insert(messages).inline(), dialect, every_column)
+        self._add_events = prepare(add_events, dialect)
+        self._move = prepare(move, dialect)
+        self._opted_out_numbers = prepare(
+            select(opt_outs.c.number).where(one_of(opt_outs.c.number, "numbers", dialect)),
+            dialect,
+        )
+        self._current = prepare(
+            select(column.id, column.status)
+            .where(one_of(column.id, "ids", dialect))
+            # PostgreSQL locks the rows (in id order, so processes cannot deadlock; "no key"
+            # so foreign-key checks are not blocked); SQLite serialises writers anyway.
+            .order_by(column.id)
+            .with_for_update(key_share=True),
+            dialect,
+        )
+        self._opted_out_ids = prepare(
+            select(column.id)
+            .join(opt_outs, opt_outs.c.number == column.to_number)
+            .where(one_of(column.id, "ids", dialect)),
+            dialect,
         )
 
     async def submit(self, write: Write) -> None:
@@ -206,21 +236,18 @@ class GroupCommit:
         if not batch:
             return
         try:
-            async with self._engine.begin() as connection:
-                results = await self._apply(connection, batch)
-        except (OperationalError, InterfaceError, OSError) as exc:
+            async with transaction(self._engine) as tx:
+                results = await self._apply(tx, batch)
+        except DatabaseDown as exc:
             # The database itself failed (connection lost, locked, down): retrying each write
-            # alone would only fail slower. (These are StatementErrors too: caught first.)
-            self._fail_all(batch, StoreUnavailable(type(exc).__name__))
+            # alone would only fail slower.
+            self._fail_all(batch, StoreUnavailable(str(exc)))
             return
-        except (IntegrityError, DataError, StatementError, ConcurrentChange) as exc:
+        except (WriteFault, ConcurrentChange) as exc:
             # One write is at fault, or another writer raced us: isolate and retry each.
-            log.warning("group_commit_split", writes=len(batch), error=type(exc).__name__)
+            log.warning("group_commit_split", writes=len(batch), error=str(exc))
             for write in batch:
                 await self._alone(write)
-            return
-        except SQLAlchemyError as exc:
-            self._fail_all(batch, StoreUnavailable(type(exc).__name__))
             return
         for write, result in zip(batch, results, strict=True):
             _resolve(write.done, result)
@@ -231,50 +258,43 @@ class GroupCommit:
             if not write.done.done():
                 write.done.set_exception(error)
 
-    async def _apply(self, connection: AsyncConnection, batch: list[Write]) -> list[object]:
+    async def _apply(self, tx: Transaction, batch: list[Write]) -> list[object]:
         inserts = [w for w in batch if isinstance(w, Insert)]
         changes = [w for w in batch if isinstance(w, Change)]
-        refused = await self._opted_out(connection, inserts)
+        numbers = {str(w.row["to_number"]) for w in inserts if w.unless_opted_out}
+        refused = await self._matching(tx, self._opted_out_numbers, "numbers", numbers)
         if inserts:
             for write in inserts:
                 if write.row["to_number"] in refused and write.unless_opted_out:
                     refuse_opted_out(write.row, write.events)
-            await connection.execute(insert(self._messages), [w.row for w in inserts])
-            await connection.execute(self._add_events, [e for w in inserts for e in w.events])
-        decisions = await self._change(connection, changes) if changes else {}
+            await tx.run_many(self._add_messages, [w.row for w in inserts])
+            await tx.run_many(self._add_events, [e for w in inserts for e in w.events])
+        decisions = await self._change(tx, changes) if changes else {}
         return [
             decisions.get(id(w)) if isinstance(w, Change) else w.row["status"] == REJECTED
             for w in batch
         ]
 
-    async def _opted_out(self, connection: AsyncConnection, inserts: list[Insert]) -> set[object]:
-        numbers = {w.row["to_number"] for w in inserts if w.unless_opted_out}
-        if not numbers:
+    async def _matching(
+        self, tx: Transaction, statement: Prepared, name: str, values: set[str]
+    ) -> set[str]:
+        """The first column of ``statement``'s rows for the list ``values``."""
+        if not values:
             return set()
-        query = select(self._opt_outs.c.number).where(self._opt_outs.c.number.in_(numbers))
-        return set((await connection.execute(query)).scalars())
+        rows = await tx.fetch(statement, {name: list_value(sorted(values), self._dialect)})
+        return {row[0] for row in rows}
 
-    async def _change(
-        self, connection: AsyncConnection, changes: list[Change]
-    ) -> dict[int, Transition | None]:
-        trusted = connection.dialect.supports_sane_multi_rowcount
+    async def _change(self, tx: Transaction, changes: list[Change]) -> dict[int, Transition | None]:
+        trusted = self._counts_known
         guessed = {c.message_id: c.expected for c in changes if trusted and c.expected}
         ids = sorted({c.message_id for c in changes} - guessed.keys())
         current: dict[str, MessageStatus] = {}
         if ids:
-            current_query = (
-                select(self._messages.c.id, self._messages.c.status)
-                .where(self._messages.c.id.in_(ids))
-                # PostgreSQL locks the rows (in id order, so processes cannot deadlock; "no
-                # key" so foreign-key checks are not blocked); SQLite serialises writers anyway.
-                .order_by(self._messages.c.id)
-                .with_for_update(key_share=True)
-            )
-            rows = await connection.execute(current_query)
-            current = {row.id: MessageStatus(row.status) for row in rows}
+            rows = await tx.fetch(self._current, {"ids": list_value(ids, self._dialect)})
+            current = {row[0]: MessageStatus(row[1]) for row in rows}
         current.update(guessed)
-        claimed = [c.message_id for c in changes if is_claim(c)]
-        opted_out = await self._opted_out_messages(connection, claimed) if claimed else set()
+        claimed = {c.message_id for c in changes if is_claim(c)}
+        opted_out = await self._matching(tx, self._opted_out_ids, "ids", claimed)
         decisions: dict[int, Transition | None] = {}
         moves: list[dict[str, object]] = []
         events: list[dict[str, object]] = []
@@ -296,24 +316,12 @@ class GroupCommit:
             event = Event(change.status, decision.applied, change.source, change.at, change.detail)
             events.append(event_row(change.message_id, event))
         if moves:
-            result = await connection.execute(self._move, moves)
-            if result.supports_sane_multi_rowcount() and result.rowcount != len(moves):
-                raise ConcurrentChange(f"{len(moves) - result.rowcount} rows changed meanwhile")
+            changed = await tx.run_many(self._move, moves)
+            if changed is not None and changed != len(moves):
+                raise ConcurrentChange(f"{len(moves) - changed} rows changed meanwhile")
         if events:
-            await connection.execute(self._add_events, events)
+            await tx.run_many(self._add_events, events)
         return decisions
-
-    async def _opted_out_messages(
-        self, connection: AsyncConnection, message_ids: list[str]
-    ) -> set[object]:
-        """Those of the messages whose number is on the opt-out list now."""
-        messages, opt_outs = self._messages.c, self._opt_outs.c
-        query = (
-            select(messages.id)
-            .join(self._opt_outs, opt_outs.number == messages.to_number)
-            .where(messages.id.in_(message_ids))
-        )
-        return set((await connection.execute(query)).scalars())
 
     @staticmethod
     def _move_params(change: Change, decision: Transition) -> dict[str, object]:
