@@ -16,7 +16,7 @@ import json
 import sqlite3
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager, suppress
-from dataclasses import dataclass
+from operator import itemgetter
 from typing import Any, Protocol
 
 from sqlalchemy import ARRAY, ColumnElement, String, any_, bindparam, func, select
@@ -37,27 +37,42 @@ class DatabaseDown(Exception):
     """The database itself failed (connection lost, locked, down)."""
 
 
-@dataclass(frozen=True, slots=True)
 class Prepared:
     """One statement in the dialect's SQL, with how to turn a row of values into its
-    positional parameters."""
+    positional parameters: taken by one ``itemgetter``, then converted where a column's type
+    has a bind processor (a time, money or JSON), so the per-row work is that and no more."""
 
-    sql: str
-    keys: tuple[str, ...]
-    processors: tuple[Callable[[Any], Any] | None, ...]
-    # Values bound in the statement itself (a literal compared in a subquery, say).
-    fixed: Mapping[str, Any]
+    __slots__ = ("_convert", "_fixed", "_take", "sql")
 
-    def parameters(self, row: Mapping[str, Any]) -> tuple[Any, ...]:
-        fixed = self.fixed
-        return tuple(
-            (
-                process(row[key] if key in row else fixed[key])
-                if process is not None
-                else (row[key] if key in row else fixed[key])
-            )
-            for key, process in zip(self.keys, self.processors, strict=True)
-        )
+    def __init__(
+        self,
+        sql: str,
+        keys: Sequence[str],
+        processors: Sequence[Callable[[Any], Any] | None],
+        fixed: Mapping[str, Any],
+    ) -> None:
+        self.sql = sql
+        # Rows give every key but the values bound in the statement itself (a literal in a
+        # subquery, say), which are put in at their places.
+        given = [key for key in keys if key not in fixed]
+        if len(given) == 1:
+            only = given[0]
+            self._take: Callable[[Mapping[str, Any]], tuple[Any, ...]] = lambda row: (row[only],)
+        else:
+            self._take = itemgetter(*given)
+        self._fixed = tuple((at, fixed[key]) for at, key in enumerate(keys) if key in fixed)
+        self._convert = tuple((at, p) for at, p in enumerate(processors) if p is not None)
+
+    def parameters(self, row: Mapping[str, Any]) -> Sequence[Any]:
+        values = self._take(row)
+        if not self._fixed and not self._convert:
+            return values
+        listed = list(values)
+        for at, value in self._fixed:
+            listed.insert(at, value)
+        for at, process in self._convert:
+            listed[at] = process(listed[at])
+        return listed
 
 
 def prepare(
