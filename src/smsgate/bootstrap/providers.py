@@ -12,10 +12,11 @@ from contextlib import AsyncExitStack
 
 from smsgate.config import ConfigError, ProviderName, Settings
 from smsgate.providers.base import SmsProvider
-from smsgate.providers.http import AiohttpTransport, HttpTransport
+from smsgate.providers.http import HttpTransport
 from smsgate.providers.plivo.provider import PlivoCredentials, PlivoProvider
 from smsgate.providers.plivo.settings import compact_sender, plivo_settings_problem
 from smsgate.providers.plivo.signature import callback_signer
+from smsgate.providers.reqwest_transport import ReqwestTransport
 from smsgate.providers.sandbox import SandboxProvider
 from smsgate.services.outlets import Outlet, Outlets
 
@@ -28,7 +29,7 @@ def build_provider(
     transport: HttpTransport | None = None,
     sandbox_callback_token: str | None = None,
 ) -> SmsProvider:
-    """Build the configured provider. Call it inside the running event loop (aiohttp needs one).
+    """Build the configured provider. Call it inside the running event loop.
 
     The sandbox signs the delivery reports it simulates with ``sandbox_callback_token``.
     """
@@ -49,7 +50,7 @@ def build_plivo(settings: Settings, *, transport: HttpTransport | None = None) -
         settings.plivo_auth_id, settings.plivo_auth_token.get_secret_value()
     )
     return PlivoProvider(
-        transport or AiohttpTransport(max_connections=settings.plivo_max_connections),
+        transport or ReqwestTransport(max_connections=settings.plivo_max_connections),
         credentials,
         sender=compact_sender(settings.plivo_sender_id),
         api_url=settings.plivo_api_url,

@@ -9,8 +9,10 @@ transport answers it explicitly:
      ├── NotSent        nothing reached the server (connection refused, connect timeout)
      └── MaybeSent      the request may have arrived (timeout or disconnect after connecting)
 
-aiohttp is used because it measured fastest for this job (docs/benchmarks.md): one pooled
-session per process. Tests swap in ``MockTransport``, a handler function in place of a network.
+Two implementations: the Plivo call goes through pyreqwest (``reqwest_transport``), which
+measured cheapest per request (docs/benchmarks.md); the webhook deliverer through aiohttp
+(``AiohttpTransport`` below), for its resolver hook. Tests swap in ``MockTransport``, a handler
+function in place of a network.
 
 Posting to the user's webhooks takes a few options the Plivo adapter does not: a resolver
 that refuses private addresses (SSRF), a drained rather than read answer, no separate connect
