@@ -11,16 +11,19 @@ import contextvars
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 
 from smsgate.bootstrap.services import Services, build_services
 from smsgate.config import Settings
 from smsgate.db.errors import StoreUnavailable
 from smsgate.db.store import MessageStore
 from smsgate.engines import Job
-from smsgate.engines.broker import Sweep
 from smsgate.logs import get_logger
 from smsgate.providers.base import SmsProvider
 from smsgate.services.limits import Limits, LimitsUnavailable
+
+if TYPE_CHECKING:  # the broker engine imports Dramatiq: only a worker needs it
+    from smsgate.engines.broker import Sweep
 
 log = get_logger("smsgate.bootstrap")
 

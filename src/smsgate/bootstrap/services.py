@@ -10,6 +10,7 @@ from __future__ import annotations
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -36,12 +37,9 @@ from smsgate.domain.pricing import PriceTable, PriceTableError
 from smsgate.domain.rates import parse_rate
 from smsgate.domain.retry import RetryPlan
 from smsgate.engines import Engine
-from smsgate.engines.broker import BrokerEngine, Sweep
 from smsgate.engines.inprocess import InProcessEngine
 from smsgate.limits.counters import Counters, MemoryCounters
 from smsgate.limits.pacing import Pacing, SenderPacing
-from smsgate.limits.redis_counters import RedisCounters
-from smsgate.limits.redis_pacing import RedisPacing
 from smsgate.metrics import Metrics
 from smsgate.providers.base import CallbackReader, SentLookup, SmsProvider
 from smsgate.providers.http import AiohttpTransport, HttpTransport
@@ -59,6 +57,9 @@ from smsgate.services.reconcile import Reconciler
 from smsgate.services.retention import Retention
 from smsgate.services.sending import Sender
 from smsgate.services.webhook_delivery import DeliverySettings, WebhookDeliverer
+
+if TYPE_CHECKING:  # the broker engine imports Dramatiq: only a worker needs it
+    from smsgate.engines.broker import Sweep
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,9 +140,7 @@ def build_services(
     limits = Limits(limit_settings(settings), counters, clock)
     stack.push_async_callback(limits.aclose)
     if pacing is None:
-        pacing = make_pacing(settings)
-        if isinstance(pacing, RedisPacing):
-            stack.push_async_callback(pacing.aclose)
+        pacing = make_pacing(settings, stack)
     # The engine is built after the dispatcher that it runs, yet the dispatcher tells the
     # engine of retries: the lambdas look the engine up when called, by then it exists.
     dispatcher = Dispatcher(
@@ -289,6 +288,8 @@ def build_engine(
         return InProcessEngine(
             dispatcher, queue, concurrency=settings.dispatch_concurrency, clock=clock
         )
+    from smsgate.engines.broker import BrokerEngine  # Dramatiq's, only with a broker
+
     return BrokerEngine(
         settings.broker_url,
         queue,
@@ -302,14 +303,25 @@ def make_counters(settings: Settings) -> Counters:
     """Limits shared through Redis when there is one (SMSGATE_REDIS_URL, or a Redis broker);
     else counted in this process."""
     url = settings.pacing_redis_url
-    return RedisCounters(url) if url else MemoryCounters()
+    if not url:
+        return MemoryCounters()
+    from smsgate.limits.redis_counters import RedisCounters  # the Redis client, only with Redis
+
+    return RedisCounters(url)
 
 
-def make_pacing(settings: Settings) -> Pacing:
-    """Pacing shared through Redis when there is one; else kept in this process."""
+def make_pacing(settings: Settings, stack: AsyncExitStack) -> Pacing:
+    """Pacing shared through Redis when there is one (its client closed with ``stack``);
+    else kept in this process."""
     rate = settings.sender_mps or None
     url = settings.pacing_redis_url
-    return RedisPacing(url, rate) if url else SenderPacing(rate)
+    if not url:
+        return SenderPacing(rate)
+    from smsgate.limits.redis_pacing import RedisPacing
+
+    pacing = RedisPacing(url, rate)
+    stack.push_async_callback(pacing.aclose)
+    return pacing
 
 
 def limit_settings(settings: Settings) -> LimitSettings:

@@ -191,10 +191,10 @@ def upgrade_database(settings: Settings) -> None:
     """Bring the schema to the newest migration, or stop with one line saying why not."""
     from sqlalchemy.exc import SQLAlchemyError
 
-    from smsgate.db.migrate import upgrade
+    from smsgate.db.migrate import upgrade_if_behind
 
     try:
-        upgrade(settings.database_url)
+        upgrade_if_behind(settings.database_url)
     except (OSError, SQLAlchemyError) as exc:
         # The exception's text can hold the URL, password included: name only its kind.
         fail(f"SMSGATE_DATABASE_URL: cannot upgrade the database ({type(exc).__name__})", 1)

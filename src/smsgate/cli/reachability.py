@@ -17,7 +17,6 @@ from smsgate.cli.checks import TIMEOUT, Check, fail, ok, warn
 from smsgate.cli.common import masked_url
 from smsgate.config import ProviderName, Settings
 from smsgate.domain.addresses import is_public_address
-from smsgate.engines.dramatiq import BrokerProbe
 
 if TYPE_CHECKING:
     import httpx  # imported when the public URL is asked: the other commands start without it
@@ -39,6 +38,8 @@ async def broker_check(url: str) -> Check:
 async def ping(url: str) -> None:
     """A Redis PING, or an AMQP connection opened and closed (the handshake, login included):
     the broker engine's own probe, the one readiness (/readyz) uses."""
+    from smsgate.engines.dramatiq import BrokerProbe  # the broker clients, only when asked
+
     probe = BrokerProbe(url)
     try:
         await probe.ping(TIMEOUT)

@@ -18,9 +18,7 @@ import time
 from datetime import timedelta
 from typing import Annotated
 
-import dramatiq
 import typer
-from dramatiq.asyncio import EventLoopThread, set_event_loop_thread
 from prometheus_client import start_http_server
 
 from smsgate.bootstrap import JobTimes, Runtime
@@ -29,8 +27,6 @@ from smsgate.cli.common import log as cli_log
 from smsgate.config import Settings
 from smsgate.db.engine import is_sqlite
 from smsgate.domain.clock import utc_now
-from smsgate.engines.broker import BrokerEngine, Sweep
-from smsgate.engines.dramatiq import QUEUE
 from smsgate.logs import configure_logging, get_logger
 
 log = get_logger("smsgate.worker")
@@ -99,6 +95,14 @@ def run_worker(
     stale_after: float,
     metrics_address: tuple[str, int] | None = None,
 ) -> None:
+    # Dramatiq and the broker clients are imported by the worker alone: every other command,
+    # `serve` among them, runs without them unless a broker is configured (their memory).
+    import dramatiq
+    from dramatiq.asyncio import EventLoopThread, set_event_loop_thread
+
+    from smsgate.engines.broker import BrokerEngine, Sweep
+    from smsgate.engines.dramatiq import QUEUE
+
     sweep = Sweep(
         interval=sweep_interval,
         overdue_after=timedelta(seconds=overdue_after),

@@ -16,7 +16,6 @@ from smsgate.api.schemas import Health, Readiness
 from smsgate.bootstrap import check_database, check_provider
 from smsgate.config import ConfigError
 from smsgate.domain.message import MessageStatus
-from smsgate.engines.broker import BrokerEngine
 from smsgate.logs import get_logger
 
 log = get_logger("smsgate.ready")
@@ -51,7 +50,11 @@ async def readyz(services: ServicesDep) -> JsonResponse:
     so does the broker when there is one. 200 when all hold, 503 naming what is down."""
     settings = services.settings
     engine = services.engine
-    broker = engine if isinstance(engine, BrokerEngine) else None
+    broker = None
+    if settings.broker_url is not None:
+        from smsgate.engines.broker import BrokerEngine  # imported only where there is one
+
+        broker = engine if isinstance(engine, BrokerEngine) else None
     problems: dict[str, str] = {}
     try:
         check_provider(settings)
