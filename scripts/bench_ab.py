@@ -19,6 +19,7 @@ import statistics
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).parent))
 
@@ -33,6 +34,12 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--duration", type=int, default=12, help="seconds per measured run")
     parser.add_argument("--connections", type=int, default=256)
+    parser.add_argument(
+        "--keyed", action="store_true", help="a stored key and the limits on, as make bench's"
+    )
+    parser.add_argument(
+        "--postgres", metavar="ADMIN_URL", help="serve on a fresh PostgreSQL database per run"
+    )
     args = parser.parse_args()
     trees = dict(item.split("=", 1) for item in args.tree)
     emulator_url = f"http://127.0.0.1:{bench.free_port()}"
@@ -43,7 +50,7 @@ def main() -> None:
         "PLIVO_SENDER_ID": "+14155550199",
         "PLIVO_API_URL": emulator_url,
         "SMSGATE_PLIVO_MAX_CONNECTIONS": "512",
-        **bench.LIMITS_OFF,
+        **(bench.LIMITS_ON if args.keyed else bench.LIMITS_OFF),
     }
     cpu: dict[str, list[float]] = {name: [] for name in trees}
     with tempfile.TemporaryDirectory() as tmp:
@@ -56,24 +63,15 @@ def main() -> None:
             for round_ in range(1, args.rounds + 1):
                 for name, tree in trees.items():
                     port = str(bench.free_port())
-                    server_env = {
-                        **env,
-                        "PYTHONPATH": str(Path(tree).resolve() / "src"),
-                        "SMSGATE_DATABASE_URL": f"sqlite:///{tmp}/{name}-{round_}.db",
-                    }
-                    server = bench.smsgate_on_core(0, "serve", "--port", port)
-                    with bench.running(server, server_env, tmp, Path(tmp, f"{name}.log")) as pid:
-                        base = f"http://127.0.0.1:{port}"
-                        bench.wait_for(f"{base}/healthz")
-                        bench.wrk(f"{base}/api/send-sms", 64, 5, script)
-                        run = bench.measure(
-                            f"{base}/api/send-sms",
-                            args.connections,
-                            args.duration,
-                            script,
-                            pid,
-                            emulator_url,
-                        )
+                    database = "PostgreSQL" if args.postgres else "SQLite"
+                    sqlite_path = Path(tmp, f"{name}-{round_}.db")
+                    with bench.database_url(database, sqlite_path, args.postgres or "") as url:
+                        server_env = {
+                            **env,
+                            "PYTHONPATH": str(Path(tree).resolve() / "src"),
+                            "SMSGATE_DATABASE_URL": url,
+                        }
+                        run = serve_and_measure(server_env, tmp, name, port, script, args)
                     cpu[name].append(run.cpu_ms_per_request)
                     print(
                         f"round {round_} {name}: {run.rps:,.0f} req/s, "
@@ -84,6 +82,24 @@ def main() -> None:
                     )
     for name, figures in cpu.items():
         print(f"{name}: median {statistics.median(figures):.3f} ms CPU a request")
+
+
+def serve_and_measure(
+    server_env: dict[str, str], tmp: str, name: str, port: str, script: Path, args: Any
+) -> bench.Run:
+    """One checkout served, warmed up and measured."""
+    if args.keyed:
+        script = Path(tmp, f"keyed-{name}.lua")
+        script.write_text(bench.WRK_KEYED_SCRIPT.replace("KEY", bench.create_key(server_env, tmp)))
+    emulator_url = server_env["PLIVO_API_URL"]
+    server = bench.smsgate_on_core(0, "serve", "--port", port)
+    with bench.running(server, server_env, tmp, Path(tmp, f"{name}.log")) as pid:
+        base = f"http://127.0.0.1:{port}"
+        bench.wait_for(f"{base}/healthz")
+        bench.wrk(f"{base}/api/send-sms", 64, 5, script)
+        return bench.measure(
+            f"{base}/api/send-sms", args.connections, args.duration, script, pid, emulator_url
+        )
 
 
 if __name__ == "__main__":

@@ -219,3 +219,31 @@ async def test_postgres_going_away_mid_transaction_is_down_and_the_connection_is
             await tx.run_many(statement, [message()])
     finally:
         await engine.dispose()
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    from smsgate.db.migrate import upgrade
+
+    url = f"sqlite:///{tmp_path / 'smsgate.db'}"
+    upgrade(url)  # synchronous: Alembic runs its own event loop
+    return url
+
+
+async def test_a_list_parameter_is_looked_up_by_index_never_scanned(sqlite_url: str) -> None:
+    """One statement whatever the list's length must not cost a scan of a large table.
+    (SQLite's plan; PostgreSQL picks its index scan by the tables' statistics.)"""
+    engine = make_engine(sqlite_url)
+    dialect = engine.dialect
+    statement = prepare(
+        select(OPT_OUTS.c.number).where(one_of(OPT_OUTS.c.number, "numbers", dialect)), dialect
+    )
+    async with engine.connect() as connection:
+        rows = await connection.exec_driver_sql(
+            "EXPLAIN QUERY PLAN " + statement.sql,
+            tuple(statement.parameters({"numbers": list_value(["+14155550001"], dialect)})),
+        )
+        plan = " / ".join(str(row[-1]) for row in rows)
+    await engine.dispose()
+    assert "SEARCH opt_outs USING" in plan, plan
+    assert "SCAN opt_outs" not in plan, plan
