@@ -55,3 +55,10 @@ def test_money_is_converted_as_its_column_is_on_each_database() -> None:
     assert list(on_postgres) == [Decimal("0.00550")]
     (money,) = on_postgres
     assert isinstance(money, Decimal)
+
+
+def test_a_statement_of_no_parameters_takes_nothing() -> None:
+    prepared = prepare(
+        select(MESSAGES.c.id).where(MESSAGES.c.status == literal("queued")), DIALECTS[0]
+    )
+    assert list(prepared.parameters({})) == ["queued"]

@@ -55,9 +55,11 @@ class Prepared:
         # Rows give every key but the values bound in the statement itself (a literal in a
         # subquery, say), which are put in at their places.
         given = [key for key in keys if key not in fixed]
-        if len(given) == 1:
+        if not given:
+            self._take: Callable[[Mapping[str, Any]], tuple[Any, ...]] = lambda row: ()
+        elif len(given) == 1:
             only = given[0]
-            self._take: Callable[[Mapping[str, Any]], tuple[Any, ...]] = lambda row: (row[only],)
+            self._take = lambda row: (row[only],)
         else:
             self._take = itemgetter(*given)
         self._fixed = tuple((at, fixed[key]) for at, key in enumerate(keys) if key in fixed)
