@@ -115,6 +115,18 @@ def migrated(database_url: str) -> str:
     return database_url
 
 
+@pytest.fixture
+def postgres() -> Iterator[str]:
+    """A PostgreSQL database of the test's own with the schema at head, for what only
+    PostgreSQL has (its locks, its sessions, a connection the server cuts)."""
+    from smsgate.db.migrate import upgrade
+    from tests.support.databases import fresh_postgres_database
+
+    with fresh_postgres_database() as url:
+        upgrade(url)
+        yield url
+
+
 ServeApp = Callable[..., str]
 
 

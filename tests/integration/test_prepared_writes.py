@@ -3,7 +3,7 @@ and their errors are told apart as group commit needs: a refused write, or a dat
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
@@ -181,17 +181,6 @@ async def test_a_database_that_cannot_be_opened_is_down(tmp_path: Path) -> None:
                 pass
     finally:
         await engine.dispose()
-
-
-@pytest.fixture
-def postgres() -> Iterator[str]:
-    """A migrated PostgreSQL database of this test's own, since the test cuts it off."""
-    from smsgate.db.migrate import upgrade
-    from tests.support.databases import fresh_postgres_database
-
-    with fresh_postgres_database() as url:
-        upgrade(url)
-        yield url
 
 
 @pytest.mark.postgres

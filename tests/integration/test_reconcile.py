@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -13,14 +13,12 @@ from sqlalchemy.engine import make_url
 
 from smsgate.db.batches import NewBatch, QueuedMessage
 from smsgate.db.engine import make_engine, make_sessions
-from smsgate.db.migrate import upgrade
 from smsgate.db.queue import QueueStore
 from smsgate.db.rows import NewMessage, Outcome
 from smsgate.db.store import MessageStore
 from smsgate.domain.message import MessageStatus as S
 from smsgate.providers.base import LookupUnavailable, SentRecord
 from smsgate.services.reconcile import Reconciler
-from tests.support.databases import fresh_postgres_database
 
 pytestmark = [pytest.mark.anyio, pytest.mark.integration]
 
@@ -249,14 +247,6 @@ class SlowRecords(Records):
             await watcher.close()
         self.states.extend(str(row["state"]) for row in rows)
         return await super().find_sent(to, since, until)
-
-
-@pytest.fixture
-def postgres() -> Iterator[str]:
-    """A fresh PostgreSQL database with the schema at head."""
-    with fresh_postgres_database() as url:
-        upgrade(url)
-        yield url
 
 
 @pytest.mark.postgres
