@@ -236,3 +236,13 @@ async def test_a_list_parameter_is_looked_up_by_index_never_scanned(sqlite_url: 
     await engine.dispose()
     assert "SEARCH opt_outs USING" in plan, plan
     assert "SCAN opt_outs" not in plan, plan
+
+
+async def test_a_value_its_column_cannot_take_is_a_write_fault(engine: AsyncEngine) -> None:
+    """As SQLAlchemy refuses it (a naive time): group commit then retries each write alone,
+    so the other writes of the batch are kept."""
+    statement = prepare(insert(MESSAGES).inline(), engine.dialect, EVERY_COLUMN)
+    naive = message(created_at=datetime(2026, 12, 3, 9, 0))
+    with pytest.raises(WriteFault):
+        async with transaction(engine) as tx:
+            await tx.run_many(statement, [message(), naive])

@@ -72,8 +72,11 @@ class Prepared:
         listed = list(values)
         for at, value in self._fixed:
             listed.insert(at, value)
-        for at, process in self._convert:
-            listed[at] = process(listed[at])
+        try:
+            for at, process in self._convert:
+                listed[at] = process(listed[at])
+        except (ValueError, TypeError) as exc:  # a value its column cannot take (a naive time)
+            raise WriteFault(type(exc).__name__) from exc
         return listed
 
 
