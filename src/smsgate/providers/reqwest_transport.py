@@ -80,13 +80,15 @@ class ReqwestTransport:
             return HttpAnswer(response.status, response.headers, bytes(body))
         except PoolTimeoutError as exc:  # no place came free: the request never left
             raise NotSent("timed out waiting for a connection") from exc
-        except (BuilderError, ValueError) as exc:  # a URL that cannot be used
+        except BuilderError as exc:  # a URL it will not use (another scheme)
             raise NotSent("unusable URL") from exc
         except RequestError as exc:
             timed_out = isinstance(exc, RequestTimeoutError)
             if _never_connected(exc):
                 raise NotSent("timed out connecting" if timed_out else "could not connect") from exc
             raise MaybeSent("timed out" if timed_out else "connection lost") from exc
+        except ValueError as exc:  # a URL that does not parse, refused before any request
+            raise NotSent("unusable URL") from exc
         except PyreqwestError as exc:  # anything else, once the request may have left
             raise MaybeSent(type(exc).__name__) from exc
 
