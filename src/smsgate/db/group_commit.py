@@ -165,8 +165,6 @@ class GroupCommit:
         )
         dialect = engine.dialect
         self._dialect = dialect
-        # Where the driver counts the rows an executemany changed (sqlite3 does, asyncpg not).
-        self._counts_known = dialect.supports_sane_multi_rowcount
         every_column = [c.name for c in messages.c]
         self._add_messages = prepare(insert(messages).inline(), dialect, every_column)
         self._add_events = prepare(add_events, dialect)
@@ -285,8 +283,8 @@ class GroupCommit:
         return {row[0] for row in rows}
 
     async def _change(self, tx: Transaction, changes: list[Change]) -> dict[int, Transition | None]:
-        trusted = self._counts_known
-        guessed = {c.message_id: c.expected for c in changes if trusted and c.expected}
+        # A guessed status is checked by the UPDATE's row count, so only where there is one.
+        guessed = {c.message_id: c.expected for c in changes if tx.counts_rows and c.expected}
         ids = sorted({c.message_id for c in changes} - guessed.keys())
         current: dict[str, MessageStatus] = {}
         if ids:

@@ -115,6 +115,10 @@ def list_value(values: Sequence[object], dialect: Dialect) -> object:
 
 
 class Transaction(Protocol):
+    # Whether ``run_many`` tells the rows it changed: sqlite3 sums them over an executemany,
+    # asyncpg reports none.
+    counts_rows: bool
+
     async def run_many(self, statement: Prepared, rows: Sequence[Mapping[str, Any]]) -> int | None:
         """Run ``statement`` once per row; the rows it changed, where the driver says."""
 
@@ -124,6 +128,8 @@ class Transaction(Protocol):
 class _SqliteTransaction:
     """On sqlite3 directly: smsgate's SQLite connection runs its calls on the loop's thread
     anyway (``db.engine.InlineSqliteConnection``)."""
+
+    counts_rows = True
 
     def __init__(self, connection: sqlite3.Connection) -> None:
         self._connection = connection
@@ -139,6 +145,8 @@ class _SqliteTransaction:
 
 
 class _AsyncpgTransaction:
+    counts_rows = False
+
     def __init__(self, connection: Any) -> None:
         self._connection = connection  # an asyncpg.Connection
 
