@@ -69,6 +69,12 @@ NEEDS: dict[Route, Scope] = {
     ("DELETE", "/api/v1/webhooks/{endpoint_id}"): ADMIN,
     ("GET", "/api/v1/webhooks/{endpoint_id}/deliveries"): ADMIN,
     ("POST", "/api/v1/webhooks/{endpoint_id}/replay"): ADMIN,
+    ("POST", "/api/v1/senders"): ADMIN,
+    ("GET", "/api/v1/senders"): ADMIN,
+    ("GET", "/api/v1/senders/{key}"): ADMIN,
+    ("PATCH", "/api/v1/senders/{key}"): ADMIN,
+    ("DELETE", "/api/v1/senders/{key}"): ADMIN,
+    ("GET", "/api/v1/pools"): ADMIN,
 }
 
 # Paths under /api that no route of the table names: the guard does not know them, so they
@@ -95,6 +101,7 @@ class Seeded:
     number: str
     later: str
     endpoint_id: str = "01M8J7J44ZQQNHM4DZGYMRSZ6C"  # no such endpoint: a 404 when allowed
+    key: str = "01M8J7J44ZQQNHM4DZGYMRSZ6D"  # no such sender: a 404 when allowed
 
 
 def request_arguments(route: Route, seeded: Seeded) -> dict[str, Any]:
@@ -112,6 +119,10 @@ def request_arguments(route: Route, seeded: Seeded) -> dict[str, Any]:
             arguments["json"] = {"number": ANOTHER}
         case ("POST", "/api/v1/webhooks"):
             arguments["json"] = {"url": "http://127.0.0.1:9/events"}  # refused (private): 400
+        case ("POST", "/api/v1/senders"):
+            arguments["json"] = {"address": "not a sender!"}  # refused: 400
+        case ("PATCH", "/api/v1/senders/{key}"):
+            arguments["json"] = {"mps": 2}
     return arguments
 
 

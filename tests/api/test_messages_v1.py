@@ -411,7 +411,9 @@ def test_openapi_documents_queued_requests_and_their_202(client: TestClient) -> 
     body = create["requestBody"]["content"]["application/json"]["schema"]["$ref"]
     assert body.endswith("/CreateMessagesIn")
     fields = schema["components"]["schemas"]["CreateMessagesIn"]["properties"]
-    assert {"to", "text", "send_at", "mode", "validity", "callback_url"} == set(fields)
+    assert {"to", "text", "send_at", "mode", "validity", "callback_url", "from", "pool"} == set(
+        fields
+    )
     seed = schema["paths"]["/api/send-sms"]["post"]["requestBody"]
     assert seed["content"]["application/json"]["schema"]["$ref"].endswith("/SendSmsIn")
 

@@ -9,6 +9,7 @@ import time
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
+import httpx
 import pytest
 from pydantic import SecretStr
 
@@ -328,3 +329,25 @@ def test_a_call_gives_up_at_its_timeout(serve: ServeApp, emulator: EmulatorServe
             sms.send(TO, "hi")
         assert time.monotonic() - started < 1.2
     assert (slow.value.code, slow.value.maybe_sent) == ("timeout", True)
+
+
+def test_a_message_names_its_sender_or_pool_and_the_reply_says_which(
+    serve: ServeApp, emulator: EmulatorServer
+) -> None:
+    url = serve()
+    for sender in ({"address": "+14155550100", "pools": ["alerts"]}, {"address": "12345"}):
+        assert httpx.post(f"{url}/api/v1/senders", json=sender, timeout=10).status_code == 201
+    with Client(url) as sms:
+        pooled = sms.send(TO, "hi", pool="alerts")
+        assert (pooled.sender, pooled.pool) == ("+14155550100", "alerts")
+        named = sms.send(OTHER, "hi", sender="12345")
+        assert (named.sender, named.pool) == ("12345", None)
+        queued = sms.send_bulk([THIRD], "hi", pool="alerts")
+        assert queued.accepted == 1
+        with pytest.raises(BadRequest) as unknown:
+            sms.send(TO, "hi", sender="+19999999999")
+        assert unknown.value.code == "unknown_sender"
+        with pytest.raises(ValueError, match="not both"):
+            sms.send(TO, "hi", sender="12345", pool="alerts")
+    bodies = [r.body for r in plivo_sends(emulator) if isinstance(r.body, dict)]
+    assert [body["src"] for body in bodies[:2]] == ["+14155550100", "12345"]

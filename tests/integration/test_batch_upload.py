@@ -331,4 +331,10 @@ def test_the_route_is_documented(serve: SERVE) -> None:
     post = operation["post"]
     assert post["summary"]
     assert set(post["requestBody"]["content"]) == {"text/csv", "multipart/form-data"}
-    assert {p["name"] for p in post["parameters"]} == {"send_at", "validity", "Idempotency-Key"}
+    assert {p["name"] for p in post["parameters"]} == {
+        "send_at",
+        "validity",
+        "from",
+        "pool",
+        "Idempotency-Key",
+    }

@@ -61,6 +61,7 @@ def message(**changes: Any) -> dict[str, Any]:
         "scheduled_at": at,
         "api_key_id": "env_1",
         "callback_url": None,
+        "pool": None,
     }
     row.update(changes)
     return row

@@ -43,6 +43,7 @@ from smsgate.api.routes import (
     opt_outs,
     page,
     plivo_callbacks,
+    senders,
     webhook_endpoints,
 )
 from smsgate.api.routes.send_sms import send_sms_endpoint
@@ -140,6 +141,7 @@ def create_fastapi(runtime: Runtime) -> FastAPI:
     api.include_router(opt_outs.router)
     api.include_router(plivo_callbacks.router)
     api.include_router(webhook_endpoints.router)
+    api.include_router(senders.router)
     api.include_router(numbers.router)
     api.include_router(ops.router)
     api.include_router(page.router)

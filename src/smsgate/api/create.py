@@ -5,7 +5,9 @@ The body is ``{"to", "text"}`` as on the seed's route, plus what queued sending 
 - ``to`` may be a list of up to 10,000 numbers;
 - ``send_at``: ISO 8601 with a time zone, to send later;
 - ``mode``: ``"now"`` (one number, sent inline; the default for one number) or ``"queued"``;
-- ``validity``: seconds; a queued message not handed over in time expires, never sent.
+- ``validity``: seconds; a queued message not handed over in time expires, never sent;
+- ``from`` (a registered sender) or ``pool`` (a pool of them) to send from; neither, the
+  default pool, or ``PLIVO_SENDER_ID`` while no sender is registered.
 
 A list, a ``send_at`` or ``"mode": "queued"`` queues the request: it is stored as a batch and
 answered 202 with the batch id, the id of each stored message, and each refused row.
@@ -29,7 +31,7 @@ from smsgate.config import Settings
 from smsgate.domain.access import Principal
 from smsgate.services.webhook_urls import url_problem
 
-FIELDS = ("to", "text", "send_at", "mode", "validity", "callback_url")
+FIELDS = ("to", "text", "send_at", "mode", "validity", "callback_url", "from", "pool")
 MODES = ("now", "queued")
 
 
@@ -41,6 +43,8 @@ class CreateRequest:
     mode: str | None
     validity: int | None
     callback_url: str | None = None
+    from_: str | None = None  # a registered sender's address or id
+    pool: str | None = None  # a pool to choose the sender from
 
     @property
     def queued(self) -> bool:
@@ -63,6 +67,8 @@ def create_message_endpoint(runtime: Runtime) -> Callable[[Request], Awaitable[J
                 caller,
                 callback_url=request.callback_url,
                 hold=attempt.keyed,
+                from_=request.from_,
+                pool=request.pool,
             )
             return created_answer(sent, services.documents)
         recipients: list[object] = request.to if isinstance(request.to, list) else [request.to]
@@ -73,6 +79,8 @@ def create_message_endpoint(runtime: Runtime) -> Callable[[Request], Awaitable[J
             validity_s=request.validity,
             caller=caller,
             callback_url=request.callback_url,
+            from_=request.from_,
+            pool=request.pool,
         )
         return Answer(202, services.documents.batch(report))
 
@@ -88,7 +96,7 @@ def parse_create(raw: bytes) -> CreateRequest:
                 400,
                 "unknown_field",
                 f"The field '{name[:40]}' is not accepted here; send to and text, and "
-                "optionally send_at, mode, validity and callback_url.",
+                "optionally send_at, mode, validity, callback_url, and from or pool.",
             )
     for name in ("to", "text"):
         if name not in document:
@@ -120,7 +128,19 @@ def parse_create(raw: bytes) -> CreateRequest:
     callback_url = document.get("callback_url")
     if callback_url is not None and not isinstance(callback_url, str):
         raise ApiError(400, "invalid_field_type", "The field 'callback_url' must be a string.")
-    request = CreateRequest(to, text, send_at, mode, validity, callback_url)
+    origin = {name: document.get(name) for name in ("from", "pool")}
+    for name, value in origin.items():
+        if value is not None and (not isinstance(value, str) or not value.strip()):
+            raise ApiError(
+                400, "invalid_field_type", f"The field '{name}' must be a non-empty string."
+            )
+    if origin["from"] is not None and origin["pool"] is not None:
+        raise ApiError(
+            400, "invalid_request", "Name a sender ('from') or a pool ('pool'), not both."
+        )
+    request = CreateRequest(
+        to, text, send_at, mode, validity, callback_url, origin["from"], origin["pool"]
+    )
     if mode == "now" and request.queued:
         raise ApiError(
             400,

@@ -43,7 +43,12 @@ class MessageOut(BaseModel):
 
     id: str = Field(description="smsgate's id: a ULID, sortable by creation time.")
     to: str
-    from_: str | None = Field(alias="from")
+    from_: str | None = Field(
+        alias="from",
+        description="The sender it goes from: a number, short code, ID or Powerpack UUID; "
+        "None while a pool's message waits for its hand-off.",
+    )
+    pool: str | None = Field(description="The pool its sender is chosen from, if any.")
     text: str | None = Field(description="None once redacted.")
     encoding: Literal["GSM-7", "UCS-2"]
     segments: int
@@ -101,6 +106,20 @@ class CreateMessagesIn(BaseModel):
         description="Also post this message's status changes here, signed with "
         "SMSGATE_CALLBACK_SECRET (http(s), a public address).",
         examples=["https://app.example.com/sms-status"],
+    )
+    from_: str | None = Field(
+        default=None,
+        alias="from",
+        description="A registered sender (its address or id) to send from; 400 unknown_sender "
+        "if it is not registered, sender_not_allowed if it may not send to the number.",
+        examples=["+14155550100"],
+    )
+    pool: str | None = Field(
+        default=None,
+        description="A pool to choose the sender from (local first, then the recipient's "
+        "last sender, then the least busy). Neither: the pool 'default', or PLIVO_SENDER_ID "
+        "while no sender is registered.",
+        examples=["marketing"],
     )
 
 

@@ -30,6 +30,7 @@ from smsgate.db.opt_outs import OptOutStore
 from smsgate.db.price_files import load_price_table
 from smsgate.db.queue import QueueStore
 from smsgate.db.retention import RetentionStore
+from smsgate.db.senders import SenderStore
 from smsgate.db.store import MessageStore
 from smsgate.db.webhooks import WebhookStore
 from smsgate.domain.clock import Clock, utc_now
@@ -55,6 +56,7 @@ from smsgate.services.queueing import Enqueuer
 from smsgate.services.recipients import RecipientCheck
 from smsgate.services.reconcile import Reconciler
 from smsgate.services.retention import Retention
+from smsgate.services.senders import SenderDirectory
 from smsgate.services.sending import Sender
 from smsgate.services.webhook_delivery import DeliverySettings, WebhookDeliverer
 
@@ -82,6 +84,8 @@ class Services:
     idempotency: Idempotency
     sender: Sender
     enqueuer: Enqueuer
+    # The sender registry in memory: routes accepted messages, chooses a pool's sender.
+    senders: SenderDirectory
     dispatcher: Dispatcher
     # Queued sending: the in-process engine, or the broker's (announcing, or a worker's).
     engine: Engine
@@ -141,6 +145,12 @@ def build_services(
     stack.push_async_callback(limits.aclose)
     if pacing is None:
         pacing = make_pacing(settings, stack)
+    senders = SenderDirectory(
+        SenderStore(db, clock),
+        pacing,
+        default_sender=settings.plivo_sender_id,
+        default_mps=settings.sender_mps or None,
+    )
     # The engine is built after the dispatcher that it runs, yet the dispatcher tells the
     # engine of retries: the lambdas look the engine up when called, by then it exists.
     dispatcher = Dispatcher(
@@ -155,6 +165,7 @@ def build_services(
         reschedule=lambda message_id, due_at: engine.reschedule(message_id, due_at),
         metrics=metrics,
         clock=clock,
+        senders=senders,
     )
     engine = build_engine(settings, dispatcher, queue, clock, worker=worker)
     stack.push_async_callback(engine.aclose)
@@ -217,6 +228,7 @@ def build_services(
             queue=queue,
             hold_for=timedelta(hours=settings.idempotency_ttl_hours),
             clock=clock,
+            senders=senders,
         ),
         enqueuer=Enqueuer(
             queue,
@@ -226,8 +238,10 @@ def build_services(
             announce=engine.announce,
             clock=clock,
             limits=limits,
+            senders=senders,
         ),
         dispatcher=dispatcher,
+        senders=senders,
         engine=engine,
         reconciler=Reconciler(
             store,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import typer
 
-from smsgate.cli import db, keys, messages, prices, webhooks
+from smsgate.cli import db, keys, messages, prices, senders, webhooks
 from smsgate.cli.doctor import doctor
 from smsgate.cli.send import segments, send
 from smsgate.cli.send_bulk import send_bulk
@@ -29,6 +29,7 @@ app.add_typer(prices.app, name="prices", no_args_is_help=True)
 app.add_typer(keys.app, name="keys", no_args_is_help=True)
 app.add_typer(webhooks.app, name="webhooks", no_args_is_help=True)
 app.add_typer(messages.app, name="messages", no_args_is_help=True)
+app.add_typer(senders.app, name="senders", no_args_is_help=True)
 app.command()(serve)
 app.command()(send)
 app.command()(worker)

@@ -29,11 +29,17 @@ class Operation(Generic[T]):
 
 
 def send(
-    to: str, text: str, idempotency_key: str | None, callback_url: str | None = None
+    to: str,
+    text: str,
+    idempotency_key: str | None,
+    callback_url: str | None = None,
+    sender: str | None = None,
+    pool: str | None = None,
 ) -> Operation[Message]:
     body: dict[str, object] = {"to": to, "text": text}
     if callback_url is not None:
         body["callback_url"] = callback_url
+    _origin(body, sender, pool)
     call = Call("POST", MESSAGES, body=body, idempotency_key=_key(idempotency_key))
     return Operation(call, Message.from_json)
 
@@ -69,6 +75,8 @@ def send_bulk(
     validity: int | timedelta | None,
     idempotency_key: str | None,
     callback_url: str | None = None,
+    sender: str | None = None,
+    pool: str | None = None,
 ) -> Operation[BatchAccepted]:
     if isinstance(to, str):
         raise TypeError("send_bulk takes a list of numbers; use send for one number")
@@ -79,6 +87,7 @@ def send_bulk(
         body["validity"] = _seconds(validity)
     if callback_url is not None:
         body["callback_url"] = callback_url
+    _origin(body, sender, pool)
     call = Call("POST", MESSAGES, body=body, idempotency_key=_key(idempotency_key))
     return Operation(call, BatchAccepted.from_json)
 
@@ -94,6 +103,16 @@ def cancel(message_id: str) -> Operation[Message]:
 
 def cancel_batch(batch_id: str) -> Operation[Batch]:
     return Operation(Call("POST", f"{BATCHES}/{_segment(batch_id)}/cancel"), Batch.from_json)
+
+
+def _origin(body: dict[str, object], sender: str | None, pool: str | None) -> None:
+    """Where the messages go from: a registered sender (the API's ``from``) or a pool."""
+    if sender is not None and pool is not None:
+        raise ValueError("name a sender or a pool, not both")
+    if sender is not None:
+        body["from"] = sender
+    if pool is not None:
+        body["pool"] = pool
 
 
 def _key(given: str | None) -> str:

@@ -56,6 +56,8 @@ class AsyncClient:
         idempotency_key: str | None = None,
         *,
         callback_url: str | None = None,
+        sender: str | None = None,
+        pool: str | None = None,
     ) -> Message:
         """Send one message now (``POST /api/v1/messages``); the stored message, ``sent``.
 
@@ -63,9 +65,10 @@ class AsyncClient:
         it, so a retry never sends twice. Pass your own (an order id...) to make repeated
         calls safe too: a repeat gets the first answer, and the error of a failed call
         carries the key it used (``error.idempotency_key``). ``callback_url`` also gets this
-        message's status webhooks (the server needs SMSGATE_CALLBACK_SECRET).
+        message's status webhooks (the server needs SMSGATE_CALLBACK_SECRET). ``sender``
+        (a registered sender, the API's ``from``) or ``pool`` says where it goes from.
         """
-        return await self._perform(ops.send(to, text, idempotency_key, callback_url))
+        return await self._perform(ops.send(to, text, idempotency_key, callback_url, sender, pool))
 
     async def get(self, message_id: str) -> Message:
         """One message with its status timeline, ``events`` (``GET /api/v1/messages/{id}``)."""
@@ -122,12 +125,15 @@ class AsyncClient:
         validity: int | timedelta | None = None,
         idempotency_key: str | None = None,
         callback_url: str | None = None,
+        sender: str | None = None,
+        pool: str | None = None,
     ) -> BatchAccepted:
         """Queue one text to many numbers (up to 10,000), now or at ``send_at``.
 
         Answers once every valid row is stored: the batch id, each stored message and each
         refused row, by position. ``validity`` (seconds, 5 to 604,800) expires a message not
-        handed over in time. The Idempotency-Key works as for ``send``.
+        handed over in time. The Idempotency-Key, ``sender`` and ``pool`` work as for
+        ``send``.
         """
         operation = ops.send_bulk(
             to,
@@ -136,6 +142,8 @@ class AsyncClient:
             validity=validity,
             idempotency_key=idempotency_key,
             callback_url=callback_url,
+            sender=sender,
+            pool=pool,
         )
         return await self._perform(operation)
 

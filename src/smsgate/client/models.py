@@ -92,6 +92,7 @@ class Message:
     # The currency of amount and estimated_cost (ISO 4217, the server's price table's); None
     # when neither is set, or from a server that does not say.
     currency: str | None = None
+    pool: str | None = None  # the pool its sender is chosen from, if any
 
     @classmethod
     def from_json(cls, document: object) -> Message:
@@ -118,6 +119,7 @@ class Message:
             updated_at=_time(fields, "updated_at"),
             events=None if events is None else tuple(Event.from_json(e) for e in events),
             currency=_optional(fields, "currency", str),
+            pool=_optional(fields, "pool", str),
         )
 
 

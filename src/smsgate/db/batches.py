@@ -28,6 +28,10 @@ class QueuedMessage:
     estimated_cost: Decimal | None
     due_at: datetime | None = None
     expires_at: datetime | None = None
+    # Its sender, when fixed (``from``); or the pool its sender is chosen from at the hand-off.
+    # Neither: the batch's sender.
+    sender: str | None = None
+    pool: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

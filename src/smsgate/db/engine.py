@@ -52,6 +52,21 @@ def insert_or_ignore(dialect: str, model: Any, index_elements: list[Any] | None 
     raise UnsupportedDatabase(f"{dialect} is not supported; use sqlite or postgresql")
 
 
+def insert_or_update(dialect: str, model: Any, index_elements: list[Any], update: list[str]) -> Any:
+    """``INSERT ... ON CONFLICT (index_elements) DO UPDATE`` of the ``update`` columns."""
+    if dialect == "postgresql":
+        pg = postgresql.insert(model)
+        return pg.on_conflict_do_update(
+            index_elements=index_elements, set_={name: pg.excluded[name] for name in update}
+        )
+    if dialect == "sqlite":
+        lite = sqlite.insert(model)
+        return lite.on_conflict_do_update(
+            index_elements=index_elements, set_={name: lite.excluded[name] for name in update}
+        )
+    raise UnsupportedDatabase(f"{dialect} is not supported; use sqlite or postgresql")
+
+
 def is_sqlite(url: str | URL) -> bool:
     return make_url(url).get_backend_name() == "sqlite"
 

@@ -58,7 +58,14 @@ from smsgate.logs import get_logger
 log = get_logger("smsgate.store")
 
 MAX_BATCH = 500
-OUTCOME_COLUMNS = ("provider_message_uuid", "error_code", "error_reason", "units", "amount")
+OUTCOME_COLUMNS = (
+    "provider_message_uuid",
+    "error_code",
+    "error_reason",
+    "units",
+    "amount",
+    "sender",
+)
 
 
 @dataclass(slots=True)

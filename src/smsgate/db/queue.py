@@ -44,6 +44,7 @@ class DueMessage:
     due_at: datetime | None = None
     scheduled_at: datetime | None = None  # when it was first due: retries age from this
     provider: str = ""  # the provider it goes to: a test key's messages go to the sandbox
+    pool: str | None = None  # its sender is chosen from this pool at the hand-off
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,7 +99,7 @@ class QueueStore:
                 stored = Message(
                     id=message_id,
                     to=message.to,
-                    sender=batch.sender,
+                    sender=message.sender if message.sender or message.pool else batch.sender,
                     text=message.text,
                     encoding=message.encoding,
                     segments=message.segments,
@@ -118,6 +119,7 @@ class QueueStore:
                     expires_at=message.expires_at or batch.expires_at,
                     api_key_id=batch.api_key_id,
                     callback_url=batch.callback_url,
+                    pool=message.pool,
                 )
                 row, row_events = message_row(stored), [event_row(message_id, accepted)]
                 if message.to in opted_out_numbers:
@@ -373,6 +375,7 @@ _DUE_COLUMNS = select(
     MESSAGES.c.due_at,
     MESSAGES.c.scheduled_at,
     MESSAGES.c.provider,
+    MESSAGES.c.pool,
 )
 
 
@@ -388,6 +391,7 @@ def _due_message(row: Any) -> DueMessage:
         due_at=row.due_at,
         scheduled_at=row.scheduled_at,
         provider=row.provider,
+        pool=row.pool,
     )
 
 

@@ -27,6 +27,7 @@ class NewMessage:
     segments: int
     provider: str
     sender: str | None = None
+    pool: str | None = None  # the pool its sender was chosen from
     estimated_cost: Decimal | None = None
     api_key_id: str | None = None  # the key that asked for it; None when smsgate is open
     callback_url: str | None = None  # where its status webhooks go too
@@ -66,6 +67,7 @@ class Message:
     expires_at: datetime | None = None
     api_key_id: str | None = None
     callback_url: str | None = None
+    pool: str | None = None  # the pool its sender is chosen from; None: a fixed sender
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +79,8 @@ class Outcome:
     error_reason: str | None = None
     units: int | None = None
     amount: Decimal | None = None
+    # The sender a claim chose from the message's pool, stored with the claim.
+    sender: str | None = None
 
     def columns(self) -> dict[str, object]:
         """The fields that were given, by column name."""
@@ -94,6 +98,7 @@ class Outcome:
             error_reason=self.error_reason or message.error_reason,
             units=self.units if self.units is not None else message.units,
             amount=self.amount if self.amount is not None else message.amount,
+            sender=self.sender or message.sender,
         )
 
 
@@ -123,6 +128,7 @@ def message_row(message: Message) -> dict[str, object]:
         "scheduled_at": message.due_at,
         "api_key_id": message.api_key_id,
         "callback_url": message.callback_url,
+        "pool": message.pool,
     }
 
 
@@ -164,6 +170,7 @@ def message_from(row: MessageRow, events: Any) -> Message:
         expires_at=row.expires_at,
         api_key_id=row.api_key_id,
         callback_url=row.callback_url,
+        pool=row.pool,
     )
 
 

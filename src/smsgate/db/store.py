@@ -97,6 +97,7 @@ class MessageStore:
             events=tuple(Event(status, True, source, now, None) for status in statuses),
             api_key_id=new.api_key_id,
             callback_url=new.callback_url,
+            pool=new.pool,
         )
         # Core statements through group commit, not the ORM's unit of work in a transaction of
         # its own: measured, those cost more than all the rest of a send (docs/benchmarks.md).
@@ -158,12 +159,15 @@ class MessageStore:
             return message_from(row, ()) if row is not None else None
 
     @guarded
-    async def claim(self, message_id: str, *, source: str = "dispatcher") -> bool:
+    async def claim(
+        self, message_id: str, *, source: str = "dispatcher", sender: str | None = None
+    ) -> bool:
         """Move ``accepted`` to ``sending`` if nobody else has: the one gate before Plivo.
 
         True for exactly one caller however many race (processes included): the move is a
         compare-and-set, an UPDATE conditional on the status, and its row count says who won.
-        Claims are group-committed like every other status change.
+        Claims are group-committed like every other status change. ``sender``: the sender
+        chosen from the message's pool for this hand-off, stored with the claim.
         """
         done: asyncio.Future[Transition | None] = asyncio.get_running_loop().create_future()
         change = Change(
@@ -171,7 +175,7 @@ class MessageStore:
             MessageStatus.SENDING,
             self._clock(),
             source,
-            {},
+            {"sender": sender} if sender is not None else {},
             None,
             done,
             expected=MessageStatus.ACCEPTED,

@@ -52,7 +52,12 @@ class MessageRow(Base):
 
     id: Mapped[str] = mapped_column(String(26), primary_key=True)  # a ULID: sorts by time
     to_number: Mapped[str] = mapped_column(String(16), index=True)
-    sender: Mapped[str | None] = mapped_column(String(20))
+    # The address it goes from (a number, a short code, an ID, a Powerpack's UUID), once known:
+    # a message of a pool has its sender chosen at each hand-off, and stored with the claim.
+    sender: Mapped[str | None] = mapped_column(String(64))
+    # The pool its sender is chosen from; None for a message whose sender was fixed (``from``,
+    # or PLIVO_SENDER_ID when no sender is registered).
+    pool: Mapped[str | None] = mapped_column(String(64))
     text: Mapped[str | None] = mapped_column(Text)  # None once redacted
     encoding: Mapped[str] = mapped_column(String(8))
     segments: Mapped[int] = mapped_column(Integer)
@@ -87,6 +92,56 @@ class MessageRow(Base):
 
 # What the dispatcher looks for: accepted messages whose time has come, oldest first.
 Index("ix_messages_status_due_at", MessageRow.status, MessageRow.due_at)
+
+
+class SenderRow(Base):
+    """A registered sender (``domain.senders``); its pools are ``sender_pools`` rows."""
+
+    __tablename__ = "senders"
+
+    id: Mapped[str] = mapped_column(String(26), primary_key=True)  # a ULID
+    address: Mapped[str] = mapped_column(String(64), unique=True)  # compact
+    kind: Mapped[str] = mapped_column(String(16))
+    countries: Mapped[str] = mapped_column(String(1024))  # "CA,US"; "" for anywhere
+    mps: Mapped[float] = mapped_column(Float)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class SenderPoolRow(Base):
+    """A sender's membership of a pool: a pool is the senders that name it."""
+
+    __tablename__ = "sender_pools"
+
+    pool: Mapped[str] = mapped_column(String(64), primary_key=True)
+    sender_id: Mapped[str] = mapped_column(
+        ForeignKey("senders.id", ondelete="CASCADE"), primary_key=True
+    )
+    position: Mapped[int] = mapped_column(Integer)  # the order the sender's pools were given in
+
+
+class StickySenderRow(Base):
+    """The sender a recipient last got from a pool, so it keeps getting the same one."""
+
+    __tablename__ = "sticky_senders"
+
+    pool: Mapped[str] = mapped_column(String(64), primary_key=True)
+    to_number: Mapped[str] = mapped_column(String(16), primary_key=True)
+    # No foreign key: a removed sender's rows are deleted with it, and one that raced the
+    # removal is only ever read as "no longer in the pool".
+    sender_id: Mapped[str] = mapped_column(String(26))
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class SenderRegistryRow(Base):
+    """One row (id 1, made by the first change) whose revision every change of the senders
+    moves: a process holding the registry in memory reads only this to know whether it is
+    still current."""
+
+    __tablename__ = "sender_registry"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    revision: Mapped[int] = mapped_column(Integer)
 
 
 class BatchRow(Base):

@@ -56,6 +56,8 @@ async def fan_out_statuses(
             MESSAGES.c.error_code,
             MESSAGES.c.error_reason,
             MESSAGES.c.batch_id,
+            MESSAGES.c.sender,
+            MESSAGES.c.pool,
             MESSAGES.c.callback_url,
         )
         .join(MESSAGES, MESSAGES.c.id == EVENTS.c.message_id)
@@ -103,6 +105,8 @@ async def fan_out_statuses(
             estimated_cost=row.estimated_cost,
             amount=row.amount,
             batch_id=row.batch_id,
+            sender=row.sender,
+            pool=row.pool,
         )
         made.append((STATUS_CHANGED, row.at, row.message_id, change, targets))
         if row.callback_url is not None:

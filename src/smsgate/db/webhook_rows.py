@@ -87,6 +87,8 @@ class StatusChange:
     estimated_cost: Decimal | None
     amount: Decimal | None
     batch_id: str | None
+    sender: str | None = None  # the address it went from
+    pool: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

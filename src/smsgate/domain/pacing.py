@@ -11,9 +11,10 @@ processes the schedule lives in Redis instead (the same rule, kept in one place)
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-__all__ = ["Pacer"]
+__all__ = ["Pacer", "earliest"]
 
 
 @dataclass(slots=True)
@@ -27,6 +28,10 @@ class Pacer:
         if self.rate is not None and self.rate <= 0:
             raise ValueError("a pacing rate is a positive number of sends per second")
 
+    def next_slot(self, now: float) -> float:
+        """When the next free slot is (``now`` if one is free now), without taking it."""
+        return now if self.rate is None else max(now, self._next)
+
     def reserve(self, now: float) -> float:
         """Take the next free slot; return how long to wait for it (0 if it is now)."""
         if self.rate is None:
@@ -38,3 +43,11 @@ class Pacer:
     def hold_until(self, moment: float) -> None:
         """No slot before ``moment``: the provider asked us to slow down (429, Retry-After)."""
         self._next = max(self._next, moment)
+
+
+def earliest(pacers: Sequence[Pacer], now: float) -> int:
+    """Which of ``pacers`` is least busy: the index of the one whose next slot comes first
+    (the first of them on a tie, so a pool's order breaks ties the same way everywhere)."""
+    if not pacers:
+        raise ValueError("no pacers to choose from")
+    return min(range(len(pacers)), key=lambda index: pacers[index].next_slot(now))

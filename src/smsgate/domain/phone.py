@@ -276,3 +276,14 @@ def _quote(raw: str) -> str:
     if len(text) > _QUOTE_LIMIT:
         return repr(text[:_QUOTE_LIMIT]) + "…"
     return repr(text)
+
+
+def is_toll_free(number: PhoneNumber) -> bool:
+    """Whether libphonenumber reads ``number`` as a toll-free one (a sender's kind)."""
+    parsed = phonenumbers.parse(number.e164, None)
+    return phonenumbers.number_type(parsed) == phonenumbers.PhoneNumberType.TOLL_FREE
+
+
+def is_known_region(code: str) -> bool:
+    """Whether ``code`` is an ISO 3166 alpha-2 code libphonenumber has a numbering plan for."""
+    return code in phonenumbers.SUPPORTED_REGIONS

@@ -33,10 +33,14 @@ _FORMS: Final = ("application/x-www-form-urlencoded", "multipart/form-data")
 async def send_message(request: web.Request) -> web.StreamResponse:
     """``POST /v1/Account/{auth_id}/Message/``, with the current faults applied."""
     state = request.app[STATE]
-    faults, hit = state.take_send_faults()
-    if hit and faults.drop == "before_request":
-        return _drop(request)
-    body, body_error = await _read_body(request)
+    if state.faults.src is None:
+        faults, hit = state.take_send_faults()
+        if hit and faults.drop == "before_request":
+            return _drop(request)
+        body, body_error = await _read_body(request)
+    else:  # the faults are for one sender: the body says whether this send is from it
+        body, body_error = await _read_body(request)
+        faults, hit = state.take_send_faults(_source(body))
     messages: list[MessageRecord] = []
     if hit and faults.drop is None:
         response = _injected(faults)
@@ -249,6 +253,14 @@ def _queue(state: EmulatorState, send: SendRequest, dst: str, ip: str) -> Messag
     )
     state.add_message(message)
     return message
+
+
+def _source(body: object) -> str | None:
+    """The sender a send names (``src``, else ``powerpack_uuid``), if it names one."""
+    if not isinstance(body, dict):
+        return None
+    source = body.get("src") or body.get("powerpack_uuid")
+    return str(source) if source is not None else None
 
 
 async def _read_body(request: web.Request) -> tuple[object, str | None]:

@@ -40,6 +40,9 @@ class Faults:
     - ``drop_rate``: fraction of the sends the faults above do not hit that are accepted, then
       have their connection closed unanswered (a timeout, as the client sees it), so that
       errors and timeouts can be mixed, e.g. ``status=503, failure_rate=0.3, drop_rate=0.05``.
+    - ``src``: hit only the sends from this sender (their ``src`` or ``powerpack_uuid``, its
+      punctuation ignored); the others are answered normally and not counted in ``times``.
+      Such a send's body is read before it is hit, so ``"before_request"`` cannot go with it.
     """
 
     latency_ms: float = 0
@@ -51,6 +54,7 @@ class Faults:
     body: str | None = None
     seed: int | None = None
     drop_rate: float = 0.0
+    src: str | None = None
 
     def __post_init__(self) -> None:
         _check(_is_number(self.latency_ms) and self.latency_ms >= 0, "latency_ms must be >= 0")
@@ -77,6 +81,15 @@ class Faults:
             _is_number(self.drop_rate) and 0 <= self.drop_rate <= 1,
             "drop_rate must be between 0 and 1",
         )
+        _check(self.src is None or isinstance(self.src, str), "src must be a string")
+        _check(
+            self.src is None or self.drop != "before_request",
+            'src cannot go with drop "before_request": the body names the sender',
+        )
+
+    def hits_source(self, source: str | None) -> bool:
+        """Whether a send from ``source`` is one these faults are for."""
+        return self.src is None or (source is not None and _compact(source) == _compact(self.src))
 
     @classmethod
     def from_json(cls, data: object) -> Faults:
@@ -101,6 +114,10 @@ class Faults:
     def as_json(self) -> dict[str, object]:
         """The faults as a JSON-ready dict, the shape ``from_json`` accepts."""
         return dataclasses.asdict(self)
+
+
+def _compact(source: str) -> str:
+    return "".join(character for character in source if character.isalnum()).lower()
 
 
 def _check(ok: bool, message: str) -> None:

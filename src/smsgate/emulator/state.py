@@ -76,12 +76,16 @@ class EmulatorState:
         if faults.seed is not None:
             self.random.seed(faults.seed)
 
-    def take_send_faults(self) -> tuple[Faults, bool]:
-        """The faults for the send now arriving, and whether it is hit by a failure.
+    def take_send_faults(self, source: str | None = None) -> tuple[Faults, bool]:
+        """The faults for the send now arriving (from ``source``), and whether it is hit by a
+        failure.
 
-        Counts the send against ``times``, clearing the faults after the last one.
+        Counts the send against ``times``, clearing the faults after the last one. A send
+        from another sender than the faults' ``src`` gets only their latency.
         """
         faults = self.faults
+        if not faults.hits_source(source):
+            return Faults(latency_ms=faults.latency_ms), False
         if faults.times is not None:
             left = faults.times - 1
             self.faults = dataclasses.replace(faults, times=left) if left else Faults()

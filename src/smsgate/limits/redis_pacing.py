@@ -9,10 +9,12 @@ closed: no pacing means no sending, never sending too fast).
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from typing import Any
 
 import redis.asyncio as aioredis
 
+from smsgate.limits.pacing import Paced
 from smsgate.limits.redis_client import redis_client
 from smsgate.logs import get_logger
 
@@ -40,6 +42,24 @@ if hold > 0 then return 0 end
 return math.floor(nxt - now)
 """
 
+# The least busy of several senders: KEYS are the senders' keys, ARGV[i] the microseconds
+# between KEYS[i]'s slots. Takes the earliest next slot among them (the first on a tie), as
+# ``domain.pacing.earliest`` does, in one step so no other process can take it meanwhile.
+# Returns {the 0-based index of the sender taken, microseconds to wait for its slot}.
+_TAKE_FIRST = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local best, best_slot = 1, nil
+for i, key in ipairs(KEYS) do
+  local slot = math.max(now, tonumber(redis.call('GET', key) or '0'))
+  if best_slot == nil or slot < best_slot then best, best_slot = i, slot end
+end
+local value = best_slot + tonumber(ARGV[best])
+local ttl = math.ceil((value - now) / 1000) + 60000
+redis.call('SET', KEYS[best], string.format('%.0f', value), 'PX', ttl)
+return {best - 1, math.floor(best_slot - now)}
+"""
+
 
 class RedisPacing:
     """``SenderPacing``'s interface, with the schedule in Redis; a rate of None never waits."""
@@ -50,14 +70,27 @@ class RedisPacing:
         self._interval_us = int(1_000_000 / rate) if rate else 0
         self._namespace = namespace
         self._script: Any = self._client.register_script(_SCRIPT)
+        self._take_first: Any = self._client.register_script(_TAKE_FIRST)
 
-    async def wait(self, sender: str) -> bool:
-        if not self._interval_us:
+    async def wait(self, sender: str, rate: float | None = None) -> bool:
+        interval_us = self._interval(rate)
+        if not interval_us:
             return False
-        wait_us = int(await self._script(keys=[self._key(sender)], args=[self._interval_us, 0]))
+        wait_us = int(await self._script(keys=[self._key(sender)], args=[interval_us, 0]))
         if wait_us > 0:
             await asyncio.sleep(wait_us / 1_000_000)
         return wait_us > 0
+
+    async def wait_first(self, senders: Sequence[Paced], *, wait: bool = True) -> tuple[int, bool]:
+        keys = [self._key(key) for key, _ in senders]
+        intervals = [self._interval(rate) for _, rate in senders]
+        chosen, wait_us = await self._take_first(keys=keys, args=intervals)
+        if wait and int(wait_us) > 0:
+            await asyncio.sleep(int(wait_us) / 1_000_000)
+        return int(chosen), int(wait_us) > 0
+
+    def _interval(self, rate: float | None) -> int:
+        return int(1_000_000 / rate) if rate else self._interval_us
 
     def hold(self, sender: str, seconds: float) -> None:
         """Hold the sender back everywhere; best effort, in the background."""

@@ -23,6 +23,7 @@ from enum import StrEnum
 from typing import ClassVar, Protocol, runtime_checkable
 
 from smsgate.domain.message import MessageStatus
+from smsgate.domain.senders import SenderAddress
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +38,8 @@ class OutboundSms:
     # Where the provider posts this message's delivery reports (Plivo's ``url``): smsgate's
     # own callback route. Not the user's webhook, which is a message's ``callback_url``.
     status_url: str | None = None
+    # Where it goes from; None: the provider's configured sender (PLIVO_SENDER_ID).
+    sender: SenderAddress | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -119,7 +119,7 @@ class SandboxProvider:
                 message_uuid=message_uuid,
                 to=sms.to,
                 text=sms.text,
-                sender=self._sender,
+                sender=sms.sender.address if sms.sender is not None else self._sender,
                 simulation=simulation,
                 at=datetime.now(UTC),
             )
@@ -176,6 +176,11 @@ def _callback_fields(
 ) -> dict[str, str]:
     """The form fields Plivo posts on a status change (reference §3)."""
     now = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+    powerpack = ""
+    if sms.sender is not None:
+        # Plivo reports the number a Powerpack picked; the sandbox has none to pick.
+        powerpack = sms.sender.address if sms.sender.powerpack else ""
+        sender = None if sms.sender.powerpack else sms.sender.address
     units = str(max(1, analyse_text(sms.text).segments))
     return {
         "MessageUUID": message_uuid,
@@ -193,7 +198,7 @@ def _callback_fields(
         "PartInfo": "1 of 1",
         "Sequence": str(sequence),
         "MessageTime": now,
-        "PowerpackUUID": "",
+        "PowerpackUUID": powerpack,
     }
 
 

@@ -1,10 +1,10 @@
 """The file of ``POST /api/v1/batches``: a CSV with a header row, then one message a row.
 
 The header names the columns, in any order and any case: ``to`` and ``text``, and optionally
-``send_at`` (ISO 8601 with a time zone) and ``validity`` (seconds) for rows that need their
-own. Blank lines, and rows whose cells are all empty (spreadsheets write those), are skipped;
-they still count as lines, so a row is reported by the line it starts on, the header being
-line 1.
+``send_at`` (ISO 8601 with a time zone), ``validity`` (seconds), and ``from`` (a registered
+sender) or ``pool`` for rows that need their own. Blank lines, and rows whose cells are all
+empty (spreadsheets write those), are skipped; they still count as lines, so a row is
+reported by the line it starts on, the header being line 1.
 
 What is wrong with the file as a whole (no header, an unknown column, not UTF-8, too many
 rows) refuses the upload. What is wrong with a row is that row's problem: it is passed on with
@@ -22,10 +22,10 @@ from smsgate.domain.errors import DomainError
 from smsgate.services.csv_stream import CsvStream, Record
 from smsgate.services.queueing import MAX_RECIPIENTS, BatchRefused, Row
 
-COLUMNS = ("to", "text", "send_at", "validity")
+COLUMNS = ("to", "text", "send_at", "validity", "from", "pool")
 REQUIRED = ("to", "text")
 _SECONDS = re.compile(r"[0-9]{1,12}")
-_COLUMNS_HINT = "the header names to and text, and optionally send_at and validity"
+_COLUMNS_HINT = "the header names to and text, and optionally send_at, validity, and from or pool"
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,7 +141,15 @@ def _row(record: Record, columns: dict[str, int]) -> Row:
         return _unreadable(record, to, "invalid_validity", message)
     # The text is taken as written: spaces and line breaks are the sender's to choose.
     text = cells[columns["text"]]
-    return Row(to, text, send_at=send_at, validity_s=validity, line=record.line)
+    return Row(
+        to,
+        text,
+        send_at=send_at,
+        validity_s=validity,
+        line=record.line,
+        from_=cell("from") or None,
+        pool=cell("pool") or None,
+    )
 
 
 def _unreadable(record: Record, to: str | None, code: str, message: str) -> Row:

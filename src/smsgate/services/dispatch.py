@@ -27,7 +27,9 @@ from smsgate.db.rows import Outcome
 from smsgate.db.store import MessageStore
 from smsgate.domain.clock import utc_now
 from smsgate.domain.message import MessageStatus
+from smsgate.domain.phone import parse_phone_number
 from smsgate.domain.retry import RetryPlan
+from smsgate.domain.senders import SenderAddress
 from smsgate.limits.pacing import Pacing
 from smsgate.logs import get_logger
 from smsgate.metrics import Metrics
@@ -40,6 +42,7 @@ from smsgate.services.handoff import (
     try_again_later,
 )
 from smsgate.services.outlets import Outlet, Outlets
+from smsgate.services.senders import SenderDirectory
 
 log = get_logger("smsgate.dispatch")
 
@@ -67,6 +70,7 @@ class Dispatcher:
         metrics: Metrics | None = None,
         clock: Callable[[], datetime] = utc_now,
         rng: random.Random | None = None,
+        senders: SenderDirectory | None = None,
     ) -> None:
         # A test key's messages were stored for the sandbox and go there, never to Plivo.
         self.outlets = outlets
@@ -79,6 +83,7 @@ class Dispatcher:
         self._metrics = metrics or Metrics()
         self._clock = clock
         self._rng = rng or random.Random()
+        self._senders = senders
 
     async def dispatch(
         self,
@@ -94,26 +99,78 @@ class Dispatcher:
         if self._expired(message):
             return await self._expire(message)
         outlet = self.outlets.named(message.provider or self.outlets.live.provider.name)
-        pace_key = self.outlets.pace_key(outlet, message.sender)
-        if await self._pacing.wait(pace_key):
+        if self._senders is not None:
+            await self._senders.maybe_refresh()
+        paced = await self._paced(message, outlet)
+        if paced is None:
+            return await self._no_sender(message)
+        sender, address, waited = paced
+        if waited:
             self._metrics.throttled.inc()
         if self._expired(message):  # the wait for a slot can be long
             return await self._expire(message)
         if still_wanted is not None and not still_wanted():
             return Dispatched.SKIPPED  # shutting down: leave it accepted for another
-        if not await self._store.claim(message.id):
+        chosen = sender if message.pool is not None else None
+        if not await self._store.claim(message.id, sender=chosen):
             return Dispatched.SKIPPED
         if on_claimed is not None:
             on_claimed()
         result = await hand_off(
-            outlet, message.id, message.to, message.text, self._metrics, queued=True
+            outlet, message.id, message.to, message.text, self._metrics, address, queued=True
         )
         attempts = message.attempts + 1
         if _nothing_sent(result):
-            return await self._retry_later(message, result, attempts, outlet)
+            return await self._retry_later(message, result, attempts, outlet, sender)
         status, outcome = stored_outcome(result)
         await self._record(message.id, status, outcome)
         return Dispatched.HANDED_OVER
+
+    async def _paced(
+        self, message: DueMessage, outlet: Outlet
+    ) -> tuple[str | None, SenderAddress | None, bool] | None:
+        """The sender this hand-off goes from, what the provider is told of it, and whether
+        its slot had to be waited for; None when its pool has no sender for it any more.
+
+        A message of a pool gets the pool's least busy sender for it (``SenderDirectory``);
+        any other goes from its stored sender, paced at that sender's rate.
+        """
+        if message.pool is None:
+            rate = self._senders.rate_of(message.sender) if self._senders is not None else None
+            waited = await self._pacing.wait(self.outlets.pace_key(outlet, message.sender), rate)
+            address = (
+                self._senders.address_of(message.sender) if self._senders is not None else None
+            )
+            return message.sender, address, waited
+        if self._senders is None:
+            return None
+        region = parse_phone_number(message.to).region
+        choice = await self._senders.choose(
+            message.pool,
+            message.to,
+            region,
+            pace_prefix=self.outlets.pace_prefix(outlet),
+            wait=True,
+        )
+        if choice is None:
+            return None
+        return choice.sender.address, choice.sender.as_address, choice.waited
+
+    async def _no_sender(self, message: DueMessage) -> Dispatched:
+        reason = (
+            f"no sender of the pool {message.pool!r} may send to this number any more (the "
+            "pool changed after the message was accepted); nothing was sent"
+        )
+        decision = await self._store.record(
+            message.id,
+            MessageStatus.FAILED,
+            source="dispatcher",
+            outcome=Outcome(error_reason=reason),
+            detail={"reason": reason},
+            expected=MessageStatus.ACCEPTED,
+        )
+        applied = decision is not None and decision.applied
+        return Dispatched.GAVE_UP if applied else Dispatched.SKIPPED
 
     def _expired(self, message: DueMessage) -> bool:
         return message.expires_at is not None and self._clock() >= message.expires_at
@@ -132,14 +189,20 @@ class Dispatcher:
         )
 
     async def _retry_later(
-        self, message: DueMessage, result: SendResult, attempts: int, outlet: Outlet
+        self,
+        message: DueMessage,
+        result: SendResult,
+        attempts: int,
+        outlet: Outlet,
+        sender: str | None,
     ) -> Dispatched:
         failure = describe_failure(result)
         reason = failure.message if failure is not None else result.outcome
         wait: timedelta | None = None
         if isinstance(result, RateLimited):
             seconds = result.retry_after if result.retry_after is not None else 1.0
-            self._pacing.hold(self.outlets.pace_key(outlet, message.sender), seconds)
+            # Only the sender Plivo slowed down: the others of its pool go on at their rates.
+            self._pacing.hold(self.outlets.pace_key(outlet, sender), seconds)
             wait = timedelta(seconds=seconds)
         now = self._clock()
         due = self._retry.next_attempt(

@@ -30,6 +30,7 @@ from typing import Any
 from smsgate.db.rows import Event, Message
 from smsgate.db.webhook_rows import NewEvent, StatusChange
 from smsgate.domain.message import MessageStatus
+from smsgate.domain.senders import Sender
 from smsgate.services.queueing import BatchReport, RowError
 
 # A provider error code's meaning in words; None when there is nothing to say.
@@ -74,6 +75,7 @@ class Documents:
             "id": message.id,
             "to": message.to,
             "from": message.sender,
+            "pool": message.pool,
             "text": message.text,
             "encoding": message.encoding,
             "segments": message.segments,
@@ -184,6 +186,8 @@ class Documents:
         if self.currency is not None:
             data["currency"] = self.currency_of(change.estimated_cost, change.amount)
         data["batch_id"] = change.batch_id
+        data["from"] = change.sender
+        data["pool"] = change.pool
         return data
 
     def _message_error(self, message: Message) -> dict[str, Any] | None:
@@ -221,3 +225,17 @@ def _money(amount: Decimal | None) -> str | None:
 
 def _event_money(amount: Decimal | None) -> str | None:
     return None if amount is None else f"{amount:.5f}"
+
+
+def sender_document(sender: Sender) -> dict[str, object]:
+    """A registered sender, as the API shows it (and ``smsgate senders list --json``)."""
+    return {
+        "id": sender.id,
+        "address": sender.address,
+        "kind": sender.kind.value,
+        "countries": sorted(sender.countries),
+        "mps": sender.mps,
+        "pools": list(sender.pools),
+        "home": sender.home,
+        "created_at": sender.created_at.isoformat() if sender.created_at else None,
+    }

@@ -17,6 +17,7 @@ from smsgate.db.rows import Outcome
 from smsgate.db.store import MessageStore
 from smsgate.domain.message import MessageStatus
 from smsgate.domain.phone import mask_number
+from smsgate.domain.senders import SenderAddress
 from smsgate.logs import get_logger
 from smsgate.metrics import Metrics
 from smsgate.providers.base import (
@@ -50,15 +51,18 @@ async def hand_off(
     to: str,
     text: str,
     metrics: Metrics | None,
+    sender: SenderAddress | None = None,
     **log_extra: object,
 ) -> SendResult:
     """Give one claimed message to the outlet's provider; log and count the call.
 
     The caller has stored the message as ``sending`` before, and holds no database session:
-    the provider call may take its whole deadline.
+    the provider call may take its whole deadline. ``sender``: where it goes from; None for
+    the provider's own (PLIVO_SENDER_ID).
     """
     started = time.perf_counter()
-    result = await outlet.provider.send(OutboundSms(to=to, text=text, status_url=outlet.status_url))
+    sms = OutboundSms(to=to, text=text, status_url=outlet.status_url, sender=sender)
+    result = await outlet.provider.send(sms)
     report_provider_call(
         outlet.provider.name,
         message_id,

@@ -48,5 +48,8 @@ class Outlets:
     def pace_key(self, outlet: Outlet, sender: str | None) -> str:
         """Whose pacing slots a hand-off takes: the sender's or, for the sandbox standing in
         for a live provider, a schedule of its own (test messages must not slow live ones)."""
-        sender = sender or ""
-        return sender if outlet.provider is self.live.provider else f"test:{sender}"
+        return self.pace_prefix(outlet) + (sender or "")
+
+    def pace_prefix(self, outlet: Outlet) -> str:
+        """What the pacing keys of the outlet's senders start with (``pace_key``)."""
+        return "" if outlet.provider is self.live.provider else "test:"

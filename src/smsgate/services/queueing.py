@@ -30,6 +30,7 @@ from smsgate.logs import get_logger
 from smsgate.services.limits import Candidate, Limits
 from smsgate.services.outlets import Outlets
 from smsgate.services.recipients import RecipientCheck
+from smsgate.services.senders import Route, SenderDirectory
 
 log = get_logger("smsgate.queueing")
 
@@ -56,6 +57,18 @@ class Row:
     # What made the row unreadable (a cell that is not a time, say), found by whoever read it:
     # the row is reported with it and counted, never stored.
     problem: DomainError | None = None
+    # The row's own sender or pool (an uploaded file's "from" or "pool" cell); None: the
+    # batch's.
+    from_: str | None = None
+    pool: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class _Origin:
+    """The batch-wide sender or pool, for the rows that name neither."""
+
+    from_: object = None
+    pool: object = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,6 +151,7 @@ class Enqueuer:
     announce: Callable[[StoredBatch, datetime], object] | None = None
     clock: Callable[[], datetime] = field(default=utc_now)
     limits: Limits | None = None
+    senders: SenderDirectory | None = None
 
     async def submit(
         self,
@@ -148,14 +162,19 @@ class Enqueuer:
         validity_s: int | None = None,
         caller: Principal = OPEN,
         callback_url: str | None = None,
+        from_: object = None,
+        pool: object = None,
     ) -> BatchReport:
-        """Validate, store and announce a batch; raise BatchRefused if nothing can be queued."""
+        """Validate, store and announce a batch; raise BatchRefused if nothing can be queued.
+
+        ``from_`` or ``pool``: where its messages go from (``SenderDirectory.route``)."""
         _check_size(
             len(recipients),
             "The field 'to' lists no numbers.",
             f"The field 'to' lists {len(recipients):,} numbers",
         )
         check_text(text)  # raises for the whole batch: the text is one for every row
+        origin = await self._origin(from_, pool)
         now = self.clock()
         timing = self._timing(send_at, validity_s, now, _FIELD)
         return await self._queue(
@@ -165,6 +184,7 @@ class Enqueuer:
             caller,
             nothing_valid="None of the numbers in 'to' can be sent to.",
             callback_url=callback_url,
+            origin=origin,
         )
 
     async def submit_rows(
@@ -174,18 +194,34 @@ class Enqueuer:
         send_at: datetime | None = None,
         validity_s: int | None = None,
         caller: Principal = OPEN,
+        from_: object = None,
+        pool: object = None,
     ) -> BatchReport:
-        """Like ``submit``, for rows that each carry their text and may carry their timing.
+        """Like ``submit``, for rows that each carry their text and may carry their timing,
+        and their sender or pool.
 
-        ``send_at`` and ``validity_s`` are the batch's, for the rows that leave theirs out.
-        A row's bad text or timing is reported as that row's error, like a bad number.
+        ``send_at``, ``validity_s``, ``from_`` and ``pool`` are the batch's, for the rows that
+        leave theirs out. A row's bad text, timing or sender is reported as that row's error,
+        like a bad number.
         """
         _check_size(len(rows), "The batch has no rows.", f"The batch has {len(rows):,} rows")
+        origin = await self._origin(from_, pool)
         now = self.clock()
         timing = self._timing(send_at, validity_s, now, _BATCH_WIDE)
         return await self._queue(
-            rows, timing, now, caller, nothing_valid="None of the rows can be sent."
+            rows, timing, now, caller, nothing_valid="None of the rows can be sent.", origin=origin
         )
+
+    async def _origin(self, from_: object, pool: object) -> _Origin:
+        """The batch-wide sender or pool, checked for what does not depend on a row: a name
+        nobody registered refuses the whole batch (its code, HTTP 400)."""
+        if self.senders is None:
+            if from_ is not None or pool is not None:
+                raise DomainError("There is no sender registry here.", code="unknown_sender")
+            return _Origin()
+        await self.senders.maybe_refresh()
+        self.senders.check_names(from_, pool)
+        return _Origin(from_, pool)
 
     def _timing(
         self, send_at: datetime | None, validity_s: int | None, now: datetime, name: str
@@ -205,8 +241,9 @@ class Enqueuer:
         *,
         nothing_valid: str,
         callback_url: str | None = None,
+        origin: _Origin | None = None,
     ) -> BatchReport:
-        messages, placed, numbers, errors = self._messages(rows, timing, now)
+        messages, placed, numbers, errors = self._messages(rows, timing, now, origin or _Origin())
         if messages and self.limits is not None:
             messages, placed = await self._admit(caller, rows, messages, placed, numbers, errors)
         if not messages:
@@ -272,7 +309,7 @@ class Enqueuer:
         return [messages[i] for i in kept], [placed[i] for i in kept]
 
     def _messages(
-        self, rows: list[Row], timing: _Timing, now: datetime
+        self, rows: list[Row], timing: _Timing, now: datetime, origin: _Origin
     ) -> tuple[list[QueuedMessage], list[Placed], list[PhoneNumber], list[RowError]]:
         messages: list[QueuedMessage] = []
         placed: list[Placed] = []
@@ -284,7 +321,7 @@ class Enqueuer:
             problem = row.problem
             if problem is None:
                 try:
-                    number, message = self._message(row, timing, now, texts)
+                    number, message = self._message(row, timing, now, texts, origin)
                 except DomainError as exc:
                     problem = exc
             if problem is not None:
@@ -309,10 +346,23 @@ class Enqueuer:
         return messages, placed, numbers, errors
 
     def _message(
-        self, row: Row, timing: _Timing, now: datetime, texts: dict[str, TextInfo]
+        self,
+        row: Row,
+        timing: _Timing,
+        now: datetime,
+        texts: dict[str, TextInfo],
+        origin: _Origin,
     ) -> tuple[PhoneNumber, QueuedMessage]:
         """The row as a message ready to store; a DomainError names what is wrong with it."""
         recipient = self.recipients.check(row.to, row.text, texts=texts)
+        route = Route(self.sender_id, None)
+        if self.senders is not None:
+            if row.from_ is not None or row.pool is not None:
+                route = self.senders.route(row.from_, row.pool, recipient.number)
+            else:
+                route = self.senders.route(origin.from_, origin.pool, recipient.number)
+        elif row.from_ is not None or row.pool is not None:
+            raise DomainError("There is no sender registry here.", code="unknown_sender")
         due_at = timing.due_at if row.send_at is None else _due_at(row.send_at, now, _ROWS_OWN)
         if row.validity_s is None:
             validity = _validity(timing.validity_s, _BATCH_WIDE)
@@ -326,6 +376,8 @@ class Enqueuer:
             recipient.cost,
             due_at=due_at,
             expires_at=due_at + validity if validity is not None else None,
+            sender=route.sender,
+            pool=route.pool,
         )
         return recipient.number, message
 

@@ -24,6 +24,7 @@ from smsgate.domain.encoding import TextInfo
 from smsgate.domain.errors import DomainError
 from smsgate.domain.message import MessageStatus
 from smsgate.domain.phone import PhoneNumber
+from smsgate.domain.senders import SenderNotAllowed
 from smsgate.logs import get_logger
 from smsgate.metrics import Metrics
 from smsgate.providers.base import Accepted, SendResult
@@ -37,6 +38,7 @@ from smsgate.services.handoff import (
 from smsgate.services.limits import Candidate, Limits
 from smsgate.services.outlets import Outlet, Outlets
 from smsgate.services.recipients import RecipientCheck
+from smsgate.services.senders import Route, SenderDirectory
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,6 +97,7 @@ class Sender:
         queue: QueueStore | None = None,
         hold_for: timedelta = timedelta(hours=24),
         clock: Clock = utc_now,
+        senders: SenderDirectory | None = None,
     ) -> None:
         """``queue`` holds a message for a keyed retry (without it, nothing is held), for
         ``hold_for``: as long as the key is kept."""
@@ -107,6 +110,7 @@ class Sender:
         self._queue = queue
         self._hold_for = hold_for
         self._clock = clock
+        self._senders = senders
 
     async def send(
         self,
@@ -116,12 +120,21 @@ class Sender:
         *,
         callback_url: str | None = None,
         hold: bool = False,
+        from_: object = None,
+        pool: object = None,
     ) -> SendReport:
         """``callback_url``: where this message's status webhooks go too (checked by the API).
-        ``hold``: the caller can retry this very send (an ``Idempotency-Key``)."""
+        ``hold``: the caller can retry this very send (an ``Idempotency-Key``). ``from_`` names
+        the sender, ``pool`` the pool to choose it from (``SenderDirectory.route``)."""
         recipient = self._recipients.check(to, text)
         number, info = recipient.number, recipient.text
         outlet = self.outlets.for_caller(caller)
+        route = Route(self._sender_id, None)
+        if self._senders is not None:
+            await self._senders.maybe_refresh()
+            route = self._senders.route(from_, pool, number)
+        elif from_ is not None or pool is not None:
+            raise DomainError("This sender has no sender registry.", code="unknown_sender")
         if self._limits is not None:
             candidates = [Candidate(number, recipient.cost)]
             admission = await self._limits.admit(
@@ -129,13 +142,29 @@ class Sender:
             )
             if admission.refused:
                 raise admission.refused[0]
+        sender = route.sender
+        if route.pool is not None:
+            assert self._senders is not None  # only a directory routes to a pool
+            # Chosen now, its slot taken but not waited for: an inline send answers at once,
+            # and the queued hand-offs from the same sender make room for it.
+            choice = await self._senders.choose(
+                route.pool,
+                number.e164,
+                number.region,
+                pace_prefix=self.outlets.pace_prefix(outlet),
+                wait=False,
+            )
+            if choice is None:  # the pool changed since the route was read
+                raise SenderNotAllowed(f"No sender of the pool {route.pool!r} may send there.")
+            sender = choice.sender.address
         new = NewMessage(
             to=number.e164,
             text=text,
             encoding=info.encoding.value,
             segments=info.segments,
             provider=outlet.provider.name,
-            sender=self._sender_id,
+            sender=sender,
+            pool=route.pool,
             estimated_cost=recipient.cost,
             api_key_id=caller.id,
             callback_url=callback_url,
@@ -171,8 +200,9 @@ class Sender:
         self, message: Message, number: PhoneNumber, info: TextInfo, outlet: Outlet, *, hold: bool
     ) -> SendReport:
         text = message.text or ""
+        sender = self._senders.address_of(message.sender) if self._senders is not None else None
         result = await hand_off(
-            outlet, message.id, number.e164, text, self._metrics, segments=info.segments
+            outlet, message.id, number.e164, text, self._metrics, sender, segments=info.segments
         )
         if hold and try_again_later(result) and await self._held(message.id, result):
             held = replace(message, status=MessageStatus.ACCEPTED)

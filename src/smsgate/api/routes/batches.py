@@ -61,6 +61,19 @@ Validity = Annotated[
         examples=["3600"],
     ),
 ]
+FromSender = Annotated[
+    str | None,
+    Query(
+        alias="from",
+        max_length=64,
+        description="A registered sender for rows without their own 'from' or 'pool'.",
+        examples=["+14155550100"],
+    ),
+]
+Pool = Annotated[
+    str | None,
+    Query(max_length=64, description="A pool for rows without their own 'from' or 'pool'."),
+]
 IdempotencyKey = Annotated[
     str | None,
     Header(
@@ -72,9 +85,9 @@ IdempotencyKey = Annotated[
 _UPLOAD_BODY: dict[str, Any] = {
     "requestBody": {
         "required": True,
-        "description": "A CSV with a header row naming to and text, and optionally send_at and "
-        f"validity; at most {MAX_RECIPIENTS:,} rows. As the body, or as the form field "
-        f"'{FILE_FIELD}'.",
+        "description": "A CSV with a header row naming to and text, and optionally send_at, "
+        f"validity, and from or pool; at most {MAX_RECIPIENTS:,} rows. As the body, or as "
+        f"the form field '{FILE_FIELD}'.",
         "content": {
             CSV_TYPE: {
                 "schema": {"type": "string", "format": "binary"},
@@ -121,6 +134,8 @@ async def upload_batch(
     request: Request,
     send_at: SendAt = None,
     validity: Validity = None,
+    from_: FromSender = None,
+    pool: Pool = None,
     idempotency_key: IdempotencyKey = None,
 ) -> Response:
     runtime = runtime_of(request)
@@ -130,6 +145,8 @@ async def upload_batch(
     if idempotency_key is not None:
         check_key(idempotency_key)
     batch_send_at, batch_validity = _batch_timing(send_at, validity)
+    await runtime.services.senders.maybe_refresh()
+    runtime.services.senders.check_names(from_ or None, pool or None)
     try:
         upload = await _read_file(request.headers.get("content-type"), request.stream())
     except ClientDisconnect:
@@ -137,13 +154,24 @@ async def upload_batch(
 
     async def respond(_held: str | None) -> Answer:  # a batch is never held
         report = await runtime.services.enqueuer.submit_rows(
-            upload.rows, send_at=batch_send_at, validity_s=batch_validity, caller=caller
+            upload.rows,
+            send_at=batch_send_at,
+            validity_s=batch_validity,
+            caller=caller,
+            from_=from_ or None,
+            pool=pool or None,
         )
         return Answer(202, runtime.services.documents.batch(report))
 
     # The same request is the same file and parameters, however it was framed: the boundary
     # of a multipart body is new each time it is sent.
-    described = {"send_at": send_at, "validity": validity, "file_sha256": upload.sha256}
+    described: dict[str, str | None] = {
+        "send_at": send_at,
+        "validity": validity,
+        "file_sha256": upload.sha256,
+    }
+    # Only when given, so that a key's fingerprint is the one it had before these existed.
+    described.update({name: value for name, value in (("from", from_), ("pool", pool)) if value})
     fingerprint = request_hash("POST", request.url.path, orjson.dumps(described))
     answer = await idempotent_answer(runtime, caller, idempotency_key, fingerprint, respond)
     return JsonResponse(answer.body, status_code=answer.status, headers=answer.headers)

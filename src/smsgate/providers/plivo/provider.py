@@ -26,6 +26,7 @@ from urllib.parse import quote, urlencode, urljoin
 import orjson
 
 from smsgate.domain.pricing import PriceTableError, parse_rate
+from smsgate.domain.senders import SenderAddress
 from smsgate.providers.base import (
     AccountSummary,
     AccountUnavailable,
@@ -94,7 +95,7 @@ class PlivoProvider:
         rng: random.Random | None = None,
     ) -> None:
         self._transport = transport
-        self._sender = sender
+        self._sender = SenderAddress.of(sender)
         self._timeout = timeout
         self._retry = retry or RetryPolicy()
         self._sleep = sleep
@@ -112,7 +113,7 @@ class PlivoProvider:
         }
 
     def __repr__(self) -> str:
-        return f"PlivoProvider(url={self._url!r}, sender={self._sender!r})"
+        return f"PlivoProvider(url={self._url!r}, sender={self._sender.address!r})"
 
     async def send(self, sms: OutboundSms) -> SendResult:
         request = HttpRequest("POST", self._url, self._headers, self.payload(sms))
@@ -133,8 +134,10 @@ class PlivoProvider:
 
     def payload(self, sms: OutboundSms) -> bytes:
         """The JSON body, field for field what ``plivo.RestClient().messages.create`` sends."""
+        sender = sms.sender or self._sender
         body: dict[str, Any] = {
-            "src": self._sender,
+            # Exactly one of the two: Plivo refuses both, and neither (reference §1).
+            ("powerpack_uuid" if sender.powerpack else "src"): sender.address,
             "dst": sms.to,
             "text": sms.text,
             "type": "sms",

@@ -14,11 +14,10 @@ from typing import NamedTuple
 from yarl import URL
 
 from smsgate.domain.addresses import is_loopback
+from smsgate.domain.senders import compact_address, kind_of
 
 __all__ = [
     "AUTH_ID_PATTERN",
-    "SENDER_ALPHANUMERIC_PATTERN",
-    "SENDER_NUMBER_PATTERN",
     "SettingsProblem",
     "api_url_problem",
     "compact_sender",
@@ -28,10 +27,6 @@ __all__ = [
 
 # Plivo auth IDs are 20 characters: "MA" for a main account, "SA" for a subaccount (reference §1).
 AUTH_ID_PATTERN = re.compile(r"^(MA|SA)[A-Z0-9]{18}$")
-# A sender is a phone number (country code first, at most 14 digits after removing punctuation),
-# a short code, or an alphanumeric ID of at most 11 characters (reference §1, §8).
-SENDER_NUMBER_PATTERN = re.compile(r"^\+?[0-9]{3,14}$")
-SENDER_ALPHANUMERIC_PATTERN = re.compile(r"^(?=.*[A-Za-z])[A-Za-z0-9 ]{1,11}$")
 
 
 class SettingsProblem(NamedTuple):
@@ -69,7 +64,7 @@ def plivo_settings_problem(
         return SettingsProblem(
             "PLIVO_SENDER_ID",
             "is malformed: use a phone number in E.164 form (like +14155552671), "
-            "a short code, or an alphanumeric ID of at most 11 characters",
+            "a short code, an alphanumeric ID of at most 11 characters, or a Powerpack's UUID",
         )
     problem = api_url_problem(api_url)
     return None if problem is None else SettingsProblem("PLIVO_API_URL", problem)
@@ -77,15 +72,13 @@ def plivo_settings_problem(
 
 def compact_sender(sender: str) -> str:
     """A numeric sender without its punctuation (Plivo strips it too); others as they are."""
-    compact = re.sub(r"[\s\-.()]", "", sender)
-    return compact if SENDER_NUMBER_PATTERN.match(compact) else sender
+    return compact_address(sender)
 
 
 def is_valid_sender(sender: str) -> bool:
-    return bool(
-        SENDER_NUMBER_PATTERN.match(compact_sender(sender))
-        or SENDER_ALPHANUMERIC_PATTERN.match(sender)
-    )
+    """A phone number, a short code, an alphanumeric ID or a Powerpack's UUID (one rule,
+    ``domain.senders``, for the registry and this setting alike)."""
+    return kind_of(sender) is not None
 
 
 def api_url_problem(url: str) -> str | None:
