@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from smsgate.domain.errors import DomainError
@@ -207,3 +209,18 @@ def test_a_stored_address_tells_the_provider_whether_it_is_a_powerpack() -> None
     assert SenderAddress.of(POWERPACK).powerpack
     assert not SenderAddress.of("+1 415 555 0100").powerpack
     assert SenderAddress.of("+1 415 555 0100").address == "+14155550100"
+
+
+@pytest.mark.anyio
+async def test_a_slot_taken_before_a_429_is_taken_again_on_another_sender() -> None:
+    pacing = SenderPacing(rate=None)
+    pool = [("+14155550100", 20.0), ("+14155550101", 20.0)]
+    # Four slots taken on each number, 50 ms apart: the last ones are 150 ms away.
+    taken = [(await pacing.wait_first(pool, wait=False))[0] for _ in range(8)]
+    assert taken == [0, 1] * 4
+    waiting = asyncio.ensure_future(pacing.wait_first(pool))
+    await asyncio.sleep(0)
+    pacing.hold("+14155550100", 5.0)  # Plivo: slow down, that number
+    index, waited = await asyncio.wait_for(waiting, 2)
+    # Whichever slot it had, it goes out from the number that was not held.
+    assert (index, waited) == (1, True)

@@ -23,6 +23,9 @@ class Pacer:
 
     rate: float | None
     _next: float = field(default=float("-inf"), init=False)
+    # Until when the provider asked this sender to slow down: a slot taken before the hold
+    # and due within it is not used (``is_held``), however long ago it was taken.
+    _held_until: float = field(default=float("-inf"), init=False)
 
     def __post_init__(self) -> None:
         if self.rate is not None and self.rate <= 0:
@@ -43,6 +46,11 @@ class Pacer:
     def hold_until(self, moment: float) -> None:
         """No slot before ``moment``: the provider asked us to slow down (429, Retry-After)."""
         self._next = max(self._next, moment)
+        self._held_until = max(self._held_until, moment)
+
+    def is_held(self, now: float) -> bool:
+        """Whether a hold is on now: a slot taken earlier must be taken again."""
+        return now < self._held_until
 
 
 def earliest(pacers: Sequence[Pacer], now: float) -> int:

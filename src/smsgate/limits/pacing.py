@@ -44,20 +44,24 @@ class SenderPacing:
         self._pacers: dict[str, Pacer] = {}
 
     async def wait(self, sender: str, rate: float | None = None) -> bool:
-        delay = self._pacer(sender, rate).reserve(self._clock())
-        if delay > 0:
-            await asyncio.sleep(delay)
-        return delay > 0
+        _, waited = await self.wait_first([(sender, rate)])
+        return waited
 
     async def wait_first(self, senders: Sequence[Paced], *, wait: bool = True) -> tuple[int, bool]:
         pacers = [self._pacer(key, rate) for key, rate in senders]
-        now = self._clock()
-        # Chosen and taken with no await between: no other hand-off can take the slot.
-        chosen = earliest(pacers, now)
-        delay = pacers[chosen].reserve(now)
-        if wait and delay > 0:
+        waited = False
+        while True:
+            now = self._clock()
+            # Chosen and taken with no await between: no other hand-off can take the slot.
+            chosen = earliest(pacers, now)
+            delay = pacers[chosen].reserve(now)
+            waited = waited or delay > 0
+            if not wait or delay <= 0:
+                return chosen, waited
             await asyncio.sleep(delay)
-        return chosen, delay > 0
+            if not pacers[chosen].is_held(self._clock()):
+                return chosen, waited
+            # A 429 came for this sender while its slot was waited for: choose again.
 
     def hold(self, sender: str, seconds: float) -> None:
         self._pacer(sender, None).hold_until(self._clock() + seconds)

@@ -1,7 +1,8 @@
 """Pacing shared by every process: the ``domain.pacing`` schedule, kept in Redis.
 
-One Lua script takes the next slot of a sender atomically, on Redis's own clock, so workers on
-several machines space their hand-offs as one process would. If Redis cannot be reached the
+One Lua script takes the next slot of the least busy of a sender or a pool's senders
+atomically, on Redis's own clock, so workers on several machines space their hand-offs as one
+process would. If Redis cannot be reached the
 wait raises: the message is not claimed and stays ``accepted``, to be tried again (fail
 closed: no pacing means no sending, never sending too fast).
 """
@@ -19,27 +20,20 @@ from smsgate.limits.redis_client import redis_client
 from smsgate.logs import get_logger
 
 log = get_logger("smsgate.pacing")
+_HOLD = ":held"  # the suffix of a sender's hold key
 
-# KEYS[1]: the sender's key. ARGV[1]: microseconds between slots. ARGV[2]: microseconds to
-# hold the sender back from now (a 429's Retry-After), or 0 to take a slot.
-# Returns the microseconds to wait for the slot taken (0 when holding).
-_SCRIPT = """
+# Holds a sender back (a 429's Retry-After). KEYS[1]: the sender's key, KEYS[2]: its hold's.
+# ARGV[1]: microseconds from now. No slot is given out before then, and a slot given out
+# earlier and waited for is taken again once its waiter sees the hold (``wait_first``).
+_HOLD_SCRIPT = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-local nxt = tonumber(redis.call('GET', KEYS[1]) or '0')
-local hold = tonumber(ARGV[2])
-local value
-if hold > 0 then
-  value = math.max(nxt, now + hold)
-else
-  local slot = math.max(now, nxt)
-  value = slot + tonumber(ARGV[1])
-  nxt = slot
-end
+local hold = tonumber(ARGV[1])
+local value = math.max(tonumber(redis.call('GET', KEYS[1]) or '0'), now + hold)
 local ttl = math.ceil((value - now) / 1000) + 60000
 redis.call('SET', KEYS[1], string.format('%.0f', value), 'PX', ttl)
-if hold > 0 then return 0 end
-return math.floor(nxt - now)
+redis.call('SET', KEYS[2], string.format('%.0f', now + hold), 'PX', math.ceil(hold / 1000) + 1000)
+return 0
 """
 
 # The least busy of several senders: KEYS are the senders' keys, ARGV[i] the microseconds
@@ -60,6 +54,15 @@ redis.call('SET', KEYS[best], string.format('%.0f', value), 'PX', ttl)
 return {best - 1, math.floor(best_slot - now)}
 """
 
+# KEYS[1]: a sender's hold key. Whether a hold is on now: 1 or 0.
+_HELD = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local held = tonumber(redis.call('GET', KEYS[1]) or '0')
+if now < held then return 1 end
+return 0
+"""
+
 
 class RedisPacing:
     """``SenderPacing``'s interface, with the schedule in Redis; a rate of None never waits."""
@@ -69,25 +72,30 @@ class RedisPacing:
         self._client: aioredis.Redis = redis_client(url, wait=30.0)
         self._interval_us = int(1_000_000 / rate) if rate else 0
         self._namespace = namespace
-        self._script: Any = self._client.register_script(_SCRIPT)
+        self._hold_script: Any = self._client.register_script(_HOLD_SCRIPT)
         self._take_first: Any = self._client.register_script(_TAKE_FIRST)
+        self._held: Any = self._client.register_script(_HELD)
 
     async def wait(self, sender: str, rate: float | None = None) -> bool:
-        interval_us = self._interval(rate)
-        if not interval_us:
+        if not self._interval(rate):
             return False
-        wait_us = int(await self._script(keys=[self._key(sender)], args=[interval_us, 0]))
-        if wait_us > 0:
-            await asyncio.sleep(wait_us / 1_000_000)
-        return wait_us > 0
+        _, waited = await self.wait_first([(sender, rate)])
+        return waited
 
     async def wait_first(self, senders: Sequence[Paced], *, wait: bool = True) -> tuple[int, bool]:
         keys = [self._key(key) for key, _ in senders]
         intervals = [self._interval(rate) for _, rate in senders]
-        chosen, wait_us = await self._take_first(keys=keys, args=intervals)
-        if wait and int(wait_us) > 0:
-            await asyncio.sleep(int(wait_us) / 1_000_000)
-        return int(chosen), int(wait_us) > 0
+        waited = False
+        while True:
+            found, wait_us = await self._take_first(keys=keys, args=intervals)
+            chosen, delay = int(found), int(wait_us)
+            waited = waited or delay > 0
+            if not wait or delay <= 0:
+                return chosen, waited
+            await asyncio.sleep(delay / 1_000_000)
+            if not int(await self._held(keys=[keys[chosen] + _HOLD])):
+                return chosen, waited
+            # A 429 came for this sender, from any process, while its slot was waited for.
 
     def _interval(self, rate: float | None) -> int:
         return int(1_000_000 / rate) if rate else self._interval_us
@@ -98,7 +106,8 @@ class RedisPacing:
         task.add_done_callback(_log_failure)
 
     async def _hold(self, sender: str, seconds: float) -> None:
-        await self._script(keys=[self._key(sender)], args=[self._interval_us, int(seconds * 1e6)])
+        key = self._key(sender)
+        await self._hold_script(keys=[key, key + _HOLD], args=[int(seconds * 1e6)])
 
     async def aclose(self) -> None:
         await self._client.aclose()

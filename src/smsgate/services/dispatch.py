@@ -145,13 +145,19 @@ class Dispatcher:
         if self._senders is None:
             return None
         region = parse_phone_number(message.to).region
-        choice = await self._senders.choose(
-            message.pool,
-            message.to,
-            region,
-            pace_prefix=self.outlets.pace_prefix(outlet),
-            wait=True,
-        )
+        for attempt in range(2):
+            choice = await self._senders.choose(
+                message.pool,
+                message.to,
+                region,
+                pace_prefix=self.outlets.pace_prefix(outlet),
+                wait=True,
+            )
+            if choice is not None:
+                break
+            if attempt == 0:
+                # Failing a message is final: first make sure the registry is today's.
+                await self._senders.refresh()
         if choice is None:
             return None
         return choice.sender.address, choice.sender.as_address, choice.waited

@@ -89,15 +89,38 @@ class SenderDirectory:
 
     async def refresh(self) -> None:
         """Read the registry again if another process changed it since it was last read."""
-        if await self._store.revision() != self._revision:
-            await self.reload()
+        async with self._lock:
+            await self._refresh()
 
     async def maybe_refresh(self) -> None:
-        """``refresh``, at most once every ``check_every`` seconds: what every send calls."""
-        now = self._clock()
-        if now - self._checked_at >= self._check_every:
-            self._checked_at = now
-            await self.refresh()
+        """``refresh``, at most once every ``check_every`` seconds: what every send calls.
+
+        Until the registry was first read every caller waits for it; after that, a caller
+        that finds a refresh under way goes on with the registry as it was (a second old at
+        most) rather than queue behind it.
+        """
+        if self._revision >= 0:
+            if self._clock() - self._checked_at < self._check_every or self._lock.locked():
+                return
+        async with self._lock:
+            if self._revision >= 0 and self._clock() - self._checked_at < self._check_every:
+                return  # another caller refreshed it while this one waited
+            await self._refresh()
+
+    async def reload(self) -> None:
+        async with self._lock:
+            await self._load()
+
+    async def _refresh(self) -> None:
+        self._checked_at = self._clock()
+        if await self._store.revision() != self._revision:
+            await self._load()
+
+    async def _load(self) -> None:
+        revision, senders = await self._store.load()
+        self._registry = SenderRegistry(tuple(senders))
+        self._revision = revision
+        self._checked_at = self._clock()
 
     def address_of(self, address: str | None) -> SenderAddress | None:
         """What the provider is told a stored message goes from; None for its own sender."""
@@ -105,12 +128,6 @@ class SenderDirectory:
             return None
         sender = self._registry.find(address)
         return sender.as_address if sender is not None else SenderAddress.of(address)
-
-    async def reload(self) -> None:
-        async with self._lock:
-            revision, senders = await self._store.load()
-            self._registry = SenderRegistry(tuple(senders))
-            self._revision = revision
 
     # --- accepting a message ----------------------------------------------------------------
 
