@@ -99,9 +99,9 @@ class SenderDirectory:
         that finds a refresh under way goes on with the registry as it was (a second old at
         most) rather than queue behind it.
         """
-        if self._revision >= 0:
-            if self._clock() - self._checked_at < self._check_every or self._lock.locked():
-                return
+        fresh = self._clock() - self._checked_at < self._check_every
+        if self._revision >= 0 and (fresh or self._lock.locked()):
+            return
         async with self._lock:
             if self._revision >= 0 and self._clock() - self._checked_at < self._check_every:
                 return  # another caller refreshed it while this one waited
