@@ -118,7 +118,8 @@ async def test_a_recipient_keeps_its_sender_across_a_restart_until_it_leaves_the
     first = await rig.choose("+14155552671")
     # However busy its sender gets, the recipient keeps it...
     assert [await rig.choose("+14155552671") for _ in range(5)] == [first] * 5
-    # ...and a worker started later reads the same from the database.
+    # ...and a worker started after this one stopped reads the same from the database.
+    await rig.directory.aclose()
     restarted = rig.another_process()
     await restarted.refresh()
     choice = await restarted.choose("default", "+14155552671", "US", pace_prefix="", wait=False)
@@ -271,3 +272,37 @@ async def test_a_message_whose_pool_emptied_fails_and_sends_nothing(rig: Rig) ->
         assert provider.sent == []
     finally:
         await store.close()
+
+
+class CountingStore(SenderStore):
+    """The real store, counting the sticky reads it is asked for."""
+
+    reads = 0
+
+    async def sticky(self, pool: str, to: str) -> str | None:
+        self.reads += 1
+        return await super().sticky(pool, to)
+
+
+async def test_sticky_choices_are_written_behind_and_read_once(rig: Rig) -> None:
+    import asyncio
+
+    from smsgate.services.sticky_senders import StickySenders
+
+    sender = await rig.directory.add("+14155550100")
+    store = CountingStore(rig.engine)
+    sticky = StickySenders(store, flush_every=0.05)
+    assert await sticky.get("default", "+14155552671") is None
+    assert store.reads == 1
+    sticky.set("default", "+14155552671", sender.id)
+    assert await SenderStore(rig.engine).sticky("default", "+14155552671") is None  # not yet
+    await asyncio.sleep(0.3)
+    assert await SenderStore(rig.engine).sticky("default", "+14155552671") == sender.id
+    # Known in this process: no read; read with a queued message: no read either.
+    assert await sticky.get("default", "+14155552671") == sender.id
+    assert await sticky.get("default", "+14155552672", None) is None
+    assert store.reads == 1
+    # What is still pending when the process stops is written then.
+    sticky.set("default", "+14155552673", sender.id)
+    await sticky.aclose()
+    assert await SenderStore(rig.engine).sticky("default", "+14155552673") == sender.id

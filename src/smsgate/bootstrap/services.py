@@ -151,6 +151,7 @@ def build_services(
         default_sender=settings.plivo_sender_id,
         default_mps=settings.sender_mps or None,
     )
+    stack.push_async_callback(senders.aclose)  # after the engine: its last choices too
     # The engine is built after the dispatcher that it runs, yet the dispatcher tells the
     # engine of retries: the lambdas look the engine up when called, by then it exists.
     dispatcher = Dispatcher(

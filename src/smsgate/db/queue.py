@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, func, insert, select, update
+from sqlalchemy import Table, and_, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from smsgate.db.batches import BatchProgress, NewBatch, StoredBatch
@@ -21,6 +21,7 @@ from smsgate.db.common import EVENTS, MESSAGES, OPT_OUTS, guarded
 from smsgate.db.ids import new_id
 from smsgate.db.locks import exclusive
 from smsgate.db.rows import Event, Message, event_row, message_row, refuse_opted_out
+from smsgate.db.senders import STICKY
 from smsgate.db.tables import BatchRow
 from smsgate.domain.clock import Clock, utc_now
 from smsgate.domain.message import MessageStatus
@@ -45,6 +46,8 @@ class DueMessage:
     scheduled_at: datetime | None = None  # when it was first due: retries age from this
     provider: str = ""  # the provider it goes to: a test key's messages go to the sandbox
     pool: str | None = None  # its sender is chosen from this pool at the hand-off
+    # The id of the sender its recipient last got from the pool, when the message was read.
+    sticky: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -376,6 +379,13 @@ _DUE_COLUMNS = select(
     MESSAGES.c.scheduled_at,
     MESSAGES.c.provider,
     MESSAGES.c.pool,
+    # The sender the recipient last got from the message's pool, read with the message so the
+    # hand-off needs no query of its own for it (``services.sticky_senders``).
+    STICKY.c.sender_id.label("sticky"),
+).select_from(
+    MESSAGES.outerjoin(
+        STICKY, and_(STICKY.c.pool == MESSAGES.c.pool, STICKY.c.to_number == MESSAGES.c.to_number)
+    )
 )
 
 
@@ -392,6 +402,7 @@ def _due_message(row: Any) -> DueMessage:
         scheduled_at=row.scheduled_at,
         provider=row.provider,
         pool=row.pool,
+        sticky=row.sticky,
     )
 
 

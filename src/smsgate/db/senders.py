@@ -144,6 +144,17 @@ class SenderStore:
         return str(value) if value is not None else None
 
     @guarded
+    async def stick_many(self, choices: list[tuple[str, str, str]]) -> None:
+        """``stick`` for many (pool, recipient, sender id) at once, in one statement."""
+        now = self._clock()
+        rows = [
+            {"pool": pool, "to_number": to, "sender_id": sender_id, "updated_at": now}
+            for pool, to, sender_id in choices
+        ]
+        async with self._engine.begin() as connection:
+            await connection.execute(self._upsert_sticky, rows)
+
+    @guarded
     async def stick(self, pool: str, to: str, sender_id: str) -> None:
         """Remember that ``to`` got ``sender_id`` from ``pool``: it gets it next time too."""
         row = {"pool": pool, "to_number": to, "sender_id": sender_id, "updated_at": self._clock()}

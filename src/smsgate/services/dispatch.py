@@ -43,6 +43,7 @@ from smsgate.services.handoff import (
 )
 from smsgate.services.outlets import Outlet, Outlets
 from smsgate.services.senders import SenderDirectory
+from smsgate.services.sticky_senders import UNREAD
 
 log = get_logger("smsgate.dispatch")
 
@@ -152,6 +153,7 @@ class Dispatcher:
                 region,
                 pace_prefix=self.outlets.pace_prefix(outlet),
                 wait=True,
+                stored=message.sticky if attempt == 0 else UNREAD,
             )
             if choice is not None:
                 break

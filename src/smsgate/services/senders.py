@@ -7,7 +7,8 @@ goes from ``PLIVO_SENDER_ID``, as before there was a registry.
 
 A message of a pool gets its sender at the hand-off (``choose``): a local sender first, then
 the one the recipient had last time (stored, so it survives restarts and is shared by every
-process), then the least busy by its pacing slots; the slot is taken in the same step. A
+process: ``StickySenders``), then the least busy by its pacing slots; the slot is taken in the
+same step. A
 sender removed from a pool is never chosen again once this process has seen the change: at
 once where the change was made, and in any other process at its next ``refresh`` (every
 dispatch checks the registry's revision first, one small read).
@@ -37,6 +38,7 @@ from smsgate.domain.senders import (
 )
 from smsgate.limits.pacing import Pacing
 from smsgate.logs import get_logger
+from smsgate.services.sticky_senders import UNREAD, StickySenders, Stored
 
 log = get_logger("smsgate.senders")
 
@@ -82,6 +84,11 @@ class SenderDirectory:
         self._checked_at = float("-inf")
         self._clock = clock
         self._check_every = check_every
+        self._sticky = StickySenders(store)
+
+    async def aclose(self) -> None:
+        """Store the sticky choices not stored yet (``StickySenders``)."""
+        await self._sticky.aclose()
 
     @property
     def registry(self) -> SenderRegistry:
@@ -200,19 +207,28 @@ class SenderDirectory:
     # --- handing it over --------------------------------------------------------------------
 
     async def choose(
-        self, pool: str, to: str, region: str | None, *, pace_prefix: str, wait: bool
+        self,
+        pool: str,
+        to: str,
+        region: str | None,
+        *,
+        pace_prefix: str,
+        wait: bool,
+        stored: Stored = UNREAD,
     ) -> Choice | None:
         """The sender of ``pool`` a message to ``to`` goes from now, its pacing slot taken
         (and waited for, with ``wait``). None when no sender of the pool may send there any
         more (the pool changed since the message was accepted).
 
         ``pace_prefix`` starts the pacing keys of the senders' addresses (the sandbox standing
-        in for a live provider has schedules of its own: ``Outlets.pace_prefix``).
+        in for a live provider has schedules of its own: ``Outlets.pace_prefix``). ``stored``:
+        the recipient's sticky sender as read with the message (a queued one), so that it
+        need not be read again.
         """
         senders = self._registry.pool(pool)
         if not senders:
             return None
-        sticky = await self._store.sticky(pool, to)
+        sticky = await self._sticky.get(pool, to, stored)
         candidates = prefer(senders, region, sticky)
         if not candidates:
             return None
@@ -220,7 +236,7 @@ class SenderDirectory:
         index, waited = await self._pacing.wait_first(paced, wait=wait)
         chosen = candidates[index]
         if chosen.id != sticky:
-            await self._store.stick(pool, to, chosen.id)
+            self._sticky.set(pool, to, chosen.id)
         return Choice(chosen, waited)
 
     def rate_of(self, address: str | None) -> float | None:
