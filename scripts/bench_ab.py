@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
+import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -26,6 +27,8 @@ sys.path.insert(0, str(Path(__file__).parent))
 import bench  # the sibling script: its runner, wrk driver and measurements
 
 from smsgate.emulator import DEFAULT_AUTH_ID, DEFAULT_AUTH_TOKEN
+
+POOL = ("+14155550100", "+14155550101", "+14155550102")
 
 
 def main() -> None:
@@ -39,6 +42,14 @@ def main() -> None:
     )
     parser.add_argument(
         "--postgres", metavar="ADMIN_URL", help="serve on a fresh PostgreSQL database per run"
+    )
+    parser.add_argument(
+        "--pooled",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="serve the tree NAME with a pool of three senders registered (fast enough that "
+        "pacing never waits): what choosing a sender costs",
     )
     args = parser.parse_args()
     trees = dict(item.split("=", 1) for item in args.tree)
@@ -91,6 +102,10 @@ def serve_and_measure(
     if args.keyed:
         script = Path(tmp, f"keyed-{name}.lua")
         script.write_text(bench.WRK_KEYED_SCRIPT.replace("KEY", bench.create_key(server_env, tmp)))
+    if name in args.pooled:
+        for address in POOL:
+            add = bench.smsgate_on_core(0, "senders", "add", address, "--mps", "10000")
+            subprocess.run(add, env=server_env, check=True, capture_output=True)
     emulator_url = server_env["PLIVO_API_URL"]
     server = bench.smsgate_on_core(0, "serve", "--port", port)
     with bench.running(server, server_env, tmp, Path(tmp, f"{name}.log")) as pid:

@@ -152,6 +152,40 @@ def test_opt_outs_are_added_and_removed(page: Page, console: tuple[str, str]) ->
     expect(page.locator("#opt-out-result")).to_contain_text("Nobody has opted out")
 
 
+def test_senders_are_registered_shown_on_their_messages_and_removed(
+    page: Page, console: tuple[str, str]
+) -> None:
+    url, key = console
+    sign_in(page, url, key)
+    page.get_by_role("link", name="Pools").click()
+    expect(page.locator("#sender-result")).to_contain_text("No sender is registered")
+    page.get_by_label("Address").fill("Acme")
+    page.get_by_label("Countries").fill("US")
+    page.get_by_role("button", name="Register").click()
+    expect(page.locator("#sender-result")).to_contain_text("sender_not_allowed")
+    page.get_by_label("Address").fill("+1 415 555 0100")
+    page.get_by_label("Countries").fill("")
+    page.get_by_label("Pools").fill("default, alerts")
+    page.get_by_role("button", name="Register").click()
+    expect(page.locator("#sender-result")).to_contain_text("+14155550100 is registered")
+    row = page.locator("#senders tbody tr")
+    expect(row).to_have_count(1)
+    expect(row).to_contain_text("long code")
+    expect(row).to_contain_text("default, alerts")
+    shot(page, "senders")
+    # A message sent now goes from it, and its page says so.
+    page.get_by_role("link", name="Send").click()
+    page.get_by_label("Phone number").fill("+14155552671")
+    page.get_by_label("Message").fill("hello")
+    page.get_by_role("button", name="Send").click()
+    expect(page.locator("#result")).to_contain_text("Accepted for +14155552671")
+    page.get_by_role("link", name="Follow it").click()
+    expect(page.locator("#summary")).to_contain_text("+14155550100 (pool default)")
+    page.get_by_role("link", name="Pools").click()
+    page.get_by_role("button", name="Remove +14155550100").click()
+    expect(page.locator("#senders tbody tr")).to_have_count(0)
+
+
 def test_the_console_works_at_phone_width_and_by_keyboard(
     browser: Browser, console: tuple[str, str]
 ) -> None:

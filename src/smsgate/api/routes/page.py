@@ -131,6 +131,11 @@ async def opt_outs_page(request: Request, services: ServicesDep) -> Response:
     return await _page(request, services, "opt_outs.html", page="opt-outs")
 
 
+@router.get("/senders", response_class=HTMLResponse)
+async def senders_page(request: Request, services: ServicesDep) -> Response:
+    return await _page(request, services, "senders.html", page="senders")
+
+
 @router.get("/favicon.ico")
 async def favicon() -> Response:
     return Response(status_code=204)  # no icon, and no 404 in every browser's console

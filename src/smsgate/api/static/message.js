@@ -33,6 +33,7 @@ async function show() {
   summary.append(smsgate.el("dt", "Status"), smsgate.el("dd"));
   summary.lastChild.append(status);
   entry("To", data.to);
+  entry("From", data.from ? `${data.from}${data.pool ? ` (pool ${data.pool})` : ""}` : (data.pool ? `chosen from the pool ${data.pool} at the hand-off` : null));
   entry("Text", data.text ?? "(redacted)");
   entry("Encoding", `${data.encoding}, ${data.segments} segment(s)`);
   entry("Estimated cost", smsgate.money(data.estimated_cost, data.currency));
