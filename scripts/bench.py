@@ -44,6 +44,7 @@ SPEED_P50_SLACK_MS = 10.0  # the seed route's p50 at 64 connections, over the ya
 SPEED_P99_SLACK_MS = 30.0
 SPEED_RSS_MB = 100
 BARE_REFERENCE_RPS = 2970  # the bare ASGI app on the reference machine, 256 connections
+BARE_REFERENCE_CPU_MS = 0.3  # and its CPU a request there
 BARE = "bare ASGI app"
 SEED = "/api/send-sms"
 MESSAGES = "/api/v1/messages"
@@ -55,7 +56,9 @@ KEYED = "/api/send-sms, stored key + limits"
 # never waits: what choosing a sender (local, sticky, least busy) adds to a send.
 POOLED = "/api/send-sms, a pool of 3 senders"
 POOL = ("+14155550100", "+14155550101", "+14155550102")
-CHOOSING_MS = 0.05  # at most this much CPU per request over the seed route's
+# At most this much CPU a request over the seed route's, on the reference machine: scaled by
+# the yardstick's CPU a request in the same run, as machines of one kind differ by 2x.
+CHOOSING_MS = 0.05
 LIMITS_ON = {
     "SMSGATE_RATE_LIMIT": "100000000/minute",
     "SMSGATE_DESTINATION_LIMIT": "5/hour",
@@ -300,10 +303,12 @@ def report(runs: list[Run], description: str) -> str:
     served = [r for r in runs if r.route != BARE]
     pooled = find(POOLED, "SQLite", 256)
     added = pooled.cpu_ms_per_request - seed_256.cpu_ms_per_request
+    allowed = CHOOSING_MS * bare_256.cpu_ms_per_request / BARE_REFERENCE_CPU_MS
     verdict.append(
         _verdict(
-            added <= CHOOSING_MS,
-            f"#15: choosing a pool's sender adds at most {CHOOSING_MS} ms CPU a request",
+            added <= allowed,
+            f"#15: choosing a pool's sender adds at most {CHOOSING_MS} ms CPU a request on the "
+            f"reference machine ({allowed:.3f} ms here, by the yardstick)",
             f"{added:+.3f} ms",
         )
     )
@@ -338,7 +343,8 @@ Measured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on {description}.
 Yardstick: the bare ASGI app (scripts/bare_asgi.py) made {bare_256.rps:,.0f} req/s at 256
 connections on this machine, its core {bare_busy:.0%} busy at {bare_256.cpu_ms_per_request:.3f} ms
 CPU per request; p50 {bare_64.p50_ms:.1f} ms, p99 {bare_64.p99_ms:.1f} ms at 64 connections. On
-the issue's reference machine: {BARE_REFERENCE_RPS:,} req/s at 0.3 ms, p50 56 ms, p99 75 ms.
+the issue's reference machine: {BARE_REFERENCE_RPS:,} req/s at {BARE_REFERENCE_CPU_MS} ms,
+p50 56 ms, p99 75 ms.
 
 With a stored API key and the limits on (`{KEYED}`), the seed route made {keyed_256.rps:,.0f}
 req/s at 256 connections at {keyed_256.cpu_ms_per_request:.3f} ms CPU per request (without:

@@ -52,6 +52,13 @@ def test_a_status_change_renders_as_the_exact_compact_body_receivers_verify() ->
     )
 
 
+def test_a_status_change_names_its_sender_and_pool_when_it_has_them() -> None:
+    event = NewEvent("evt_01J", "message.status_changed", AT, change(sender="12345", pool="alerts"))
+    assert DOCUMENTS.webhook_event(event).endswith(
+        '"batch_id":null,"from":"12345","pool":"alerts"}}'
+    )
+
+
 @pytest.mark.parametrize(
     ("code", "reason", "error"),
     [

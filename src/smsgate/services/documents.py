@@ -186,8 +186,11 @@ class Documents:
         if self.currency is not None:
             data["currency"] = self.currency_of(change.estimated_cost, change.amount)
         data["batch_id"] = change.batch_id
-        data["from"] = change.sender
-        data["pool"] = change.pool
+        # Appended, and only when known, so that a body without them is what it always was.
+        if change.sender is not None:
+            data["from"] = change.sender
+        if change.pool is not None:
+            data["pool"] = change.pool
         return data
 
     def _message_error(self, message: Message) -> dict[str, Any] | None:

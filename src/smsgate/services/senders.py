@@ -8,10 +8,9 @@ goes from ``PLIVO_SENDER_ID``, as before there was a registry.
 A message of a pool gets its sender at the hand-off (``choose``): a local sender first, then
 the one the recipient had last time (stored, so it survives restarts and is shared by every
 process: ``StickySenders``), then the least busy by its pacing slots; the slot is taken in the
-same step. A
-sender removed from a pool is never chosen again once this process has seen the change: at
-once where the change was made, and in any other process at its next ``refresh`` (every
-dispatch checks the registry's revision first, one small read).
+same step. A sender removed from a pool is never chosen again once this process has seen the
+change: at once where the change was made, and within a second in any other process (every
+send reads the registry's revision, one small read, at most once a second).
 """
 
 from __future__ import annotations
@@ -142,28 +141,22 @@ class SenderDirectory:
         """Where a message to ``number`` goes from; a DomainError (with its code) if nowhere.
 
         ``from_`` is a sender's address or id, ``pool`` a pool's name (at most one of them);
-        both None: the default pool.
+        both None: the default pool, or ``PLIVO_SENDER_ID`` while nobody is in it.
         """
-        if from_ is not None and pool is not None:
-            raise DomainError(
-                "Name a sender ('from') or a pool ('pool'), not both.", code="invalid_request"
-            )
-        registry = self._registry
-        if from_ is not None:
-            return Route(self._fixed(from_, number, registry).address, None)
-        if pool is not None:
-            if not isinstance(pool, str):
-                raise DomainError("'pool' is a string.", code="invalid_field_type")
-            senders = registry.pool(pool)
-            if not senders:
-                raise UnknownPool(f"No sender is in the pool {pool!r}.")
-            self._check_pool(pool, senders, number)
-            return Route(None, pool)
-        senders = registry.pool(DEFAULT_POOL)
-        if not senders:
+        self.check_names(from_, pool)
+        if isinstance(from_, str):
+            sender = self._registry.find(from_)
+            if sender is None:  # PLIVO_SENDER_ID, named (``check_names`` let nothing else by)
+                return Route(self.default_sender, None)
+            if not sender.may_send_to(number.region):
+                raise sender.refusal(number.region)
+            return Route(sender.address, None)
+        name = pool if isinstance(pool, str) else DEFAULT_POOL
+        senders = self._registry.pool(name)
+        if not senders:  # the default pool: a named one nobody is in was refused
             return Route(self.default_sender, None)
-        self._check_pool(DEFAULT_POOL, senders, number)
-        return Route(None, DEFAULT_POOL)
+        self._check_pool(name, senders, number)
+        return Route(None, name)
 
     def check_names(self, from_: object, pool: object) -> None:
         """Refuse what ``route`` would refuse for any recipient: both named, a sender or a
@@ -176,24 +169,14 @@ class SenderDirectory:
             if not isinstance(from_, str):
                 raise DomainError("'from' is a string.", code="invalid_field_type")
             if self._registry.find(from_) is None and from_.strip() != self.default_sender:
-                raise _unknown_sender(from_)
+                raise UnknownSender(
+                    f"{from_!r} is not a registered sender; register it at /api/v1/senders first."
+                )
         if pool is not None:
             if not isinstance(pool, str):
                 raise DomainError("'pool' is a string.", code="invalid_field_type")
             if not self._registry.pool(pool):
                 raise UnknownPool(f"No sender is in the pool {pool!r}.")
-
-    def _fixed(self, from_: object, number: PhoneNumber, registry: SenderRegistry) -> Sender:
-        if not isinstance(from_, str):
-            raise DomainError("'from' is a string.", code="invalid_field_type")
-        sender = registry.find(from_)
-        if sender is None:
-            if self.default_sender is not None and from_.strip() == self.default_sender:
-                return Sender("", self.default_sender, SenderAddress.of(from_).kind, 0.0)
-            raise _unknown_sender(from_)
-        if not sender.may_send_to(number.region):
-            raise sender.refusal(number.region)
-        return sender
 
     @staticmethod
     def _check_pool(name: str, senders: Sequence[Sender], number: PhoneNumber) -> None:
@@ -304,9 +287,3 @@ class SenderDirectory:
             return None
         log.info("sender_removed", sender_id=current.id)
         return current
-
-
-def _unknown_sender(from_: str) -> UnknownSender:
-    return UnknownSender(
-        f"{from_!r} is not a registered sender; register it at /api/v1/senders first."
-    )
