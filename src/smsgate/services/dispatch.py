@@ -26,6 +26,7 @@ from smsgate.db.queue import DueMessage, QueueStore
 from smsgate.db.rows import Outcome
 from smsgate.db.store import MessageStore
 from smsgate.domain.clock import utc_now
+from smsgate.domain.errors import DomainError
 from smsgate.domain.message import MessageStatus
 from smsgate.domain.phone import parse_phone_number
 from smsgate.domain.retry import RetryPlan
@@ -145,7 +146,10 @@ class Dispatcher:
             return message.sender, address, waited
         if self._senders is None:
             return None
-        region = parse_phone_number(message.to).region
+        try:
+            region = parse_phone_number(message.to).region
+        except DomainError:  # stored valid, refused by a newer numbering plan: no local sender
+            region = None
         for attempt in range(2):
             choice = await self._senders.choose(
                 message.pool,
