@@ -306,3 +306,18 @@ async def test_sticky_choices_are_written_behind_and_read_once(rig: Rig) -> None
     sticky.set("default", "+14155552673", sender.id)
     await sticky.aclose()
     assert await SenderStore(rig.engine).sticky("default", "+14155552673") == sender.id
+
+
+async def test_two_registrations_of_one_address_at_once_make_one_sender(rig: Rig) -> None:
+    import asyncio
+
+    other = rig.another_process()
+    results = await asyncio.gather(
+        rig.directory.add("+14155550100"), other.add("+14155550100"), return_exceptions=True
+    )
+    added = [r for r in results if not isinstance(r, BaseException)]
+    refused = [r for r in results if isinstance(r, SenderExists)]
+    assert (len(added), len(refused)) == (1, 1), results
+    assert refused[0].existing.address == "+14155550100"
+    _, senders = await SenderStore(rig.engine).load()
+    assert [s.address for s in senders] == ["+14155550100"]

@@ -11,6 +11,7 @@ from dataclasses import replace
 from typing import Any, cast
 
 from sqlalchemy import Table, delete, insert, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from smsgate.db.common import guarded
@@ -62,30 +63,32 @@ class SenderStore:
 
     @guarded
     async def add(self, sender: Sender) -> Sender:
-        """Register ``sender``; SenderExists if its address is registered already."""
+        """Register ``sender``; SenderExists if its address is registered already (also when
+        another request registers it at the same moment: the unique address decides)."""
         now = self._clock()
         sender = replace(sender, created_at=now)
-        async with self._engine.begin() as connection:
-            existing = await connection.scalar(
-                select(SENDERS.c.id).where(SENDERS.c.address == sender.address)
-            )
-            if existing is not None:
-                found = [s for s in await _senders(connection) if s.id == existing]
-                raise SenderExists(found[0])
-            await connection.execute(
-                insert(SENDERS),
-                {
-                    "id": sender.id,
-                    "address": sender.address,
-                    "kind": sender.kind.value,
-                    "countries": ",".join(sorted(sender.countries)),
-                    "mps": sender.mps,
-                    "created_at": now,
-                    "updated_at": now,
-                },
-            )
-            await _join(connection, sender.id, sender.pools)
-            await _bump(connection)
+        try:
+            async with self._engine.begin() as connection:
+                await connection.execute(
+                    insert(SENDERS),
+                    {
+                        "id": sender.id,
+                        "address": sender.address,
+                        "kind": sender.kind.value,
+                        "countries": ",".join(sorted(sender.countries)),
+                        "mps": sender.mps,
+                        "created_at": now,
+                        "updated_at": now,
+                    },
+                )
+                await _join(connection, sender.id, sender.pools)
+                await _bump(connection)
+        except IntegrityError:
+            async with self._engine.connect() as connection:
+                found = [s for s in await _senders(connection) if s.address == sender.address]
+            if not found:
+                raise
+            raise SenderExists(found[0]) from None
         return sender
 
     @guarded
