@@ -158,7 +158,7 @@ def test_senders_are_registered_shown_on_their_messages_and_removed(
     url, key = console
     sign_in(page, url, key)
     page.get_by_role("link", name="Pools").click()
-    expect(page.locator("#sender-result")).to_contain_text("No sender is registered")
+    expect(page.locator("#senders-empty")).to_be_visible()
     page.get_by_label("Address").fill("Acme")
     page.get_by_label("Countries").fill("US")
     page.get_by_role("button", name="Register").click()
@@ -184,6 +184,8 @@ def test_senders_are_registered_shown_on_their_messages_and_removed(
     page.get_by_role("link", name="Pools").click()
     page.get_by_role("button", name="Remove +14155550100").click()
     expect(page.locator("#senders tbody tr")).to_have_count(0)
+    expect(page.locator("#senders-empty")).to_be_visible()
+    expect(page.locator("#sender-result")).to_contain_text("is no longer chosen")
 
 
 def test_the_console_works_at_phone_width_and_by_keyboard(

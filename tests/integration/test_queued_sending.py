@@ -73,14 +73,15 @@ def test_canceling_a_scheduled_batch_stops_it_and_counts_what_it_stopped(
     serve: SERVE, emulator: EmulatorServer
 ) -> None:
     url = serve()
-    send_at = (datetime.now(UTC) + timedelta(seconds=1)).isoformat()
-    body = post(url, {"to": numbers(5), "text": "Sale!", "send_at": send_at}).json()
+    # Far enough ahead that a slow machine cancels before it is due; then waited out.
+    due = datetime.now(UTC) + timedelta(seconds=4)
+    body = post(url, {"to": numbers(5), "text": "Sale!", "send_at": due.isoformat()}).json()
     canceled = httpx.post(f"{url}/api/v1/batches/{body['batch_id']}/cancel", timeout=10)
     assert canceled.status_code == 200
     assert canceled.json()["canceled"] == 5
     assert canceled.json()["counts"]["canceled"] == 5
     assert canceled.json()["canceled_at"] is not None
-    time.sleep(2.0)
+    time.sleep(max(0.0, (due - datetime.now(UTC)).total_seconds()) + 1.5)
     assert sends(emulator) == []
     again = httpx.post(f"{url}/api/v1/batches/{body['batch_id']}/cancel", timeout=10)
     assert again.json()["canceled"] == 0
