@@ -148,7 +148,8 @@ class SenderStore:
 
     @guarded
     async def stick_many(self, choices: list[tuple[str, str, str]]) -> None:
-        """``stick`` for many (pool, recipient, sender id) at once, in one statement."""
+        """Remember that each recipient got its sender from its pool, so that it gets it next
+        time too: (pool, recipient, sender id) triples, in one statement."""
         now = self._clock()
         rows = [
             {"pool": pool, "to_number": to, "sender_id": sender_id, "updated_at": now}
@@ -156,13 +157,6 @@ class SenderStore:
         ]
         async with self._engine.begin() as connection:
             await connection.execute(self._upsert_sticky, rows)
-
-    @guarded
-    async def stick(self, pool: str, to: str, sender_id: str) -> None:
-        """Remember that ``to`` got ``sender_id`` from ``pool``: it gets it next time too."""
-        row = {"pool": pool, "to_number": to, "sender_id": sender_id, "updated_at": self._clock()}
-        async with self._engine.begin() as connection:
-            await connection.execute(self._upsert_sticky, row)
 
 
 async def _senders(connection: AsyncConnection) -> list[Sender]:

@@ -348,10 +348,6 @@ class SenderRegistry:
             for pool in sender.pools:
                 self._pools.setdefault(pool, []).append(sender)
 
-    @property
-    def empty(self) -> bool:
-        return not self.senders
-
     def find(self, key: str) -> Sender | None:
         """The sender with this id or address (as written, compact, or with its "+")."""
         compact = compact_address(key)
